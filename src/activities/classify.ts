@@ -1,0 +1,195 @@
+/**
+ * Classifies how an attempt ended from what Kubernetes reports about its pod (DESIGN.md "The evaluation workflow",
+ * step 6). Pure: the wait activity feeds it every pod state it sees, and it answers `null` while the attempt runs.
+ */
+import type { V1ContainerStatus, V1Job, V1Pod } from '@kubernetes/client-node';
+import type { AttemptEnd, AttemptEndKind } from '../spec/record.js';
+import { mainContainerName } from './job-manifest.js';
+
+/**
+ * Waiting reasons that mean the pod can never start as specified: the image is missing or invalid, or the container
+ * cannot be created from the spec. Seen within seconds of scheduling, so the evaluation fails fast.
+ */
+export const configurationWaitingReasons: ReadonlySet<string> = new Set([
+  'ErrImageNeverPull',
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'RunContainerError',
+]);
+
+/** Terminated reasons that mean the runtime could not start the command (e.g. executable not found). */
+export const configurationTerminatedReasons: ReadonlySet<string> = new Set([
+  'StartError',
+  'ContainerCannotRun',
+]);
+
+/** Pod-level reasons set when the node or the cluster took the pod away: not the evaluation's fault. */
+export const infrastructurePodReasons: ReadonlySet<string> = new Set([
+  'Evicted',
+  'Preempting',
+  'NodeLost',
+  'NodeShutdown',
+  'Shutdown',
+  'Terminated',
+  'UnexpectedAdmissionError',
+  'OutOfcpu',
+  'OutOfmemory',
+  'OutOfpods',
+]);
+
+/** The maximum number of characters of a termination message kept in the attempt's end. */
+export const terminationMessageLimit = 4096;
+
+function mainStatus(pod: V1Pod): V1ContainerStatus | undefined {
+  return pod.status?.containerStatuses?.find((c) => c.name === mainContainerName);
+}
+
+function iso(value: Date | string | undefined): string | null {
+  if (value === undefined) return null;
+  return (value instanceof Date ? value : new Date(value)).toISOString();
+}
+
+function parseResult(message: string | null): AttemptEnd['result'] {
+  if (message === null || message.trim() === '') return null;
+  try {
+    return JSON.parse(message) as AttemptEnd['result'];
+  } catch {
+    return null;
+  }
+}
+
+/** True when the container ended because someone asked for the pod to be deleted. */
+function killedByDeletion(pod: V1Pod, finishedAt: string | null): boolean {
+  const deletion = pod.metadata?.deletionTimestamp;
+  if (deletion === undefined) return false;
+  if (finishedAt === null) return true;
+  const grace = pod.metadata?.deletionGracePeriodSeconds ?? 0;
+  const requestedAt = new Date(deletion).getTime() - grace * 1000;
+  // Timestamps have one-second precision: allow that much skew.
+  return new Date(finishedAt).getTime() >= requestedAt - 1000;
+}
+
+function jobDeadlineExceeded(job: V1Job | undefined): boolean {
+  return (job?.status?.conditions ?? []).some(
+    (c) => c.type === 'Failed' && c.status === 'True' && c.reason === 'DeadlineExceeded',
+  );
+}
+
+function disruption(pod: V1Pod): { reason: string; message: string | null } | null {
+  const condition = (pod.status?.conditions ?? []).find(
+    (c) => c.type === 'DisruptionTarget' && c.status === 'True',
+  );
+  if (condition !== undefined)
+    return { reason: condition.reason ?? 'DisruptionTarget', message: condition.message ?? null };
+  const reason = pod.status?.reason;
+  if (reason !== undefined && infrastructurePodReasons.has(reason)) {
+    return { reason, message: pod.status?.message ?? null };
+  }
+  return null;
+}
+
+/**
+ * How the attempt whose pod is `pod` ended, or `null` while it has not ended.
+ *
+ * @param pod the latest state of the attempt's pod
+ * @param job the latest state of the attempt's Job, when known (it tells a Job-level deadline apart from a deletion)
+ */
+export function classifyPod(pod: V1Pod, job?: V1Job): AttemptEnd | null {
+  const status = mainStatus(pod);
+  const podName = pod.metadata?.name ?? null;
+  const end = (
+    kind: AttemptEndKind,
+    reason: string | null,
+    message: string | null,
+    extra: Partial<AttemptEnd> = {},
+  ): AttemptEnd => ({
+    kind,
+    pod: podName,
+    exitCode: null,
+    reason,
+    message,
+    startedAt: iso(status?.state?.running?.startedAt ?? status?.state?.terminated?.startedAt),
+    finishedAt: iso(status?.state?.terminated?.finishedAt),
+    result: null,
+    terminationMessage: null,
+    ...extra,
+  });
+
+  const waiting = status?.state?.waiting;
+  if (waiting?.reason !== undefined && configurationWaitingReasons.has(waiting.reason)) {
+    return end('Configuration', waiting.reason, waiting.message ?? null);
+  }
+
+  const terminated = status?.state?.terminated;
+  const phase = pod.status?.phase;
+  if (terminated === undefined) {
+    if (pod.status?.reason === 'DeadlineExceeded' && phase === 'Failed') {
+      return end('TimedOut', 'DeadlineExceeded', pod.status.message ?? null);
+    }
+    const disrupted = disruption(pod);
+    if (disrupted !== null && (phase === 'Failed' || pod.metadata?.deletionTimestamp !== undefined)) {
+      return end('Infrastructure', disrupted.reason, disrupted.message);
+    }
+    if (pod.metadata?.deletionTimestamp !== undefined && status?.state?.running === undefined) {
+      if (jobDeadlineExceeded(job))
+        return end('TimedOut', 'DeadlineExceeded', 'the Job exceeded its deadline');
+      return end('Infrastructure', 'PodDeleted', 'the pod was deleted before its container ran');
+    }
+    if (phase === 'Failed') {
+      return end('Infrastructure', pod.status?.reason ?? 'PodFailed', pod.status?.message ?? null);
+    }
+    return null;
+  }
+
+  const exitCode = terminated.exitCode;
+  const finishedAt = iso(terminated.finishedAt);
+  const raw = terminated.message ?? null;
+  const terminationMessage = raw === null ? null : raw.slice(0, terminationMessageLimit);
+  const extra: Partial<AttemptEnd> = {
+    exitCode,
+    finishedAt,
+    terminationMessage,
+    result: parseResult(terminationMessage),
+  };
+  const terminatedReason = terminated.reason ?? null;
+
+  if (pod.status?.reason === 'DeadlineExceeded' || jobDeadlineExceeded(job)) {
+    return end(
+      'TimedOut',
+      'DeadlineExceeded',
+      pod.status?.message ?? 'the evaluation exceeded its timeout',
+      extra,
+    );
+  }
+  const disrupted = disruption(pod);
+  if (disrupted !== null) return end('Infrastructure', disrupted.reason, disrupted.message, extra);
+  if (killedByDeletion(pod, finishedAt)) {
+    return end('Infrastructure', 'PodDeleted', 'the pod was deleted while the evaluation ran', extra);
+  }
+  if (terminatedReason !== null && configurationTerminatedReasons.has(terminatedReason)) {
+    return end('Configuration', terminatedReason, terminationMessage, extra);
+  }
+  if (terminatedReason === 'OOMKilled') {
+    return end('Failed', 'OOMKilled', 'the container exceeded its memory limit', extra);
+  }
+  if (exitCode === 0) return end('Succeeded', terminatedReason ?? 'Completed', null, extra);
+  return end('Failed', terminatedReason ?? 'Error', `the container exited with code ${exitCode}`, extra);
+}
+
+/** The end of an attempt whose pod vanished without a trace (deleted despite the finalizer, or never created). */
+export function podVanished(podName: string | null, reason: string, message: string): AttemptEnd {
+  return {
+    kind: 'Infrastructure',
+    pod: podName,
+    exitCode: null,
+    reason,
+    message,
+    startedAt: null,
+    finishedAt: null,
+    result: null,
+    terminationMessage: null,
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * Builds the Kubernetes objects of one attempt (DESIGN.md "Pod anatomy"). Pure: the same request always gives the
+ * same objects, so creating them is idempotent by name.
+ */
+import type { V1EnvVar, V1Job, V1Namespace, V1ResourceRequirements } from '@kubernetes/client-node';
+import type { JobRequest } from '../spec/job-request.js';
+import {
+  annotationKeys,
+  attemptJobName,
+  captureFinalizer,
+  labelKeys,
+  managedByValue,
+} from '../spec/record.js';
+
+/** Name of the container that runs the user's image. */
+export const mainContainerName = 'main';
+/** Numeric uid/gid the evaluation runs as: the restricted Pod Security Standard needs a provable non-root user. */
+export const evaluationUid = 65532;
+/** How long a finished Job may linger if cleanup never ran (a safety net; cleanup deletes it at once). */
+export const ttlSecondsAfterFinished = 24 * 60 * 60;
+/**
+ * Extra time the Job-level deadline allows over the pod-level one: the kubelet enforces the evaluation's timeout on
+ * the pod (reason `DeadlineExceeded`); the Job's deadline only catches a pod that never started.
+ */
+export const jobDeadlineSlackSeconds = 120;
+/** Grace period for the main container when the pod is deleted (cancellation, cleanup). */
+export const terminationGracePeriodSeconds = 10;
+/** Size limit of the writable scratch directory mounted at `/tmp` (the root filesystem is read-only). */
+export const scratchSizeLimit = '1Gi';
+
+/** Labels every object of this attempt carries; also the selector that finds its pods. */
+export function attemptLabels(request: JobRequest): Record<string, string> {
+  return {
+    ...request.labels,
+    [labelKeys.managedBy]: managedByValue,
+    [labelKeys.evaluationId]: request.evaluationId,
+    [labelKeys.attempt]: String(request.attempt),
+    [labelKeys.team]: request.team,
+    [labelKeys.user]: request.user,
+    [labelKeys.priority]: request.priority,
+  };
+}
+
+/** Label selector matching exactly the pods of this attempt. */
+export function attemptSelector(evaluationId: string, attempt: number): string {
+  return `${labelKeys.evaluationId}=${evaluationId},${labelKeys.attempt}=${attempt}`;
+}
+
+/** The namespace for a team's evaluations, labelled so the `restricted` Pod Security Standard is enforced. */
+export function buildNamespace(name: string, team: string): V1Namespace {
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name,
+      labels: {
+        [labelKeys.managedBy]: managedByValue,
+        [labelKeys.team]: team,
+        'pod-security.kubernetes.io/enforce': 'restricted',
+        'pod-security.kubernetes.io/enforce-version': 'latest',
+        'pod-security.kubernetes.io/warn': 'restricted',
+        'pod-security.kubernetes.io/audit': 'restricted',
+      },
+    },
+  };
+}
+
+function resourceRequirements(resources: JobRequest['resources']): V1ResourceRequirements {
+  const amounts: Record<string, string> = { cpu: resources.cpu, memory: resources.memory };
+  if (resources.ephemeralStorage !== null) amounts['ephemeral-storage'] = resources.ephemeralStorage;
+  const limits: Record<string, string> = { ...amounts };
+  if (resources.gpu !== null && resources.gpu.count > 0)
+    limits['nvidia.com/gpu'] = String(resources.gpu.count);
+  // Requests equal limits: the pod is Guaranteed, and what a run may use is what it is billed for.
+  return { requests: amounts, limits };
+}
+
+function envVars(request: JobRequest): V1EnvVar[] {
+  const user: V1EnvVar[] = request.env.map((e) =>
+    'value' in e
+      ? { name: e.name, value: e.value }
+      : { name: e.name, valueFrom: { secretKeyRef: { name: e.secretRef.name, key: e.secretRef.key } } },
+  );
+  return [
+    ...user,
+    { name: 'ASSAY_EVALUATION_ID', value: request.evaluationId },
+    { name: 'ASSAY_ATTEMPT', value: String(request.attempt) },
+    // Tools that write caches under $HOME need a writable one; the root filesystem is read-only.
+    ...(request.env.some((e) => e.name === 'HOME') ? [] : [{ name: 'HOME', value: '/tmp' }]),
+  ];
+}
+
+/**
+ * The Job of attempt `request.attempt`, named `assay-<evaluationId>-<attempt>`.
+ *
+ * The pod is hardened so the `restricted` Pod Security Standard admits it, never retried by Kubernetes (the workflow
+ * owns retries), and carries the `assay.dev/capture` finalizer so it outlives its end until the workflow has read it.
+ */
+export function buildJob(request: JobRequest): V1Job {
+  const name = attemptJobName(request.evaluationId, request.attempt);
+  const labels = attemptLabels(request);
+  const annotations = {
+    [annotationKeys.workflowId]: request.workflowId,
+    [annotationKeys.runId]: request.runId,
+    [annotationKeys.image]: request.image,
+  };
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, namespace: request.namespace, labels, annotations },
+    spec: {
+      backoffLimit: 0,
+      completions: 1,
+      parallelism: 1,
+      activeDeadlineSeconds: request.timeoutSeconds + jobDeadlineSlackSeconds,
+      ttlSecondsAfterFinished,
+      template: {
+        metadata: { labels, annotations, finalizers: [captureFinalizer] },
+        spec: {
+          restartPolicy: 'Never',
+          activeDeadlineSeconds: request.timeoutSeconds,
+          terminationGracePeriodSeconds,
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          ...(request.runtimeClassName !== null ? { runtimeClassName: request.runtimeClassName } : {}),
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: evaluationUid,
+            runAsGroup: evaluationUid,
+            fsGroup: evaluationUid,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: mainContainerName,
+              image: request.image,
+              // Images are local to the node; Assay never relies on a registry being reachable.
+              imagePullPolicy: request.image.startsWith('localhost/') ? 'Never' : 'IfNotPresent',
+              ...(request.command.length > 0 ? { command: request.command } : {}),
+              ...(request.args.length > 0 ? { args: request.args } : {}),
+              ...(request.workingDir !== null ? { workingDir: request.workingDir } : {}),
+              env: envVars(request),
+              resources: resourceRequirements(request.resources),
+              terminationMessagePath: '/dev/termination-log',
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                privileged: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ['ALL'] },
+                seccompProfile: { type: 'RuntimeDefault' },
+              },
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+            },
+          ],
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: scratchSizeLimit } }],
+        },
+      },
+    },
+  };
+}

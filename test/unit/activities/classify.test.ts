@@ -1,0 +1,166 @@
+import { describe, expect, it } from '@jest/globals';
+import type { V1ContainerState, V1Job, V1Pod } from '@kubernetes/client-node';
+import { classifyPod } from '../../../src/activities/classify.js';
+
+function pod(
+  state: V1ContainerState | undefined,
+  extra: {
+    phase?: string;
+    reason?: string;
+    deletion?: string;
+    grace?: number;
+    conditions?: NonNullable<V1Pod['status']>['conditions'];
+  } = {},
+): V1Pod {
+  return {
+    metadata: {
+      name: 'assay-x-1-abcde',
+      ...(extra.deletion !== undefined
+        ? { deletionTimestamp: new Date(extra.deletion), deletionGracePeriodSeconds: extra.grace ?? 10 }
+        : {}),
+    },
+    status: {
+      phase: extra.phase ?? 'Running',
+      ...(extra.reason !== undefined ? { reason: extra.reason } : {}),
+      ...(extra.conditions !== undefined ? { conditions: extra.conditions } : {}),
+      containerStatuses:
+        state === undefined
+          ? []
+          : [{ name: 'main', image: 'i', imageID: '', ready: false, restartCount: 0, state }],
+    },
+  };
+}
+
+const started = new Date('2025-01-01T00:00:00Z');
+const finished = new Date('2025-01-01T00:01:00Z');
+function terminated(exitCode: number, reason?: string, message?: string): V1ContainerState {
+  return {
+    terminated: {
+      exitCode,
+      startedAt: started,
+      finishedAt: finished,
+      ...(reason ? { reason } : {}),
+      ...(message ? { message } : {}),
+    },
+  };
+}
+
+describe('classifyPod', () => {
+  it('is null while the container runs or waits to be created', () => {
+    expect(classifyPod(pod({ running: { startedAt: started } }))).toBeNull();
+    expect(classifyPod(pod({ waiting: { reason: 'ContainerCreating' } }, { phase: 'Pending' }))).toBeNull();
+    expect(classifyPod(pod(undefined, { phase: 'Pending' }))).toBeNull();
+  });
+
+  it('exit 0 → Succeeded, with the JSON termination message as result', () => {
+    const end = classifyPod(pod(terminated(0, 'Completed', '{"score":0.9}'), { phase: 'Succeeded' }));
+    expect(end).toMatchObject({
+      kind: 'Succeeded',
+      exitCode: 0,
+      result: { score: 0.9 },
+      terminationMessage: '{"score":0.9}',
+    });
+    expect(end?.startedAt).toBe(started.toISOString());
+    expect(end?.finishedAt).toBe(finished.toISOString());
+  });
+
+  it('a termination message that is not JSON gives no result', () => {
+    expect(classifyPod(pod(terminated(0, 'Completed', 'done'), { phase: 'Succeeded' }))?.result).toBeNull();
+  });
+
+  it('non-zero exit → Failed with the exit code', () => {
+    expect(classifyPod(pod(terminated(3, 'Error'), { phase: 'Failed' }))).toMatchObject({
+      kind: 'Failed',
+      exitCode: 3,
+      reason: 'Error',
+    });
+  });
+
+  it('OOMKilled → Failed with reason OOMKilled', () => {
+    expect(classifyPod(pod(terminated(137, 'OOMKilled'), { phase: 'Failed' }))).toMatchObject({
+      kind: 'Failed',
+      reason: 'OOMKilled',
+      exitCode: 137,
+    });
+  });
+
+  it('pod deadline → TimedOut', () => {
+    expect(
+      classifyPod(pod(terminated(137, 'Error'), { phase: 'Failed', reason: 'DeadlineExceeded' })),
+    ).toMatchObject({ kind: 'TimedOut', reason: 'DeadlineExceeded' });
+    expect(
+      classifyPod(
+        pod({ waiting: { reason: 'ContainerCreating' } }, { phase: 'Failed', reason: 'DeadlineExceeded' }),
+      ),
+    ).toMatchObject({ kind: 'TimedOut' });
+  });
+
+  it('Job deadline (the Job controller deletes the pod) → TimedOut, not a deletion', () => {
+    const job: V1Job = {
+      status: { conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded' }] },
+    };
+    const p = pod(terminated(137, 'Error'), { phase: 'Failed', deletion: '2025-01-01T00:01:05Z', grace: 10 });
+    expect(classifyPod(p, job)).toMatchObject({ kind: 'TimedOut' });
+  });
+
+  it('pod deleted from outside while running → Infrastructure', () => {
+    const p = pod(terminated(143, 'Error'), { phase: 'Failed', deletion: '2025-01-01T00:01:05Z', grace: 10 });
+    expect(classifyPod(p)).toMatchObject({ kind: 'Infrastructure', reason: 'PodDeleted', exitCode: 143 });
+  });
+
+  it('a pod deleted after its container ended keeps the container outcome', () => {
+    const p = pod(terminated(0, 'Completed'), {
+      phase: 'Succeeded',
+      deletion: '2025-01-01T00:05:10Z',
+      grace: 10,
+    });
+    expect(classifyPod(p)).toMatchObject({ kind: 'Succeeded' });
+  });
+
+  it('a pod deleted before its container started → Infrastructure', () => {
+    const p = pod(
+      { waiting: { reason: 'ContainerCreating' } },
+      { phase: 'Pending', deletion: '2025-01-01T00:01:05Z' },
+    );
+    expect(classifyPod(p)).toMatchObject({ kind: 'Infrastructure', reason: 'PodDeleted' });
+  });
+
+  it('eviction and disruption → Infrastructure', () => {
+    expect(classifyPod(pod(terminated(137, 'Error'), { phase: 'Failed', reason: 'Evicted' }))).toMatchObject({
+      kind: 'Infrastructure',
+      reason: 'Evicted',
+    });
+    expect(classifyPod(pod(undefined, { phase: 'Failed', reason: 'Evicted' }))).toMatchObject({
+      kind: 'Infrastructure',
+      reason: 'Evicted',
+    });
+    const disrupted = pod(terminated(137, 'Error'), {
+      phase: 'Failed',
+      conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'PreemptionByScheduler' }],
+    });
+    expect(classifyPod(disrupted)).toMatchObject({ kind: 'Infrastructure', reason: 'PreemptionByScheduler' });
+  });
+
+  it.each([
+    'ErrImageNeverPull',
+    'ErrImagePull',
+    'ImagePullBackOff',
+    'InvalidImageName',
+    'CreateContainerConfigError',
+    'CreateContainerError',
+  ])('waiting reason %s → Configuration at once', (reason) => {
+    expect(classifyPod(pod({ waiting: { reason, message: 'why' } }, { phase: 'Pending' }))).toMatchObject({
+      kind: 'Configuration',
+      reason,
+      message: 'why',
+    });
+  });
+
+  it('a command that cannot start → Configuration', () => {
+    expect(
+      classifyPod(
+        pod(terminated(128, 'StartError', 'exec: "nope": executable file not found'), { phase: 'Failed' }),
+      ),
+    ).toMatchObject({ kind: 'Configuration', reason: 'StartError' });
+  });
+});

@@ -1,0 +1,121 @@
+import { describe, expect, it } from '@jest/globals';
+import { buildJob, buildNamespace, attemptSelector } from '../../../src/activities/job-manifest.js';
+import type { JobRequest } from '../../../src/spec/job-request.js';
+
+const request: JobRequest = {
+  evaluationId: '01jz8k5v3q4w6x7y8z9a0b1c2d',
+  attempt: 2,
+  namespace: 'assay-ml',
+  workflowId: 'eval-01jz8k5v3q4w6x7y8z9a0b1c2d',
+  runId: 'run-1',
+  team: 'ml',
+  user: 'ada',
+  priority: 'high',
+  image: 'localhost/assay/python:3',
+  command: ['python3', '-c'],
+  args: ['print(1)'],
+  env: [
+    { name: 'MODE', value: 'fast' },
+    { name: 'TOKEN', secretRef: { name: 'creds', key: 'token' } },
+  ],
+  workingDir: null,
+  resources: { cpu: '500m', memory: '256Mi', ephemeralStorage: '1Gi', gpu: null },
+  timeoutSeconds: 600,
+  labels: { 'cost-center': 'research' },
+  runtimeClassName: null,
+};
+
+describe('buildJob', () => {
+  const job = buildJob(request);
+  const pod = job.spec!.template.spec!;
+  const main = pod.containers[0]!;
+
+  it('names the Job after the evaluation and the attempt', () => {
+    expect(job.metadata?.name).toBe('assay-01jz8k5v3q4w6x7y8z9a0b1c2d-2');
+    expect(job.metadata?.namespace).toBe('assay-ml');
+  });
+
+  it('leaves retries to the workflow and bounds the run', () => {
+    expect(job.spec?.backoffLimit).toBe(0);
+    expect(pod.restartPolicy).toBe('Never');
+    expect(pod.activeDeadlineSeconds).toBe(600);
+    expect(job.spec?.activeDeadlineSeconds).toBeGreaterThan(600);
+    expect(job.spec?.ttlSecondsAfterFinished).toBeGreaterThan(0);
+    expect(main.terminationMessagePolicy).toBe('FallbackToLogsOnError');
+  });
+
+  it('hardens the pod as the restricted Pod Security Standard requires', () => {
+    expect(pod.securityContext?.runAsNonRoot).toBe(true);
+    expect(pod.securityContext?.runAsUser).toBeGreaterThan(0);
+    expect(pod.securityContext?.seccompProfile?.type).toBe('RuntimeDefault');
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.enableServiceLinks).toBe(false);
+    expect(main.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(main.volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+    expect(pod.volumes?.find((v) => v.name === 'tmp')?.emptyDir?.sizeLimit).toBeDefined();
+  });
+
+  it('puts the capture finalizer, labels and annotations on the pod template', () => {
+    const meta = job.spec!.template.metadata!;
+    expect(meta.finalizers).toEqual(['assay.dev/capture']);
+    expect(meta.labels).toMatchObject({
+      'assay.dev/evaluation-id': request.evaluationId,
+      'assay.dev/attempt': '2',
+      'assay.dev/team': 'ml',
+      'assay.dev/user': 'ada',
+      'assay.dev/priority': 'high',
+      'cost-center': 'research',
+    });
+    expect(meta.annotations).toMatchObject({
+      'assay.dev/workflow-id': request.workflowId,
+      'assay.dev/run-id': 'run-1',
+    });
+    expect(job.metadata?.labels).toEqual(meta.labels);
+  });
+
+  it('maps the image, command, env and resources', () => {
+    expect(main.image).toBe('localhost/assay/python:3');
+    expect(main.imagePullPolicy).toBe('Never');
+    expect(main.command).toEqual(['python3', '-c']);
+    expect(main.args).toEqual(['print(1)']);
+    expect(main.env).toContainEqual({ name: 'MODE', value: 'fast' });
+    expect(main.env).toContainEqual({
+      name: 'TOKEN',
+      valueFrom: { secretKeyRef: { name: 'creds', key: 'token' } },
+    });
+    expect(main.resources?.limits).toEqual({ cpu: '500m', memory: '256Mi', 'ephemeral-storage': '1Gi' });
+    expect(main.resources?.requests).toEqual(main.resources?.limits);
+  });
+
+  it('is deterministic', () => {
+    expect(buildJob(request)).toEqual(job);
+  });
+
+  it('adds GPU limits and the runtime class when asked', () => {
+    const gpuJob = buildJob({
+      ...request,
+      resources: { ...request.resources, gpu: { count: 2, type: 'a100' } },
+      runtimeClassName: 'gvisor',
+    });
+    expect(gpuJob.spec?.template.spec?.containers[0]?.resources?.limits?.['nvidia.com/gpu']).toBe('2');
+    expect(gpuJob.spec?.template.spec?.runtimeClassName).toBe('gvisor');
+  });
+});
+
+describe('buildNamespace', () => {
+  it('enforces the restricted Pod Security Standard', () => {
+    expect(buildNamespace('assay-ml', 'ml').metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe(
+      'restricted',
+    );
+  });
+});
+
+describe('attemptSelector', () => {
+  it('selects one attempt', () => {
+    expect(attemptSelector('abc', 3)).toBe('assay.dev/evaluation-id=abc,assay.dev/attempt=3');
+  });
+});
