@@ -1,0 +1,3 @@
+module assay.dev/local/pause
+
+go 1.24
