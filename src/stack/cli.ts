@@ -1,0 +1,98 @@
+import { Command } from 'commander';
+import { stackComponents } from './components.js';
+import { renderExports } from './env.js';
+import { StackConfigError, StackError } from './errors.js';
+import { stackDown, stackEnv, stackStatus, stackUp } from './stack.js';
+
+/**
+ * `npm run stack -- up|down|status|env [component…]`: the local stack (Temporal dev server, S3, …) on loopback.
+ * Progress goes to stderr; stdout carries only what a script reads (`env` exports, `status --json`).
+ */
+function buildProgram(signal: AbortSignal): Command {
+  const componentList = stackComponents()
+    .map((c) => `  ${c.name.padEnd(10)} ${c.description}`)
+    .join('\n');
+  const program = new Command('stack')
+    .description(
+      'The local Assay stack: build (once, cached under ~/.cache/assay), start, check and stop it.',
+    )
+    .addHelpText('after', `\nComponents, in start order:\n${componentList}\n`)
+    .showHelpAfterError();
+
+  program
+    .command('up')
+    .description('build what is missing, start what is not running, reuse what is')
+    .argument('[components...]', 'only these components (default: all, or ASSAY_STACK_COMPONENTS)')
+    .action(async (components: string[]) => {
+      const result = await stackUp({ components, signal });
+      const summary = Object.entries(result.outcomes)
+        .map(([name, outcome]) => `${name} ${outcome}`)
+        .join(', ');
+      process.stderr.write(
+        `[stack] up in ${(result.durationMs / 1000).toFixed(1)} s: ${summary}\n` +
+          `[stack] use it from a shell with: eval "$(npm run --silent stack -- env)"\n`,
+      );
+    });
+
+  program
+    .command('down')
+    .description('stop exactly what `up` started (by pidfile); your own servers are left alone')
+    .argument('[components...]', 'only these components')
+    .action(async (components: string[]) => {
+      await stackDown({ components, signal });
+    });
+
+  program
+    .command('status')
+    .description('say what runs, where, and whether it is healthy; exits 0 only when everything is')
+    .argument('[components...]', 'only these components')
+    .option('--json', 'print the report as JSON on stdout')
+    .action(async (components: string[], opts: { json?: boolean }) => {
+      const report = await stackStatus({ components, signal });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      } else {
+        for (const c of report.components) {
+          const where = c.address ?? '-';
+          process.stdout.write(
+            `${c.name.padEnd(10)} ${(c.healthy ? 'healthy' : 'UNHEALTHY').padEnd(10)} ${where.padEnd(24)} ${c.detail}\n`,
+          );
+        }
+      }
+      process.exitCode = report.healthy ? 0 : 1;
+    });
+
+  program
+    .command('env')
+    .description('print `export` lines for a shell: eval "$(npm run --silent stack -- env)"')
+    .argument('[components...]', 'only these components')
+    .action(async (components: string[]) => {
+      process.stdout.write(renderExports(await stackEnv({ components, signal })));
+    });
+
+  return program;
+}
+
+async function main(): Promise<void> {
+  const controller = new AbortController();
+  // The first Ctrl-C asks the current step to stop (a build is killed, nothing half-written stays); a second one
+  // exits at once.
+  process.once('SIGINT', () => {
+    process.stderr.write('[stack] interrupted; stopping (press Ctrl-C again to exit at once)\n');
+    controller.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
+  await buildProgram(controller.signal).parseAsync(process.argv);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof AggregateError) {
+    for (const e of err.errors)
+      process.stderr.write(`stack: ${e instanceof Error ? e.message : String(e)}\n`);
+  } else {
+    process.stderr.write(`stack: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (!(err instanceof StackError) && err instanceof Error && err.stack)
+      process.stderr.write(`${err.stack}\n`);
+  }
+  process.exit(err instanceof StackConfigError ? 2 : 1);
+});

@@ -1,0 +1,11 @@
+import type { Component } from './component.js';
+import { S3Component } from './s3/component.js';
+import { TemporalComponent } from './temporal/component.js';
+
+/**
+ * The components of the local stack, in start order: `up` runs them first to last, `down` last to first.
+ * To add one (e.g. the Kubernetes cluster in `src/stack/kube/`), implement {@link Component} and append it here.
+ */
+export function stackComponents(): Component[] {
+  return [new TemporalComponent(), new S3Component()];
+}
