@@ -39,7 +39,7 @@ export async function run(cmd: string, args: readonly string[], options: RunOpti
     const child = spawn(cmd, args, {
       cwd: options.cwd,
       env: { ...process.env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs,
     });
     const out: Buffer[] = [];
@@ -55,6 +55,10 @@ export async function run(cmd: string, args: readonly string[], options: RunOpti
         resolvePromise(result);
       }
     });
-    child.stdin.end(options.input ?? '');
+    if (child.stdin) {
+      // A command that exits without reading its input must not crash us with EPIPE.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.input);
+    }
   });
 }

@@ -1,0 +1,339 @@
+import { mkdir, readFile, rm, symlink, readlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
+import type { Component, ComponentEnv, ComponentStatus, StackContext, UpOutcome } from '../component.js';
+import { run } from '../images/exec.js';
+import { localImages, pauseImage } from '../images/catalog.js';
+import { ensureImagesImported, imageRef } from '../images/local-images.js';
+import { daemonState, ensureDaemon, httpProbe, stopDaemon, waitFor, type DaemonSpec } from '../process.js';
+import { ensureEtcdBinary, ensureKubeBinary, KUBERNETES_VERSION } from './binaries.js';
+import {
+  apiserverArgs,
+  cniConflist,
+  containerdToml,
+  controllerManagerArgs,
+  etcdArgs,
+  kubeProxyArgs,
+  kubeProxyConfigYaml,
+  kubeletArgs,
+  kubeletConfigYaml,
+  schedulerArgs,
+} from './configs.js';
+import { ensureCgroupRoot, ensureHostPrerequisites, removeCgroupRoot } from './host.js';
+import { CLUSTER, detectNodeIp, kubeLayout, type KubeLayout } from './layout.js';
+import { ensurePki, kubeconfigYaml, type CertSpec, type PkiPaths } from './pki.js';
+import { findProcesses, httpsProbe, killAndWait } from './probes.js';
+import {
+  deleteBridge,
+  recalledSandboxNetworks,
+  releaseSandboxNetwork,
+  rememberSandboxNetworks,
+  removeAllContainers,
+  removeCniIptables,
+  removeContainerLogLinks,
+  runningTasks,
+  sandboxNetworks,
+  unmountBelow,
+  vethsOnBridge,
+  type CtrTarget,
+} from './teardown.js';
+
+const COMPONENT = 'kubernetes';
+/** Daemons in start order; `down` stops them in reverse. */
+const DAEMONS = ['containerd', 'etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy'] as const;
+type DaemonName = (typeof DAEMONS)[number];
+
+function certSpecs(nodeIp: string): CertSpec[] {
+  const node = CLUSTER.nodeName;
+  return [
+    {
+      name: 'apiserver',
+      commonName: 'kube-apiserver',
+      server: true,
+      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', node],
+      ips: ['127.0.0.1', CLUSTER.apiserverServiceIp, nodeIp],
+    },
+    { name: 'apiserver-kubelet-client', commonName: 'kube-apiserver-kubelet-client', organization: 'system:masters', client: true },
+    { name: 'admin', commonName: 'assay-admin', organization: 'system:masters', client: true },
+    { name: 'controller-manager', commonName: 'system:kube-controller-manager', client: true },
+    { name: 'scheduler', commonName: 'system:kube-scheduler', client: true },
+    { name: 'kube-proxy', commonName: 'system:kube-proxy', client: true },
+    { name: 'kubelet', commonName: `system:node:${node}`, organization: 'system:nodes', client: true },
+    { name: 'kubelet-server', commonName: node, server: true, dnsNames: [node, 'localhost'], ips: ['127.0.0.1', nodeIp] },
+  ];
+}
+
+async function writeIfChanged(path: string, content: string, mode = 0o600): Promise<void> {
+  const current = await readFile(path, 'utf8').catch(() => undefined);
+  if (current !== content) await writeFile(path, content, { mode });
+}
+
+function apiserverUrl(): string {
+  return `https://127.0.0.1:${CLUSTER.apiserverPort}`;
+}
+
+async function writeConfigs(l: KubeLayout, p: PkiPaths, nodeIp: string, kube: string): Promise<void> {
+  for (const d of [l.dir, l.binDir, l.containerdDir, l.cniConfDir, l.cniIpamDir, l.kubeletRoot, l.podLogs, l.etcdData]) {
+    await mkdir(d, { recursive: true });
+  }
+  const server = apiserverUrl();
+  await writeIfChanged(l.adminKubeconfig, await kubeconfigYaml(p, { server, user: 'assay-admin', certName: 'admin' }));
+  for (const id of ['controller-manager', 'scheduler', 'kubelet', 'kube-proxy'] as const) {
+    await writeIfChanged(l.kubeconfig(id), await kubeconfigYaml(p, { server, user: id, certName: id }));
+  }
+  await writeIfChanged(l.containerdConfig, containerdToml(l, imageRef(pauseImage)), 0o644);
+  await writeIfChanged(join(l.cniConfDir, '10-assay.conflist'), cniConflist(l), 0o644);
+  await writeIfChanged(l.kubeletConfig, kubeletConfigYaml(l, p, nodeIp), 0o644);
+  await writeIfChanged(l.proxyConfig, kubeProxyConfigYaml(l), 0o644);
+  // The multi-call binary picks its component from argv[0], so a `kubectl` link is a real kubectl on the PATH.
+  const link = join(l.binDir, 'kubectl');
+  if ((await readlink(link).catch(() => undefined)) !== kube) {
+    await rm(link, { force: true });
+    await symlink(kube, link);
+  }
+}
+
+function ctrTarget(l: KubeLayout): CtrTarget {
+  return { address: l.containerdSocket, namespace: CLUSTER.containerdNamespace };
+}
+
+/** The daemons' environment: ours, with the sbin directories (iptables, runc, ip) on the PATH. */
+function daemonEnv(): Record<string, string | undefined> {
+  const path = process.env.PATH ?? '/usr/bin:/bin';
+  return { ...process.env, PATH: `/usr/local/sbin:/usr/sbin:/sbin:${path}` };
+}
+
+interface Binaries {
+  readonly kube: string;
+  readonly etcd: string;
+}
+
+function daemonSpecs(ctx: StackContext, l: KubeLayout, p: PkiPaths, nodeIp: string, bins: Binaries): Record<DaemonName, DaemonSpec> {
+  const env = daemonEnv();
+  const base = { component: COMPONENT, dir: l.dir, env, ownedExecutableDir: ctx.paths.binDir };
+  const admin = { ca: p.caCert, certFile: p.cert('admin'), keyFile: p.key('admin') };
+  return {
+    containerd: {
+      ...base,
+      name: 'containerd',
+      command: 'containerd',
+      args: ['--config', l.containerdConfig],
+      ports: [],
+      health: async () => {
+        const { code, stderr } = await run('ctr', ['-a', l.containerdSocket, 'version'], { allowFailure: true, timeoutMs: 5_000 });
+        return code === 0 ? true : `ctr version: ${stderr.trim().split('\n').pop() ?? code}`;
+      },
+    },
+    etcd: {
+      ...base,
+      name: 'etcd',
+      command: bins.etcd,
+      args: etcdArgs(l),
+      ports: [CLUSTER.etcdClientPort, CLUSTER.etcdPeerPort],
+      health: () => httpProbe(`http://127.0.0.1:${CLUSTER.etcdClientPort}/health`),
+    },
+    'kube-apiserver': {
+      ...base,
+      name: 'kube-apiserver',
+      command: bins.kube,
+      args: apiserverArgs(l, p, nodeIp),
+      ports: [CLUSTER.apiserverPort],
+      startTimeoutMs: 120_000,
+      health: () => httpsProbe(`${apiserverUrl()}/readyz`, admin),
+    },
+    'kube-controller-manager': {
+      ...base,
+      name: 'kube-controller-manager',
+      command: bins.kube,
+      args: controllerManagerArgs(l, p),
+      ports: [CLUSTER.controllerManagerPort],
+      health: () => httpsProbe(`https://127.0.0.1:${CLUSTER.controllerManagerPort}/healthz`),
+    },
+    'kube-scheduler': {
+      ...base,
+      name: 'kube-scheduler',
+      command: bins.kube,
+      args: schedulerArgs(l, p),
+      ports: [CLUSTER.schedulerPort],
+      health: () => httpsProbe(`https://127.0.0.1:${CLUSTER.schedulerPort}/healthz`),
+    },
+    kubelet: {
+      ...base,
+      name: 'kubelet',
+      command: bins.kube,
+      args: kubeletArgs(l, nodeIp),
+      ports: [CLUSTER.kubeletHealthzPort],
+      startTimeoutMs: 120_000,
+      health: () => httpProbe(`http://127.0.0.1:${CLUSTER.kubeletHealthzPort}/healthz`),
+    },
+    'kube-proxy': {
+      ...base,
+      name: 'kube-proxy',
+      command: bins.kube,
+      args: kubeProxyArgs(l),
+      ports: [CLUSTER.proxyHealthzPort, CLUSTER.proxyMetricsPort],
+      health: () => httpProbe(`http://127.0.0.1:${CLUSTER.proxyHealthzPort}/livez`),
+    },
+  };
+}
+
+function adminClient(l: KubeLayout): CoreV1Api {
+  const kc = new KubeConfig();
+  kc.loadFromFile(l.adminKubeconfig);
+  return kc.makeApiClient(CoreV1Api);
+}
+
+function nodeReadiness(node: V1Node): true | string {
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status === 'True') return true;
+  return `node ${CLUSTER.nodeName} not Ready: ${ready?.reason ?? 'no Ready condition yet'} ${ready?.message ?? ''}`.trim();
+}
+
+async function nodeReadyProbe(l: KubeLayout): Promise<true | string> {
+  try {
+    return nodeReadiness(await adminClient(l).readNode({ name: CLUSTER.nodeName }));
+  } catch (err) {
+    return `reading node ${CLUSTER.nodeName}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+  }
+}
+
+async function kubectl(kube: string, l: KubeLayout, args: readonly string[]): Promise<void> {
+  await run(kube, ['kubectl', `--kubeconfig=${l.adminKubeconfig}`, ...args], { allowFailure: true, timeoutMs: 60_000 });
+}
+
+/**
+ * The single-node Kubernetes cluster of the local stack: containerd (Debian) with our own root, socket and config;
+ * etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy (built from their Go
+ * modules), each its own daemon; certificates and kubeconfigs in `<cache>/stack/kubernetes`; the local images
+ * imported. `up` returns once the node is Ready.
+ */
+export const kubernetesComponent: Component = {
+  name: COMPONENT,
+  description: `single-node Kubernetes ${KUBERNETES_VERSION} (etcd, control plane, kubelet + containerd, kube-proxy) on ${apiserverUrl()}`,
+
+  async up(ctx: StackContext): Promise<UpOutcome> {
+    await ensureHostPrerequisites(ctx);
+    const l = kubeLayout(ctx.paths);
+    const bins = { kube: await ensureKubeBinary(ctx), etcd: await ensureEtcdBinary(ctx) };
+    const nodeIp = await detectNodeIp();
+    const p = await ensurePki(l.pki, certSpecs(nodeIp));
+    await writeConfigs(l, p, nodeIp, bins.kube);
+    await ensureCgroupRoot(CLUSTER.cgroupRoot);
+    const specs = daemonSpecs(ctx, l, p, nodeIp, bins);
+
+    let started = false;
+    for (const name of DAEMONS) {
+      if (name === 'containerd') await clearStrayContainerd(ctx, l);
+      if ((await ensureDaemon(ctx, specs[name])) === 'started') started = true;
+      if (name === 'containerd') {
+        const imported = await ensureImagesImported(
+          ctx,
+          { ctr: 'ctr', address: l.containerdSocket, namespace: CLUSTER.containerdNamespace },
+          localImages,
+        );
+        if (imported.length) ctx.reporter.info(`imported ${imported.join(', ')} into containerd`);
+      }
+    }
+    await waitFor(() => nodeReadyProbe(l), {
+      description: `node ${CLUSTER.nodeName} to become Ready`,
+      timeoutMs: 120_000,
+      intervalMs: 500,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
+    return started ? 'started' : 'reused';
+  },
+
+  async down(ctx: StackContext): Promise<void> {
+    const l = kubeLayout(ctx.paths);
+    const ref = (name: DaemonName) => ({ name, dir: l.dir });
+    const t = ctrTarget(l);
+    const kubeState = await daemonState(ref('kube-apiserver'));
+    const kube = kubeState.record?.argv[0];
+
+    // Controllers first, so nothing re-creates the pods we are about to remove.
+    await stopDaemon(ctx, ref('kube-controller-manager'));
+    await stopDaemon(ctx, ref('kube-scheduler'));
+
+    // While the kubelet runs, deleting the pods lets it stop every sandbox the CRI way (CNI DEL included).
+    const kubeletUp = (await daemonState(ref('kubelet'))).state === 'running';
+    if (kube && kubeState.state === 'running' && kubeletUp) {
+      await kubectl(kube, l, ['delete', 'pods', '--all', '--all-namespaces', '--force', '--grace-period=0', '--wait=false']);
+      await waitFor(async () => {
+        const left = await runningTasks(t);
+        return left.length === 0 ? true : `${left.length} containers still running`;
+      }, { description: 'the kubelet to stop every pod', timeoutMs: 30_000, intervalMs: 500 }).catch(() =>
+        ctx.reporter.warn('the kubelet did not stop every pod in 30 s; removing the rest through containerd'),
+      );
+    }
+
+    await stopDaemon(ctx, ref('kube-proxy'));
+    if (kube) {
+      await run(kube, ['kube-proxy', '--cleanup', `--config=${l.proxyConfig}`], { allowFailure: true, env: daemonEnv() });
+    }
+    await stopDaemon(ctx, ref('kubelet'));
+    await stopDaemon(ctx, ref('kube-apiserver'));
+    await stopDaemon(ctx, ref('etcd'));
+
+    if ((await daemonState(ref('containerd'))).state === 'running') {
+      await rememberSandboxNetworks(l, await sandboxNetworks(t));
+      const removed = await removeAllContainers(t);
+      if (removed) ctx.reporter.info(`removed ${removed} containers left in containerd`);
+    }
+    const conflist = await readFile(join(l.cniConfDir, '10-assay.conflist'), 'utf8').catch(() => undefined);
+    for (const net of await recalledSandboxNetworks(l)) {
+      if (conflist) await releaseSandboxNetwork(conflist, net);
+    }
+    await stopDaemon(ctx, ref('containerd'));
+    await killAndWait(await findProcesses(['containerd-shim', l.containerdSocket]));
+
+    const stuck = await unmountBelow(l.dir);
+    if (stuck.length) ctx.reporter.warn(`could not unmount: ${stuck.join(', ')}`);
+    const veths = await vethsOnBridge();
+    if (veths.length) ctx.reporter.warn(`veths still on ${CLUSTER.bridge}: ${veths.join(', ')}`);
+    await deleteBridge();
+    await removeCniIptables();
+    await rm(l.cniIpamDir, { recursive: true, force: true });
+    await removeContainerLogLinks(l);
+    const cgroups = await removeCgroupRoot(CLUSTER.cgroupRoot);
+    if (cgroups.length) ctx.reporter.warn(`cgroups still in use: ${cgroups.slice(0, 5).join(', ')}`);
+    await rm(l.netnsRecord, { force: true });
+  },
+
+  async status(ctx: StackContext): Promise<ComponentStatus> {
+    const l = kubeLayout(ctx.paths);
+    const states = await Promise.all(DAEMONS.map(async (name) => [name, await daemonState({ name, dir: l.dir })] as const));
+    const down = states.filter(([, s]) => s.state !== 'running').map(([n]) => n);
+    const pids = states
+      .filter(([, s]) => s.state === 'running')
+      .map(([n, s]) => `${n} ${s.record?.pid}`)
+      .join(', ');
+    if (down.length === DAEMONS.length) {
+      return { healthy: false, managed: true, address: apiserverUrl(), detail: 'not running' };
+    }
+    const node = await nodeReadyProbe(l);
+    const healthy = down.length === 0 && node === true;
+    const detail = [
+      node === true ? `node ${CLUSTER.nodeName} Ready` : node,
+      down.length ? `not running: ${down.join(', ')}` : '',
+      pids ? `pids: ${pids}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+    return { healthy, managed: true, address: apiserverUrl(), detail };
+  },
+
+  env(ctx: StackContext): Promise<ComponentEnv> {
+    const l = kubeLayout(ctx.paths);
+    return Promise.resolve({ vars: { KUBECONFIG: l.adminKubeconfig }, pathPrepend: [l.binDir] });
+  },
+};
+
+/** A containerd of ours whose pidfile is gone (a killed `up`) would hold our root's lock: stop it first. */
+async function clearStrayContainerd(ctx: StackContext, l: KubeLayout): Promise<void> {
+  if ((await daemonState({ name: 'containerd', dir: l.dir })).state === 'running') return;
+  const strays = await findProcesses(['containerd', '--config', l.containerdConfig]);
+  if (strays.length) {
+    ctx.reporter.warn(`stopping containerd left over from an earlier run (pid ${strays.join(', ')})`);
+    await killAndWait(strays);
+  }
+}

@@ -1,0 +1,269 @@
+import type { KubeLayout } from './layout.js';
+import { CLUSTER } from './layout.js';
+import type { PkiPaths } from './pki.js';
+
+/** The plugins the API server admits with, on top of its defaults (DESIGN.md "The local stack"). */
+export const ADMISSION_PLUGINS = [
+  'NamespaceLifecycle',
+  'LimitRanger',
+  'ServiceAccount',
+  'PodSecurity',
+  'ResourceQuota',
+  'Priority',
+  'NodeRestriction',
+  'MutatingAdmissionWebhook',
+  'ValidatingAdmissionWebhook',
+] as const;
+
+/** Pod logs per stream (`stream=Stdout|Stderr`), which log capture uses to keep stdout and stderr apart. */
+export const FEATURE_GATES = 'PodLogsQuerySplitStreams=true';
+
+/** containerd's own configuration: its own root, state, socket and runc root, so it never meets a system one. */
+export function containerdToml(l: KubeLayout, sandboxImage: string): string {
+  const q = JSON.stringify;
+  return `version = 2
+root = ${q(l.containerdRoot)}
+state = ${q(l.containerdState)}
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = ${q(l.containerdSocket)}
+
+[ttrpc]
+  address = ${q(`${l.containerdSocket}.ttrpc`)}
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = ${q(`${l.containerdDir}/opt`)}
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = ${q(sandboxImage)}
+  enable_selinux = false
+  # Machines without CAP_SYS_RESOURCE (VMs, nested containers) cannot lower a process's OOM score: the sandbox's
+  # -998 would make runc fail. Clamp to containerd's own score instead.
+  restrict_oom_score_adj = true
+  max_container_log_line_size = 16384
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        BinaryName = "runc"
+        Root = ${q(l.runcRoot)}
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = ${q(l.cniConfDir)}
+    max_conf_num = 1
+`;
+}
+
+/** A bridge network with host-local IPAM; its state stays in our directory. */
+export function cniConflist(l: KubeLayout): string {
+  return `${JSON.stringify(
+    {
+      cniVersion: '0.4.0',
+      name: CLUSTER.cniNetwork,
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: CLUSTER.bridge,
+          isGateway: true,
+          ipMasq: true,
+          hairpinMode: true,
+          ipam: {
+            type: 'host-local',
+            dataDir: l.cniIpamDir,
+            ranges: [[{ subnet: CLUSTER.nodePodCidr }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+          },
+        },
+      ],
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+/**
+ * The kubelet, tuned for a registry-less single node: images are never garbage-collected (they cannot be pulled
+ * back), eviction thresholds are low, many pods fit, and container logs rotate only at 1 GiB so benchmarks and long
+ * evaluations keep their whole log.
+ */
+export function kubeletConfigYaml(l: KubeLayout, p: PkiPaths, nodeIp: string): string {
+  return `apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: ${nodeIp}
+port: ${CLUSTER.kubeletPort}
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: ${CLUSTER.kubeletHealthzPort}
+authentication:
+  anonymous:
+    enabled: false
+  webhook:
+    enabled: true
+  x509:
+    clientCAFile: ${p.caCert}
+authorization:
+  mode: Webhook
+tlsCertFile: ${p.cert('kubelet-server')}
+tlsPrivateKeyFile: ${p.key('kubelet-server')}
+containerRuntimeEndpoint: unix://${l.containerdSocket}
+cgroupDriver: cgroupfs
+cgroupRoot: /${CLUSTER.cgroupRoot}
+cgroupsPerQOS: true
+failCgroupV1: false
+failSwapOn: false
+podLogsDir: ${l.podLogs}
+resolvConf: /etc/resolv.conf
+maxPods: 250
+podPidsLimit: -1
+serializeImagePulls: false
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+imageMinimumGCAge: 87600h
+evictionHard:
+  memory.available: 50Mi
+  nodefs.available: 1%
+  nodefs.inodesFree: 1%
+  imagefs.available: 1%
+evictionPressureTransitionPeriod: 30s
+containerLogMaxSize: 1Gi
+containerLogMaxFiles: 2
+rotateCertificates: false
+serverTLSBootstrap: false
+protectKernelDefaults: false
+makeIPTablesUtilChains: true
+localStorageCapacityIsolation: true
+nodeStatusUpdateFrequency: 10s
+syncFrequency: 10s
+fileCheckFrequency: 20s
+shutdownGracePeriod: 0s
+featureGates:
+  PodLogsQuerySplitStreams: true
+`;
+}
+
+export function kubeProxyConfigYaml(l: KubeLayout): string {
+  return `apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+clusterCIDR: ${CLUSTER.podCidr}
+hostnameOverride: ${CLUSTER.nodeName}
+bindAddress: 127.0.0.1
+healthzBindAddress: 127.0.0.1:${CLUSTER.proxyHealthzPort}
+metricsBindAddress: 127.0.0.1:${CLUSTER.proxyMetricsPort}
+clientConnection:
+  kubeconfig: ${l.kubeconfig('kube-proxy')}
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+`;
+}
+
+export function etcdArgs(l: KubeLayout): string[] {
+  return [
+    '--name=assay',
+    `--data-dir=${l.etcdData}`,
+    `--listen-client-urls=http://127.0.0.1:${CLUSTER.etcdClientPort}`,
+    `--advertise-client-urls=http://127.0.0.1:${CLUSTER.etcdClientPort}`,
+    `--listen-peer-urls=http://127.0.0.1:${CLUSTER.etcdPeerPort}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${CLUSTER.etcdPeerPort}`,
+    `--initial-cluster=assay=http://127.0.0.1:${CLUSTER.etcdPeerPort}`,
+    '--quota-backend-bytes=4294967296',
+    '--snapshot-count=10000',
+    '--log-level=warn',
+  ];
+}
+
+export function apiserverArgs(l: KubeLayout, p: PkiPaths, nodeIp: string): string[] {
+  return [
+    'kube-apiserver',
+    `--etcd-servers=http://127.0.0.1:${CLUSTER.etcdClientPort}`,
+    '--bind-address=0.0.0.0',
+    `--secure-port=${CLUSTER.apiserverPort}`,
+    `--advertise-address=${nodeIp}`,
+    `--service-cluster-ip-range=${CLUSTER.serviceCidr}`,
+    `--client-ca-file=${p.caCert}`,
+    `--tls-cert-file=${p.cert('apiserver')}`,
+    `--tls-private-key-file=${p.key('apiserver')}`,
+    `--kubelet-client-certificate=${p.cert('apiserver-kubelet-client')}`,
+    `--kubelet-client-key=${p.key('apiserver-kubelet-client')}`,
+    `--kubelet-certificate-authority=${p.caCert}`,
+    '--kubelet-preferred-address-types=InternalIP,Hostname',
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${p.saPub}`,
+    `--service-account-signing-key-file=${p.saKey}`,
+    '--authorization-mode=Node,RBAC',
+    `--enable-admission-plugins=${ADMISSION_PLUGINS.join(',')}`,
+    `--feature-gates=${FEATURE_GATES}`,
+    '--allow-privileged=true',
+    '--profiling=false',
+    `--cert-dir=${p.dir}/apiserver-generated`,
+    '--event-ttl=1h',
+    '--v=1',
+  ];
+}
+
+export function controllerManagerArgs(l: KubeLayout, p: PkiPaths): string[] {
+  const kc = l.kubeconfig('controller-manager');
+  return [
+    'kube-controller-manager',
+    `--kubeconfig=${kc}`,
+    `--authentication-kubeconfig=${kc}`,
+    `--authorization-kubeconfig=${kc}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${CLUSTER.controllerManagerPort}`,
+    `--cert-dir=${p.dir}/controller-manager-generated`,
+    `--service-account-private-key-file=${p.saKey}`,
+    `--root-ca-file=${p.caCert}`,
+    `--cluster-signing-cert-file=${p.caCert}`,
+    `--cluster-signing-key-file=${p.caKey}`,
+    '--use-service-account-credentials=true',
+    `--service-cluster-ip-range=${CLUSTER.serviceCidr}`,
+    `--cluster-cidr=${CLUSTER.podCidr}`,
+    '--allocate-node-cidrs=false',
+    '--leader-elect=false',
+    '--profiling=false',
+    '--v=1',
+  ];
+}
+
+export function schedulerArgs(l: KubeLayout, p: PkiPaths): string[] {
+  const kc = l.kubeconfig('scheduler');
+  return [
+    'kube-scheduler',
+    `--kubeconfig=${kc}`,
+    `--authentication-kubeconfig=${kc}`,
+    `--authorization-kubeconfig=${kc}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${CLUSTER.schedulerPort}`,
+    `--cert-dir=${p.dir}/scheduler-generated`,
+    '--leader-elect=false',
+    '--profiling=false',
+    '--v=1',
+  ];
+}
+
+export function kubeletArgs(l: KubeLayout, nodeIp: string): string[] {
+  return [
+    'kubelet',
+    `--config=${l.kubeletConfig}`,
+    `--kubeconfig=${l.kubeconfig('kubelet')}`,
+    `--root-dir=${l.kubeletRoot}`,
+    `--hostname-override=${CLUSTER.nodeName}`,
+    `--node-ip=${nodeIp}`,
+    '--node-labels=assay.dev/local=true',
+    '--v=1',
+  ];
+}
+
+export function kubeProxyArgs(l: KubeLayout): string[] {
+  return ['kube-proxy', `--config=${l.proxyConfig}`, '--v=1'];
+}

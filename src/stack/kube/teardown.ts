@@ -1,0 +1,175 @@
+import { readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from '../images/exec.js';
+import { CLUSTER, type KubeLayout } from './layout.js';
+import { readMounts } from './host.js';
+
+/** How `stack down` reaches our containerd with `ctr`. */
+export interface CtrTarget {
+  readonly address: string;
+  readonly namespace: string;
+}
+
+const ctr = (t: CtrTarget, ...args: string[]) => run('ctr', ['-a', t.address, '-n', t.namespace, ...args], { allowFailure: true });
+
+/** A pod sandbox as containerd knows it: enough to undo its network without the kubelet. */
+export interface SandboxNet {
+  readonly id: string;
+  readonly netns: string;
+}
+
+interface ContainerInfo {
+  Labels?: Record<string, string>;
+  Spec?: { linux?: { namespaces?: { type: string; path?: string }[] } };
+}
+
+/** The running task ids in our containerd namespace (empty when containerd does not answer). */
+export async function runningTasks(t: CtrTarget): Promise<string[]> {
+  const { code, stdout } = await ctr(t, 'tasks', 'ls');
+  if (code !== 0) return [];
+  return stdout
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((c) => c[0] && c[2] === 'RUNNING')
+    .map((c) => c[0] as string);
+}
+
+/** Every container id in our containerd namespace. */
+async function containerIds(t: CtrTarget): Promise<string[]> {
+  const { code, stdout } = await ctr(t, 'containers', 'ls', '-q');
+  if (code !== 0) return [];
+  return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+/** The sandboxes' network namespaces, read from containerd before the containers are deleted. */
+export async function sandboxNetworks(t: CtrTarget): Promise<SandboxNet[]> {
+  const nets: SandboxNet[] = [];
+  for (const id of await containerIds(t)) {
+    const { code, stdout } = await ctr(t, 'containers', 'info', id);
+    if (code !== 0) continue;
+    const info = JSON.parse(stdout) as ContainerInfo;
+    if (info.Labels?.['io.cri-containerd.kind'] !== 'sandbox') continue;
+    const netns = info.Spec?.linux?.namespaces?.find((n) => n.type === 'network')?.path;
+    if (netns) nets.push({ id, netns });
+  }
+  return nets;
+}
+
+/** Kills every task and deletes every container (and its snapshot) in our namespace. Images stay. */
+export async function removeAllContainers(t: CtrTarget): Promise<number> {
+  const ids = await containerIds(t);
+  for (const id of ids) await ctr(t, 'tasks', 'kill', '-s', 'SIGKILL', id);
+  for (const id of ids) {
+    for (let i = 0; i < 20; i++) {
+      const { code, stderr } = await ctr(t, 'tasks', 'delete', '-f', id);
+      if (code === 0 || /not found/i.test(stderr)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await ctr(t, 'containers', 'delete', id);
+  }
+  return ids.length;
+}
+
+/**
+ * Undoes a sandbox's network the way the CRI would (CNI `DEL` on our bridge network: veth, IP lease and masquerade
+ * rules go), then unmounts and removes its network namespace file.
+ */
+export async function releaseSandboxNetwork(conflist: string, net: SandboxNet): Promise<void> {
+  const list = JSON.parse(conflist) as { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
+  for (const plugin of [...list.plugins].reverse()) {
+    const type = plugin.type as string;
+    await run(join('/usr/lib/cni', type), [], {
+      allowFailure: true,
+      input: JSON.stringify({ ...plugin, cniVersion: list.cniVersion, name: list.name }),
+      env: {
+        CNI_COMMAND: 'DEL',
+        CNI_CONTAINERID: net.id,
+        CNI_NETNS: net.netns,
+        CNI_IFNAME: 'eth0',
+        CNI_PATH: '/usr/lib/cni',
+      },
+    });
+  }
+  await run('umount', [net.netns], { allowFailure: true });
+  await rm(net.netns, { force: true });
+}
+
+/** Records the sandboxes' network namespaces in the state dir, so a second `down` can still release them. */
+export async function rememberSandboxNetworks(l: KubeLayout, nets: readonly SandboxNet[]): Promise<void> {
+  const known = await recalledSandboxNetworks(l);
+  const merged = new Map([...known, ...nets].map((n) => [n.id, n]));
+  await writeFile(l.netnsRecord, JSON.stringify([...merged.values()]));
+}
+
+export async function recalledSandboxNetworks(l: KubeLayout): Promise<SandboxNet[]> {
+  try {
+    return JSON.parse(await readFile(l.netnsRecord, 'utf8')) as SandboxNet[];
+  } catch {
+    return [];
+  }
+}
+
+/** Unmounts every mount below our state directory (overlay rootfs, shm, kubelet volumes), deepest first. */
+export async function unmountBelow(dir: string): Promise<string[]> {
+  const failed: string[] = [];
+  const ours = (await readMounts())
+    .map((m) => m.mountPoint)
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const mountPoint of [...new Set(ours)]) {
+    const { code } = await run('umount', [mountPoint], { allowFailure: true });
+    if (code !== 0) {
+      const lazy = await run('umount', ['-l', mountPoint], { allowFailure: true });
+      if (lazy.code !== 0) failed.push(mountPoint);
+    }
+  }
+  return failed;
+}
+
+/** Deletes our bridge (the veths went with their namespaces). */
+export async function deleteBridge(): Promise<void> {
+  const { code } = await run('ip', ['link', 'show', CLUSTER.bridge], { allowFailure: true });
+  if (code === 0) await run('ip', ['link', 'delete', CLUSTER.bridge]);
+}
+
+/** Host ends of pod veths still attached to our bridge (there should be none after `down`). */
+export async function vethsOnBridge(): Promise<string[]> {
+  const { code, stdout } = await run('ip', ['-o', 'link', 'show', 'master', CLUSTER.bridge], { allowFailure: true });
+  if (code !== 0) return [];
+  return stdout
+    .split('\n')
+    .map((l) => /^\d+:\s+([^@:\s]+)/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined);
+}
+
+/**
+ * Removes masquerade rules the bridge plugin left for our network (when a sandbox disappeared without CNI `DEL`):
+ * each is a POSTROUTING jump to a `CNI-…` chain commented with our network name.
+ */
+export async function removeCniIptables(): Promise<number> {
+  const { code, stdout } = await run('iptables-save', ['-t', 'nat'], { allowFailure: true });
+  if (code !== 0) return 0;
+  let removed = 0;
+  for (const line of stdout.split('\n')) {
+    const m = /^-A POSTROUTING (.*-j (CNI-[0-9a-f]+).*)$/.exec(line);
+    if (!m?.[1] || !m[2] || !line.includes(`name: \\"${CLUSTER.cniNetwork}\\"`)) continue;
+    const chain = m[2];
+    // iptables-save quotes the comment; re-split it the way a shell would.
+    const args = [...m[1].matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((x) => (x[1] !== undefined ? x[1].replace(/\\"/g, '"') : (x[2] ?? '')));
+    await run('iptables', ['-t', 'nat', '-D', 'POSTROUTING', ...args], { allowFailure: true });
+    await run('iptables', ['-t', 'nat', '-F', chain], { allowFailure: true });
+    await run('iptables', ['-t', 'nat', '-X', chain], { allowFailure: true });
+    removed++;
+  }
+  return removed;
+}
+
+/** The kubelet keeps `/var/log/containers/*.log` symlinks into our pod log directory; those are ours to remove. */
+export async function removeContainerLogLinks(l: KubeLayout): Promise<void> {
+  const dir = '/var/log/containers';
+  for (const name of await readdir(dir).catch(() => [])) {
+    const target = await readlink(join(dir, name)).catch(() => '');
+    if (target.startsWith(`${l.podLogs}/`)) await rm(join(dir, name), { force: true });
+  }
+}
