@@ -66,13 +66,19 @@ export function buildNamespace(name: string, team: string): V1Namespace {
 }
 
 function resourceRequirements(resources: JobRequest['resources']): V1ResourceRequirements {
-  const amounts: Record<string, string> = { cpu: resources.cpu, memory: resources.memory };
-  if (resources.ephemeralStorage !== null) amounts['ephemeral-storage'] = resources.ephemeralStorage;
-  const limits: Record<string, string> = { ...amounts };
-  if (resources.gpu !== null && resources.gpu.count > 0)
+  const amounts = (a: JobRequest['resources']['requests']): Record<string, string> => ({
+    cpu: a.cpu,
+    memory: a.memory,
+    'ephemeral-storage': a.ephemeralStorage,
+  });
+  const requests = amounts(resources.requests);
+  const limits = amounts(resources.limits);
+  if (resources.gpu !== null && resources.gpu.count > 0) {
+    // Kubernetes requires GPU requests to equal limits.
+    requests['nvidia.com/gpu'] = String(resources.gpu.count);
     limits['nvidia.com/gpu'] = String(resources.gpu.count);
-  // Requests equal limits: the pod is Guaranteed, and what a run may use is what it is billed for.
-  return { requests: amounts, limits };
+  }
+  return { requests, limits };
 }
 
 function envVars(request: JobRequest): V1EnvVar[] {

@@ -16,11 +16,12 @@ export const jobEnvVarSchema = z.union([
 ]);
 export type JobEnvVar = z.infer<typeof jobEnvVarSchema>;
 
+const amountsSchema = z.object({ cpu: z.string(), memory: z.string(), ephemeralStorage: z.string() });
+
 /** Kubernetes quantities, already normalised by the spec (e.g. `"500m"`, `"512Mi"`). */
 export const jobResourcesSchema = z.object({
-  cpu: z.string(),
-  memory: z.string(),
-  ephemeralStorage: z.string().nullable(),
+  requests: amountsSchema,
+  limits: amountsSchema,
   gpu: z.object({ count: z.number().int().nonnegative(), type: z.string().nullable() }).nullable(),
 });
 export type JobResources = z.infer<typeof jobResourcesSchema>;

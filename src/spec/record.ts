@@ -11,9 +11,12 @@ import { z } from 'zod';
 export const evaluationWorkflowType = 'evaluation';
 /** Task queue of the evaluation workflows and of the activities that need no cluster credentials. */
 export const workflowTaskQueue = 'assay';
-/** Task queue of the activities that act on cluster `name` (served by a worker holding its credentials). */
-export function clusterTaskQueue(name: string): string {
-  return `assay-cluster-${name}`;
+/**
+ * Task queue of the activities that act on cluster `name` (served by a worker holding its credentials):
+ * `assay-cluster-<name>` for the default workflow queue. Tests run isolated queues with another base.
+ */
+export function clusterTaskQueue(name: string, workflowQueue: string = workflowTaskQueue): string {
+  return `${workflowQueue}-cluster-${name}`;
 }
 /** Workflow id of evaluation `evaluationId`. */
 export function evaluationWorkflowId(evaluationId: string): string {
@@ -29,12 +32,13 @@ export const statusQueryName = 'status';
 
 /**
  * Evaluation ids become parts of Kubernetes names (`assay-<id>-<n>`, ≤ 63 characters) and of object keys: a DNS-1123
- * label of at most 48 characters, which leaves room for the prefix and an attempt number.
+ * label of at most 54 characters, which leaves room for the prefix and an attempt number up to 10 (the same bound as
+ * `metadata.name`).
  */
 export const evaluationIdSchema = z
   .string()
   .min(1)
-  .max(48)
+  .max(54)
   .regex(
     /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
     'must be lowercase letters, digits and "-", starting and ending alphanumeric',

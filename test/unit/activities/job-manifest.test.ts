@@ -19,7 +19,11 @@ const request: JobRequest = {
     { name: 'TOKEN', secretRef: { name: 'creds', key: 'token' } },
   ],
   workingDir: null,
-  resources: { cpu: '500m', memory: '256Mi', ephemeralStorage: '1Gi', gpu: null },
+  resources: {
+    requests: { cpu: '250m', memory: '256Mi', ephemeralStorage: '1Gi' },
+    limits: { cpu: '500m', memory: '256Mi', ephemeralStorage: '1Gi' },
+    gpu: null,
+  },
   timeoutSeconds: 600,
   labels: { 'cost-center': 'research' },
   runtimeClassName: null,
@@ -88,7 +92,7 @@ describe('buildJob', () => {
       valueFrom: { secretKeyRef: { name: 'creds', key: 'token' } },
     });
     expect(main.resources?.limits).toEqual({ cpu: '500m', memory: '256Mi', 'ephemeral-storage': '1Gi' });
-    expect(main.resources?.requests).toEqual(main.resources?.limits);
+    expect(main.resources?.requests).toEqual({ cpu: '250m', memory: '256Mi', 'ephemeral-storage': '1Gi' });
   });
 
   it('is deterministic', () => {
@@ -102,6 +106,7 @@ describe('buildJob', () => {
       runtimeClassName: 'gvisor',
     });
     expect(gpuJob.spec?.template.spec?.containers[0]?.resources?.limits?.['nvidia.com/gpu']).toBe('2');
+    expect(gpuJob.spec?.template.spec?.containers[0]?.resources?.requests?.['nvidia.com/gpu']).toBe('2');
     expect(gpuJob.spec?.template.spec?.runtimeClassName).toBe('gvisor');
   });
 });

@@ -1,0 +1,68 @@
+/**
+ * Cluster selection (DESIGN.md step 2): filter the registry by the spec's requirements, score what is left, and
+ * return the choice (recorded in history as this activity's result).
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { clusterTaskQueue, errorTypes, workflowTaskQueue } from '../spec/record.js';
+import { teamNamespace, type ClusterRegistry } from '../spec/worker-config.js';
+import type { ClusterActivities, ClusterChoice, ClusterRequirements } from './types.js';
+
+export interface ClusterActivityDeps {
+  readonly registry: ClusterRegistry;
+  /** The workflow task queue this worker serves; cluster queues are named after it. Default `assay`. */
+  readonly taskQueue?: string;
+}
+
+/**
+ * Picks a cluster, or explains why none fits. Pure, so the worker and tests share it.
+ *
+ * @throws ApplicationFailure `NoClusterAvailable` (not retryable) when no cluster satisfies the requirements.
+ */
+export function chooseCluster(
+  registry: ClusterRegistry,
+  req: ClusterRequirements,
+  taskQueue: string = workflowTaskQueue,
+): ClusterChoice {
+  const rejected: string[] = [];
+  const candidates = registry.filter((c) => {
+    const why =
+      req.name !== null && c.name !== req.name
+        ? 'not the requested cluster'
+        : c.cordoned
+          ? 'cordoned'
+          : Object.entries(req.selector).some(([k, v]) => c.labels[k] !== v)
+            ? 'labels do not match the selector'
+            : req.gpuType !== null && !c.gpuTypes.includes(req.gpuType)
+              ? `no ${req.gpuType} GPUs`
+              : null;
+    if (why !== null) rejected.push(`${c.name}: ${why}`);
+    return why === null;
+  });
+  // Until capacity and pricing are known, the registry's order is the preference; the first candidate wins.
+  const chosen = candidates[0];
+  if (chosen === undefined) {
+    throw ApplicationFailure.create({
+      type: errorTypes.noCluster,
+      nonRetryable: true,
+      message: `no cluster satisfies the requirements (${rejected.join('; ') || 'the registry is empty'})`,
+    });
+  }
+  return {
+    name: chosen.name,
+    taskQueue: clusterTaskQueue(chosen.name, taskQueue),
+    namespace: teamNamespace(chosen, req.team),
+    runtimeClassName: chosen.runtimeClassName,
+    reason:
+      candidates.length === 1
+        ? `the only cluster that fits${rejected.length > 0 ? ` (${rejected.join('; ')})` : ''}`
+        : `first of ${candidates.map((c) => c.name).join(', ')} in registry order`,
+  };
+}
+
+export function createClusterActivities(deps: ClusterActivityDeps): ClusterActivities {
+  return {
+    selectCluster(requirements) {
+      return Promise.resolve(chooseCluster(deps.registry, requirements, deps.taskQueue));
+    },
+  };
+}

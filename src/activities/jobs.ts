@@ -1,0 +1,315 @@
+/**
+ * Job lifecycle activities on one cluster (DESIGN.md steps 4–6 and 8): namespace, idempotent create, wait for the
+ * main container to end (watch, heartbeat, cancellation), cleanup.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import {
+  PatchStrategy,
+  setHeaderOptions,
+  type CoreV1Event,
+  type V1Job,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { apiMessage, apiStatus, type KubeClients } from '../kube/clients.js';
+import { watchUntil } from '../kube/watch.js';
+import {
+  attemptJobName,
+  captureFinalizer,
+  errorTypes,
+  labelKeys,
+  managedByValue,
+  type AttemptEnd,
+} from '../spec/record.js';
+import { classifyPod, podVanished } from './classify.js';
+import { attemptSelector, buildJob, buildNamespace } from './job-manifest.js';
+import type { AttemptRef, JobActivities } from './types.js';
+
+export interface JobActivityDeps {
+  readonly kube: KubeClients;
+  /** How often the wait activity heartbeats. */
+  readonly heartbeatIntervalMs?: number;
+}
+
+/** Resume point of the wait activity, heartbeated. */
+export interface AwaitHeartbeat {
+  podsResourceVersion: string | null;
+  eventsResourceVersion: string | null;
+  pod: string | null;
+}
+
+function rejected(message: string, cause?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: errorTypes.rejected,
+    message,
+    nonRetryable: true,
+    cause: cause as Error,
+  });
+}
+
+/** A Job of this name exists: is it ours for this very attempt? */
+function isOurs(job: V1Job, evaluationId: string, attempt: number): boolean {
+  const labels = job.metadata?.labels ?? {};
+  return (
+    labels[labelKeys.managedBy] === managedByValue &&
+    labels[labelKeys.evaluationId] === evaluationId &&
+    labels[labelKeys.attempt] === String(attempt)
+  );
+}
+
+/** `FailedCreate` events of the Job that mean the pod will never be admitted (quota answers are waited out). */
+function admissionRejection(event: CoreV1Event): AttemptEnd | null {
+  if (event.reason !== 'FailedCreate') return null;
+  const message = event.message ?? '';
+  if (/exceeded quota/i.test(message)) return null;
+  if (!/forbidden|denied|invalid/i.test(message)) return null;
+  return {
+    kind: 'Configuration',
+    pod: null,
+    exitCode: null,
+    reason: 'AdmissionRejected',
+    message,
+    startedAt: null,
+    finishedAt: null,
+    result: null,
+    terminationMessage: null,
+  };
+}
+
+export function createJobActivities(deps: JobActivityDeps): JobActivities {
+  const { core, batch, watch } = deps.kube;
+  const heartbeatEvery = deps.heartbeatIntervalMs ?? 3000;
+
+  async function readJob(namespace: string, name: string): Promise<V1Job | undefined> {
+    try {
+      return await batch.readNamespacedJob({ name, namespace });
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async function removeFinalizer(pod: V1Pod): Promise<boolean> {
+    const finalizers = pod.metadata?.finalizers ?? [];
+    const index = finalizers.indexOf(captureFinalizer);
+    if (index < 0 || pod.metadata?.name === undefined || pod.metadata.namespace === undefined) return false;
+    try {
+      // `test` makes the patch fail instead of removing someone else's finalizer if the list changed meanwhile.
+      await core.patchNamespacedPod(
+        {
+          name: pod.metadata.name,
+          namespace: pod.metadata.namespace,
+          body: [
+            { op: 'test', path: `/metadata/finalizers/${index}`, value: captureFinalizer },
+            { op: 'remove', path: `/metadata/finalizers/${index}` },
+          ],
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+      );
+      return true;
+    } catch (err) {
+      const status = apiStatus(err);
+      if (status === 404) return false;
+      if (status === 422 || status === 409) {
+        // The list changed under us: read it again and retry once with fresh indices.
+        try {
+          const fresh = await core.readNamespacedPod({
+            name: pod.metadata.name,
+            namespace: pod.metadata.namespace,
+          });
+          return await removeFinalizer(fresh);
+        } catch (again) {
+          if (apiStatus(again) === 404) return false;
+          throw again;
+        }
+      }
+      throw err;
+    }
+  }
+
+  return {
+    async ensureNamespace({ namespace, team }) {
+      try {
+        await core.readNamespace({ name: namespace });
+        return { created: false };
+      } catch (err) {
+        if (apiStatus(err) !== 404) throw err;
+      }
+      try {
+        await core.createNamespace({ body: buildNamespace(namespace, team) });
+        return { created: true };
+      } catch (err) {
+        if (apiStatus(err) === 409) return { created: false };
+        if (apiStatus(err) === 403)
+          throw rejected(`cannot create namespace ${namespace}: ${apiMessage(err)}`, err);
+        throw err;
+      }
+    },
+
+    async createJob(request) {
+      const body = buildJob(request);
+      const name = body.metadata!.name!;
+      try {
+        await batch.createNamespacedJob({ namespace: request.namespace, body });
+        return { job: name, created: true };
+      } catch (err) {
+        const status = apiStatus(err);
+        if (status === 409) {
+          const existing = await readJob(request.namespace, name);
+          if (existing !== undefined && isOurs(existing, request.evaluationId, request.attempt)) {
+            return { job: name, created: false };
+          }
+          throw ApplicationFailure.create({
+            type: errorTypes.jobConflict,
+            nonRetryable: true,
+            message: `a Job named ${name} exists in ${request.namespace} but was not created by Assay for this attempt`,
+          });
+        }
+        if (status === 400 || status === 403 || status === 422) {
+          throw rejected(`the cluster refused Job ${name}: ${apiMessage(err)}`, err);
+        }
+        throw err;
+      }
+    },
+
+    async awaitAttempt(ref: AttemptRef) {
+      const ctx = Context.current();
+      const job = attemptJobName(ref.evaluationId, ref.attempt);
+      const previous = ctx.info.heartbeatDetails as Partial<AwaitHeartbeat> | undefined;
+      const progress: AwaitHeartbeat = {
+        podsResourceVersion: previous?.podsResourceVersion ?? null,
+        eventsResourceVersion: previous?.eventsResourceVersion ?? null,
+        pod: previous?.pod ?? null,
+      };
+      ctx.heartbeat(progress);
+      const timer = setInterval(() => ctx.heartbeat(progress), heartbeatEvery);
+      const local = new AbortController();
+      const onCancel = (): void => local.abort(ctx.cancellationSignal.reason);
+      ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+      try {
+        const selector = attemptSelector(ref.evaluationId, ref.attempt);
+        const pods = watchUntil<V1Pod, AttemptEnd>(
+          watch,
+          {
+            path: `/api/v1/namespaces/${ref.namespace}/pods`,
+            query: { labelSelector: selector },
+            list: async () => {
+              const list = await core.listNamespacedPod({
+                namespace: ref.namespace,
+                labelSelector: selector,
+              });
+              return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+            },
+          },
+          (pod, type) => {
+            progress.pod = pod.metadata?.name ?? progress.pod;
+            const end = classifyPod(pod);
+            if (end !== null) return end;
+            if (type === 'DELETED') {
+              return podVanished(
+                pod.metadata?.name ?? null,
+                'PodDeleted',
+                'the pod was deleted before it ended',
+              );
+            }
+            return null;
+          },
+          {
+            signal: local.signal,
+            // After a restart the list is the truth (a pod may have ended while no one watched); within one run
+            // the watch resumes from the last resourceVersion.
+            onResourceVersion: (rv) => (progress.podsResourceVersion = rv),
+          },
+        );
+        const events = watchUntil<CoreV1Event, AttemptEnd>(
+          watch,
+          {
+            path: `/api/v1/namespaces/${ref.namespace}/events`,
+            query: { fieldSelector: `involvedObject.kind=Job,involvedObject.name=${job}` },
+            list: async () => {
+              const list = await core.listNamespacedEvent({
+                namespace: ref.namespace,
+                fieldSelector: `involvedObject.kind=Job,involvedObject.name=${job}`,
+              });
+              return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+            },
+          },
+          (event) => admissionRejection(event),
+          { signal: local.signal, onResourceVersion: (rv) => (progress.eventsResourceVersion = rv) },
+        );
+        // Both watches end when `local` aborts; settle them here so neither rejection goes unhandled.
+        const both = Promise.allSettled([pods, events]);
+        let end: AttemptEnd;
+        try {
+          end = await Promise.race([pods, events]);
+        } finally {
+          local.abort(new Error('decided'));
+          await both;
+        }
+        if (end.kind === 'Infrastructure' && end.reason === 'PodDeleted') {
+          // The Job controller deletes the pod when the Job's own deadline passes: that is a timeout, not a loss.
+          const current = await readJob(ref.namespace, job);
+          const pod = end.pod === null ? undefined : await readPod(ref.namespace, end.pod);
+          if (pod !== undefined) end = classifyPod(pod, current) ?? end;
+          else if (
+            (current?.status?.conditions ?? []).some(
+              (c) => c.type === 'Failed' && c.reason === 'DeadlineExceeded',
+            )
+          ) {
+            end = {
+              ...end,
+              kind: 'TimedOut',
+              reason: 'DeadlineExceeded',
+              message: 'the Job exceeded its deadline',
+            };
+          }
+        }
+        return end;
+      } catch (err) {
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+        throw err;
+      } finally {
+        clearInterval(timer);
+        ctx.cancellationSignal.removeEventListener('abort', onCancel);
+        local.abort();
+      }
+    },
+
+    async cleanupAttempt(ref) {
+      const name = attemptJobName(ref.evaluationId, ref.attempt);
+      let jobDeleted = false;
+      try {
+        await batch.deleteNamespacedJob({ name, namespace: ref.namespace, propagationPolicy: 'Background' });
+        jobDeleted = true;
+      } catch (err) {
+        if (apiStatus(err) !== 404) throw err;
+      }
+      const pods = await core.listNamespacedPod({
+        namespace: ref.namespace,
+        labelSelector: attemptSelector(ref.evaluationId, ref.attempt),
+      });
+      let finalizersRemoved = 0;
+      for (const pod of pods.items) {
+        if (await removeFinalizer(pod)) finalizersRemoved++;
+        if (pod.metadata?.deletionTimestamp === undefined && pod.metadata?.name !== undefined) {
+          // The garbage collector would delete it soon; deleting now frees the node at once.
+          try {
+            await core.deleteNamespacedPod({ name: pod.metadata.name, namespace: ref.namespace });
+          } catch (err) {
+            if (apiStatus(err) !== 404) throw err;
+          }
+        }
+      }
+      return { jobDeleted, finalizersRemoved };
+    },
+  };
+
+  async function readPod(namespace: string, name: string): Promise<V1Pod | undefined> {
+    try {
+      return await core.readNamespacedPod({ name, namespace });
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
+  }
+}

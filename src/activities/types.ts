@@ -1,0 +1,77 @@
+/**
+ * The activity interfaces the evaluation workflow calls. Workflows import these as types only and reach the
+ * implementations through `proxyActivities`; the `createXActivities` factories return objects of these types.
+ */
+import type { JobRequest } from '../spec/job-request.js';
+import type { AttemptEnd, AttemptLogs, EvaluationRecord } from '../spec/record.js';
+
+/** What the workflow asks of the cluster registry. */
+export interface ClusterRequirements {
+  team: string;
+  /** A cluster by name, or null for any. */
+  name: string | null;
+  /** Labels the cluster must carry. */
+  selector: Record<string, string>;
+  gpuType: string | null;
+}
+
+/** The cluster chosen for an evaluation; recorded in history as the activity's result. */
+export interface ClusterChoice {
+  name: string;
+  taskQueue: string;
+  namespace: string;
+  runtimeClassName: string | null;
+  /** Why this cluster: the candidates considered and the reason for the choice. */
+  reason: string;
+}
+
+export interface ClusterActivities {
+  /** @throws ApplicationFailure `NoClusterAvailable` (not retryable) when no cluster satisfies the requirements. */
+  selectCluster(requirements: ClusterRequirements): Promise<ClusterChoice>;
+}
+
+export interface AttemptRef {
+  namespace: string;
+  evaluationId: string;
+  attempt: number;
+}
+
+export interface CreateJobResult {
+  job: string;
+  /** False when the Job already existed with our labels (a retried create). */
+  created: boolean;
+}
+
+export interface CleanupResult {
+  jobDeleted: boolean;
+  finalizersRemoved: number;
+}
+
+export interface JobActivities {
+  ensureNamespace(input: { namespace: string; team: string }): Promise<{ created: boolean }>;
+  /**
+   * Creates the Job of one attempt; idempotent.
+   * @throws ApplicationFailure `JobNameConflict` when a Job of that name exists without our labels,
+   *   `JobRejected` when the API server refuses the object.
+   */
+  createJob(request: JobRequest): Promise<CreateJobResult>;
+  /** Waits (watching, heartbeating) until the attempt's main container has ended, and classifies the end. */
+  awaitAttempt(input: AttemptRef): Promise<AttemptEnd>;
+  /** Deletes the attempt's Job and removes our finalizer from its pods. Idempotent. */
+  cleanupAttempt(input: AttemptRef): Promise<CleanupResult>;
+}
+
+export interface LogActivities {
+  /** Stores the complete log of the attempt's main container (null when the attempt has no pod). */
+  storeAttemptLogs(input: AttemptRef): Promise<AttemptLogs | null>;
+}
+
+export interface RecordActivities {
+  /** Writes `evaluations/<id>/record.json`; idempotent. */
+  writeRecord(record: EvaluationRecord): Promise<{ key: string; bytes: number }>;
+}
+
+/** Activities served on the `assay` task queue (no cluster credentials needed). */
+export type CentralActivities = ClusterActivities & RecordActivities;
+/** Activities served on `assay-cluster-<name>`. */
+export type ClusterQueueActivities = JobActivities & LogActivities;

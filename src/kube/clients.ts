@@ -1,0 +1,135 @@
+/**
+ * Kubernetes clients for one cluster, built from a kubeconfig file/context or the in-cluster service account, plus
+ * the few raw HTTP calls the generated clients do not offer (streamed pod logs, apiserver metrics).
+ */
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { BatchV1Api, CoreV1Api, KubeConfig, Watch, ApiException } from '@kubernetes/client-node';
+
+/** Where a cluster's credentials come from. */
+export type KubeSource =
+  | { readonly kind: 'kubeconfig'; readonly path: string | null; readonly context: string | null }
+  | { readonly kind: 'in-cluster' };
+
+export interface KubeClients {
+  readonly config: KubeConfig;
+  readonly core: CoreV1Api;
+  readonly batch: BatchV1Api;
+  readonly watch: Watch;
+}
+
+/** Thrown when a cluster's credentials cannot be loaded; names the source. */
+export class KubeConfigError extends Error {
+  readonly code = 'KUBE_CONFIG_INVALID';
+  constructor(
+    readonly source: string,
+    options?: ErrorOptions,
+  ) {
+    super(`cannot load Kubernetes credentials from ${source}`, options);
+    this.name = 'KubeConfigError';
+  }
+}
+
+/**
+ * Builds clients for one cluster.
+ *
+ * @throws {KubeConfigError} when the kubeconfig cannot be read or the context does not exist.
+ */
+export function createKubeClients(source: KubeSource): KubeClients {
+  const config = new KubeConfig();
+  const label =
+    source.kind === 'in-cluster'
+      ? 'the in-cluster service account'
+      : (source.path ?? 'the default kubeconfig');
+  try {
+    if (source.kind === 'in-cluster') config.loadFromCluster();
+    else if (source.path !== null) config.loadFromFile(source.path);
+    else config.loadFromDefault();
+    if (source.kind === 'kubeconfig' && source.context !== null) config.setCurrentContext(source.context);
+    if (config.getCurrentCluster() === null) throw new Error('no current cluster');
+  } catch (err) {
+    throw new KubeConfigError(label, { cause: err });
+  }
+  return {
+    config,
+    core: config.makeApiClient(CoreV1Api),
+    batch: config.makeApiClient(BatchV1Api),
+    watch: new Watch(config),
+  };
+}
+
+/** The HTTP status of a Kubernetes API error, or undefined for anything else (network errors, bugs). */
+export function apiStatus(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  if (typeof err === 'object' && err !== null && 'statusCode' in err && typeof err.statusCode === 'number') {
+    return err.statusCode;
+  }
+  return undefined;
+}
+
+/** The `message` of a Kubernetes `Status` error body, when there is one. */
+export function apiMessage(err: unknown): string {
+  if (err instanceof ApiException) {
+    const body: unknown = err.body;
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    try {
+      const parsed = JSON.parse(text) as { message?: unknown };
+      if (typeof parsed.message === 'string') return parsed.message;
+    } catch {
+      // not JSON: fall through to the raw text
+    }
+    return text;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Raised for a non-200 answer to a raw GET. */
+export class KubeHttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly path: string,
+    readonly body: string,
+  ) {
+    super(`GET ${path} answered ${statusCode}: ${body.slice(0, 300)}`);
+    this.name = 'KubeHttpError';
+  }
+}
+
+/**
+ * Opens a streamed GET against the API server (e.g. `pods/log`). The caller consumes or destroys the response.
+ *
+ * @throws {KubeHttpError} for any status other than 200 (the body is read for the message).
+ */
+export async function openGet(
+  config: KubeConfig,
+  path: string,
+  query: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<IncomingMessage> {
+  const cluster = config.getCurrentCluster();
+  if (cluster === null) throw new Error('no current cluster in the kubeconfig');
+  const url = new URL(cluster.server + path);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const options: RequestOptions = { method: 'GET', headers: {} };
+  await config.applyToHTTPSOptions(options);
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const response = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = request(url, { ...options, ...(signal !== undefined ? { signal } : {}) }, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+  if (response.statusCode !== 200) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of response) chunks.push(chunk as Buffer);
+    throw new KubeHttpError(response.statusCode ?? 0, path, Buffer.concat(chunks).toString('utf8'));
+  }
+  return response;
+}
+
+/** Reads a small API server resource as text (e.g. `/metrics` for feature gates). */
+export async function getText(config: KubeConfig, path: string, signal?: AbortSignal): Promise<string> {
+  const response = await openGet(config, path, {}, signal);
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,113 @@
+/**
+ * Wires real clients into the activity factories and runs the workers of one process: workflows and central
+ * activities on `assay`, each served cluster's activities on `assay-cluster-<name>`.
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import { createClusterActivities } from '../activities/cluster.js';
+import { createJobActivities } from '../activities/jobs.js';
+import { createLogActivities } from '../activities/logs.js';
+import { createRecordActivities } from '../activities/records.js';
+import { createKubeClients } from '../kube/clients.js';
+import { clusterTaskQueue } from '../spec/record.js';
+import type { WorkerConfig } from '../spec/worker-config.js';
+import type { ObjectStore } from '../storage/object-store.js';
+
+/** Path of the workflow entry module that the bundle is built from. */
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/**
+ * The workflow bundle: read from `prebuiltPath` when given (tests build it once per run), else built now.
+ */
+export async function loadWorkflowBundle(prebuiltPath?: string): Promise<WorkflowBundle> {
+  if (prebuiltPath !== undefined && prebuiltPath !== '') {
+    return { code: await readFile(prebuiltPath, 'utf8') };
+  }
+  return await bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => process.stderr.write(`bundler: ${message}\n`),
+  error: (message: string) => process.stderr.write(`bundler: ${message}\n`),
+};
+
+export interface RunningWorkers {
+  readonly taskQueues: readonly string[];
+  /** Resolves when every worker has stopped (after `shutdown` or a fatal error). */
+  readonly done: Promise<void>;
+  shutdown(): void;
+}
+
+export interface StartWorkersDeps {
+  readonly connection: NativeConnection;
+  readonly store: ObjectStore;
+  readonly bundle: WorkflowBundle;
+  /** Test hook: activity heartbeat interval of the wait activity. */
+  readonly heartbeatIntervalMs?: number;
+}
+
+/** Creates and runs the workers `config` asks for. */
+export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps): Promise<RunningWorkers> {
+  const common = {
+    connection: deps.connection,
+    namespace: config.temporal.namespace,
+    shutdownGraceTime: `${config.shutdownGraceSeconds} seconds`,
+    maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
+  } as const;
+  const workers: Worker[] = [];
+  if (config.serveWorkflows) {
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue: config.taskQueue,
+        workflowBundle: deps.bundle,
+        activities: {
+          ...createClusterActivities({ registry: config.clusters, taskQueue: config.taskQueue }),
+          ...createRecordActivities({ store: deps.store }),
+        },
+      }),
+    );
+  }
+  const served = config.clusters.filter(
+    (c) => config.serveClusters === null || config.serveClusters.includes(c.name),
+  );
+  for (const cluster of served) {
+    const kube = createKubeClients(
+      cluster.inCluster
+        ? { kind: 'in-cluster' }
+        : {
+            kind: 'kubeconfig',
+            path: cluster.kubeconfig?.path ?? null,
+            context: cluster.kubeconfig?.context ?? null,
+          },
+    );
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue: clusterTaskQueue(cluster.name, config.taskQueue),
+        activities: {
+          ...createJobActivities({
+            kube,
+            ...(deps.heartbeatIntervalMs !== undefined
+              ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
+              : {}),
+          }),
+          ...createLogActivities({ kube, store: deps.store, splitStreams: cluster.splitLogStreams }),
+        },
+      }),
+    );
+  }
+  const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+  return {
+    taskQueues: workers.map((w) => w.options.taskQueue),
+    done,
+    shutdown: () => {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+  };
+}
