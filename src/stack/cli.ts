@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { stackComponents } from './components.js';
 import { renderExports } from './env.js';
 import { StackConfigError, StackError } from './errors.js';
-import { stackDown, stackEnv, stackStatus, stackUp } from './stack.js';
+import { runKubectl } from './kube/kubectl.js';
+import { createStackContext, stackDown, stackEnv, stackStatus, stackUp } from './stack.js';
 
 /**
  * `npm run stack -- up|down|status|env [component…]`: the local stack (Temporal dev server, S3, …) on loopback.
@@ -63,6 +64,11 @@ function buildProgram(signal: AbortSignal): Command {
     });
 
   program
+    .command('kubectl')
+    .description('run kubectl against the local cluster, e.g. `npm run stack -- kubectl get pods -A`')
+    .argument('[args...]', 'kubectl arguments');
+
+  program
     .command('env')
     .description('print `export` lines for a shell: eval "$(npm run --silent stack -- env)"')
     .argument('[components...]', 'only these components')
@@ -82,6 +88,11 @@ async function main(): Promise<void> {
     controller.abort();
     process.once('SIGINT', () => process.exit(130));
   });
+  // `stack kubectl …` hands every argument to kubectl untouched, so it bypasses commander's option parsing.
+  if (process.argv[2] === 'kubectl') {
+    process.exitCode = await runKubectl(createStackContext(), process.argv.slice(3));
+    return;
+  }
   await buildProgram(controller.signal).parseAsync(process.argv);
 }
 

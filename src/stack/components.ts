@@ -1,4 +1,5 @@
 import type { Component } from './component.js';
+import { kubernetesComponent } from './kube/component.js';
 import { S3Component } from './s3/component.js';
 import { TemporalComponent } from './temporal/component.js';
 
@@ -7,5 +8,5 @@ import { TemporalComponent } from './temporal/component.js';
  * To add one (e.g. the Kubernetes cluster in `src/stack/kube/`), implement {@link Component} and append it here.
  */
 export function stackComponents(): Component[] {
-  return [new TemporalComponent(), new S3Component()];
+  return [new TemporalComponent(), new S3Component(), kubernetesComponent];
 }
