@@ -10,6 +10,7 @@ import {
   type CoreV1Event,
   type V1Job,
   type V1Pod,
+  type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { apiMessage, apiStatus, type KubeClients } from '../kube/clients.js';
 import { watchUntil } from '../kube/watch.js';
@@ -61,7 +62,8 @@ function isOurs(job: V1Job, evaluationId: string, attempt: number): boolean {
 function admissionRejection(event: CoreV1Event): AttemptEnd | null {
   if (event.reason !== 'FailedCreate') return null;
   const message = event.message ?? '';
-  if (/exceeded quota/i.test(message)) return null;
+  // Quota is waited out; a missing default ServiceAccount is a new namespace the controller has not finished yet.
+  if (/exceeded quota|service ?account/i.test(message)) return null;
   if (!/forbidden|denied|invalid/i.test(message)) return null;
   return {
     kind: 'Configuration',
@@ -129,21 +131,41 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
 
   return {
     async ensureNamespace({ namespace, team }) {
+      let created = false;
       try {
         await core.readNamespace({ name: namespace });
-        return { created: false };
       } catch (err) {
         if (apiStatus(err) !== 404) throw err;
+        try {
+          await core.createNamespace({ body: buildNamespace(namespace, team) });
+          created = true;
+        } catch (createErr) {
+          if (apiStatus(createErr) === 403) {
+            throw rejected(`cannot create namespace ${namespace}: ${apiMessage(createErr)}`, createErr);
+          }
+          if (apiStatus(createErr) !== 409) throw createErr;
+        }
       }
-      try {
-        await core.createNamespace({ body: buildNamespace(namespace, team) });
-        return { created: true };
-      } catch (err) {
-        if (apiStatus(err) === 409) return { created: false };
-        if (apiStatus(err) === 403)
-          throw rejected(`cannot create namespace ${namespace}: ${apiMessage(err)}`, err);
-        throw err;
-      }
+      // The ServiceAccount admission plugin refuses pods until the controller has made the namespace's `default`
+      // ServiceAccount: wait for it (watching), so the first Job's pod is not refused.
+      const ctx = Context.current();
+      await watchUntil<V1ServiceAccount, true>(
+        watch,
+        {
+          path: `/api/v1/namespaces/${namespace}/serviceaccounts`,
+          query: { fieldSelector: 'metadata.name=default' },
+          list: async () => {
+            const list = await core.listNamespacedServiceAccount({
+              namespace,
+              fieldSelector: 'metadata.name=default',
+            });
+            return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+          },
+        },
+        (_sa, type) => (type === 'DELETED' ? null : true),
+        { signal: ctx.cancellationSignal },
+      );
+      return { created };
     },
 
     async createJob(request) {

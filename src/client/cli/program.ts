@@ -1,4 +1,10 @@
 import { Command } from 'commander';
+import { cancelCommand } from './cancel.js';
+import { listCommand } from './list.js';
+import { logsCommand } from './logs.js';
+import { resultCommand } from './result.js';
+import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
 
 /** Builds the `assay` command tree. Each subcommand lives in its own module. */
@@ -7,5 +13,11 @@ export function buildProgram(): Command {
     .description('Run evaluations as Kubernetes Jobs orchestrated by durable Temporal workflows.')
     .showHelpAfterError();
   program.addCommand(validateCommand());
+  program.addCommand(runCommand());
+  program.addCommand(statusCommand());
+  program.addCommand(resultCommand());
+  program.addCommand(cancelCommand());
+  program.addCommand(listCommand());
+  program.addCommand(logsCommand());
   return program;
 }

@@ -1,0 +1,350 @@
+/**
+ * `AssayClient`: the typed way for services (and the CLI) to start, follow, cancel and find evaluations.
+ *
+ * A retried `start` with the same idempotency key never starts a second run: the workflow id is derived from the
+ * key, a running evaluation is returned as is (conflict policy USE_EXISTING) and a finished one is not started
+ * again (reuse policy REJECT_DUPLICATE).
+ */
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type WorkflowExecutionInfo,
+} from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { ulid } from 'ulid';
+import { z } from 'zod';
+import {
+  InvalidEvaluationSpecError,
+  parseEvaluationJob,
+  type EvaluationJob,
+} from '../spec/evaluation-job.js';
+import {
+  evaluationIdSchema,
+  evaluationRecordSchema,
+  evaluationStatusSchema,
+  evaluationWorkflowId,
+  evaluationWorkflowType,
+  outcomeSchema,
+  phaseSchema,
+  statusQueryName,
+  storageKeys,
+  workflowTaskQueue,
+  type EvaluationInput,
+  type EvaluationRecord,
+  type EvaluationStatus,
+  type Outcome,
+  type Phase,
+} from '../spec/record.js';
+import { searchAttributeKeys } from '../spec/search-attribute-keys.js';
+
+export { InvalidEvaluationSpecError };
+
+/** The idempotency key is not usable as an evaluation id. */
+export class InvalidEvaluationIdError extends Error {
+  readonly code = 'ASSAY_INVALID_EVALUATION_ID';
+  constructor(
+    readonly id: string,
+    readonly reason: string,
+  ) {
+    super(`invalid evaluation id ${JSON.stringify(id)}: ${reason}`);
+    this.name = 'InvalidEvaluationIdError';
+  }
+}
+
+/** No evaluation has this id (or Temporal no longer retains it). */
+export class EvaluationNotFoundError extends Error {
+  readonly code = 'ASSAY_EVALUATION_NOT_FOUND';
+  constructor(readonly evaluationId: string) {
+    super(`no evaluation ${evaluationId}`);
+    this.name = 'EvaluationNotFoundError';
+  }
+}
+
+/** The evaluation workflow failed without producing a record (e.g. its manifest was rejected). */
+export class EvaluationWorkflowError extends Error {
+  readonly code = 'ASSAY_EVALUATION_FAILED';
+  constructor(
+    readonly evaluationId: string,
+    message: string,
+    readonly failureType: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'EvaluationWorkflowError';
+  }
+}
+
+export interface AssayClientOptions {
+  /** Workflow task queue (default `assay`). */
+  readonly taskQueue?: string;
+}
+
+export interface ConnectOptions extends AssayClientOptions {
+  readonly address?: string;
+  readonly namespace?: string;
+}
+
+export interface StartOptions {
+  /**
+   * The evaluation id: a repeated key returns the same evaluation. Default: `metadata.name`, else a new ULID.
+   */
+  readonly idempotencyKey?: string;
+}
+
+export interface StartedEvaluation {
+  readonly evaluationId: string;
+  readonly workflowId: string;
+  /** True when the key named an evaluation that already existed: nothing new was started. */
+  readonly existing: boolean;
+  readonly manifest: EvaluationJob;
+}
+
+export interface ListFilter {
+  readonly team?: string;
+  readonly user?: string;
+  readonly phase?: Phase;
+  readonly outcome?: Outcome;
+  /** At most this many, newest first (default 100). */
+  readonly limit?: number;
+}
+
+export interface EvaluationSummary {
+  readonly evaluationId: string;
+  readonly workflowId: string;
+  /** Temporal's execution status (RUNNING, COMPLETED, …). */
+  readonly status: string;
+  readonly team: string | null;
+  readonly user: string | null;
+  readonly cluster: string | null;
+  readonly phase: string | null;
+  readonly outcome: string | null;
+  readonly exitCode: number | null;
+  readonly startTime: Date;
+  readonly closeTime: Date | null;
+}
+
+const filterValue = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label');
+const listFilterSchema = z.object({
+  team: filterValue.optional(),
+  user: filterValue.optional(),
+  phase: phaseSchema.optional(),
+  outcome: outcomeSchema.optional(),
+  limit: z.number().int().positive().max(10_000).optional(),
+});
+
+function evaluationIdOf(workflowId: string): string {
+  return workflowId.startsWith('eval-') ? workflowId.slice('eval-'.length) : workflowId;
+}
+
+function summaryOf(info: WorkflowExecutionInfo): EvaluationSummary {
+  const sa = info.typedSearchAttributes;
+  return {
+    evaluationId: evaluationIdOf(info.workflowId),
+    workflowId: info.workflowId,
+    status: info.status.name,
+    team: sa.get(searchAttributeKeys.team) ?? null,
+    user: sa.get(searchAttributeKeys.user) ?? null,
+    cluster: sa.get(searchAttributeKeys.cluster) ?? null,
+    phase: sa.get(searchAttributeKeys.phase) ?? null,
+    outcome: sa.get(searchAttributeKeys.outcome) ?? null,
+    exitCode: sa.get(searchAttributeKeys.exitCode) ?? null,
+    startTime: info.startTime,
+    closeTime: info.closeTime ?? null,
+  };
+}
+
+/** The Web UI's page of one workflow. */
+export function webUiLink(uiBase: string, namespace: string, workflowId: string): string {
+  return `${uiBase.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+export class AssayClient {
+  readonly taskQueue: string;
+
+  constructor(
+    readonly temporal: Client,
+    options: AssayClientOptions = {},
+    private readonly ownedConnection?: Connection,
+  ) {
+    this.taskQueue = options.taskQueue ?? workflowTaskQueue;
+  }
+
+  /** Connects to Temporal (default `$TEMPORAL_ADDRESS`, namespace `$TEMPORAL_NAMESPACE`). */
+  static async connect(options: ConnectOptions = {}): Promise<AssayClient> {
+    const address = options.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+    const namespace = options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
+    let connection: Connection;
+    try {
+      connection = await Connection.connect({ address, connectTimeout: '5 seconds' });
+    } catch (err) {
+      throw new Error(
+        `cannot reach Temporal at ${address} (set TEMPORAL_ADDRESS): ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+    return new AssayClient(new Client({ connection, namespace }), options, connection);
+  }
+
+  get namespace(): string {
+    return this.temporal.options.namespace;
+  }
+
+  /** Closes the connection if this client opened it. */
+  async close(): Promise<void> {
+    await this.ownedConnection?.close();
+  }
+
+  /**
+   * Validates the manifest and starts its evaluation, or returns the evaluation the key already names.
+   *
+   * @throws {InvalidEvaluationSpecError} listing every field-level issue; nothing is started.
+   * @throws {InvalidEvaluationIdError} when the key is not a valid evaluation id.
+   */
+  async start(manifest: unknown, options: StartOptions = {}): Promise<StartedEvaluation> {
+    const parsed = parseEvaluationJob(manifest);
+    if (!parsed.ok) throw new InvalidEvaluationSpecError(parsed.issues);
+    const job = parsed.value;
+    const evaluationId = options.idempotencyKey ?? job.metadata.name ?? ulid().toLowerCase();
+    const idCheck = evaluationIdSchema.safeParse(evaluationId);
+    if (!idCheck.success) {
+      throw new InvalidEvaluationIdError(evaluationId, idCheck.error.issues.map((i) => i.message).join('; '));
+    }
+    const workflowId = evaluationWorkflowId(evaluationId);
+    const input: EvaluationInput = {
+      evaluationId,
+      manifest: JSON.parse(JSON.stringify(job)) as EvaluationInput['manifest'],
+      submittedAt: new Date().toISOString(),
+    };
+    const s = job.spec;
+    try {
+      const handle = await this.temporal.workflow.start(evaluationWorkflowType, {
+        taskQueue: this.taskQueue,
+        workflowId,
+        args: [input],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: [
+          { key: searchAttributeKeys.team, value: s.team },
+          { key: searchAttributeKeys.user, value: s.user },
+          { key: searchAttributeKeys.image, value: s.image },
+          { key: searchAttributeKeys.priority, value: s.priority },
+          { key: searchAttributeKeys.phase, value: 'Validating' },
+        ],
+        staticSummary: `${s.team}/${s.user}: ${s.image}${job.metadata.name ? ` (${job.metadata.name})` : ''}`,
+        staticDetails: [
+          `**Evaluation** \`${evaluationId}\``,
+          `**Team / user:** ${s.team} / ${s.user}`,
+          `**Image:** \`${s.image}\``,
+          `**Command:** \`${[...(s.command ?? []), ...(s.args ?? [])].join(' ').slice(0, 300) || '(image default)'}\``,
+          `**Resources:** cpu ${s.resources.cpu}, memory ${s.resources.memory}; timeout ${s.timeoutSeconds}s; ` +
+            `up to ${s.retries.maxAttempts} attempts`,
+          `**Record:** \`${storageKeys.record(evaluationId)}\``,
+        ].join('\n\n'),
+      });
+      // With USE_EXISTING the server answers with the running execution when there is one: it is ours only if
+      // it carries the input this call sent.
+      const existing = (await this.submittedAt(handle.workflowId)) !== input.submittedAt;
+      return { evaluationId, workflowId, existing, manifest: job };
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        return { evaluationId, workflowId, existing: true, manifest: job };
+      }
+      throw err;
+    }
+  }
+
+  /** `submittedAt` of the input the execution was started with. */
+  private async submittedAt(workflowId: string): Promise<string | undefined> {
+    const history = await this.temporal.workflow.getHandle(workflowId).fetchHistory();
+    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    if (payload === undefined) return undefined;
+    const input =
+      this.temporal.options.loadedDataConverter.payloadConverter.fromPayload<Partial<EvaluationInput>>(
+        payload,
+      );
+    return input.submittedAt;
+  }
+
+  /**
+   * The evaluation's current phase, attempt, pod, timings and storage keys (the workflow's `status` query).
+   *
+   * @throws {EvaluationNotFoundError} when no evaluation has this id.
+   */
+  async status(evaluationId: string): Promise<EvaluationStatus> {
+    try {
+      const raw: unknown = await this.temporal.workflow
+        .getHandle(evaluationWorkflowId(evaluationId))
+        .query<EvaluationStatus>(statusQueryName);
+      return evaluationStatusSchema.parse(raw);
+    } catch (err) {
+      throw this.translate(err, evaluationId);
+    }
+  }
+
+  /**
+   * Waits for the evaluation's outcome and returns its record (also for Failed, TimedOut, Cancelled, …).
+   *
+   * @throws {EvaluationNotFoundError} when no evaluation has this id.
+   * @throws {EvaluationWorkflowError} when the workflow ended without a record (e.g. an invalid manifest).
+   */
+  async result(evaluationId: string): Promise<EvaluationRecord> {
+    try {
+      const raw: unknown = await this.temporal.workflow
+        .getHandle(evaluationWorkflowId(evaluationId))
+        .result();
+      return evaluationRecordSchema.parse(raw);
+    } catch (err) {
+      throw this.translate(err, evaluationId);
+    }
+  }
+
+  /**
+   * Requests cancellation: the workflow deletes the Job, stores the log and records `Cancelled`.
+   *
+   * @throws {EvaluationNotFoundError} when no evaluation has this id.
+   */
+  async cancel(evaluationId: string): Promise<void> {
+    try {
+      await this.temporal.workflow.getHandle(evaluationWorkflowId(evaluationId)).cancel();
+    } catch (err) {
+      throw this.translate(err, evaluationId);
+    }
+  }
+
+  /** Evaluations matching the filter, newest first, from Temporal visibility (search attributes). */
+  async list(filter: ListFilter = {}): Promise<EvaluationSummary[]> {
+    const f = listFilterSchema.parse(filter);
+    const clauses = [`WorkflowType = '${evaluationWorkflowType}'`];
+    if (f.team !== undefined) clauses.push(`AssayTeam = '${f.team}'`);
+    if (f.user !== undefined) clauses.push(`AssayUser = '${f.user}'`);
+    if (f.phase !== undefined) clauses.push(`AssayPhase = '${f.phase}'`);
+    if (f.outcome !== undefined) clauses.push(`AssayOutcome = '${f.outcome}'`);
+    const out: EvaluationSummary[] = [];
+    const limit = f.limit ?? 100;
+    for await (const info of this.temporal.workflow.list({
+      query: clauses.join(' AND '),
+      pageSize: Math.min(limit, 1000),
+    })) {
+      out.push(summaryOf(info));
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  private translate(err: unknown, evaluationId: string): unknown {
+    if (err instanceof WorkflowNotFoundError) return new EvaluationNotFoundError(evaluationId);
+    if (err instanceof WorkflowFailedError) {
+      const cause = err.cause as { type?: string; message?: string } | undefined;
+      return new EvaluationWorkflowError(
+        evaluationId,
+        `evaluation ${evaluationId} failed: ${cause?.message ?? err.message}`,
+        cause?.type,
+        { cause: err },
+      );
+    }
+    return err;
+  }
+}

@@ -1,0 +1,349 @@
+/**
+ * The `evaluation` workflow (DESIGN.md "The evaluation workflow"): it decides, activities act. Quota, streaming log
+ * capture and artifacts come with later issues; until then each attempt's complete log is stored once its main
+ * container has ended.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  setCurrentDetails,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { CentralActivities, ClusterChoice, ClusterQueueActivities } from '../activities/types.js';
+import type { JobRequest } from '../spec/job-request.js';
+import { planEvaluation, type EvaluationPlan } from '../spec/plan.js';
+import {
+  attemptJobName,
+  errorTypes,
+  statusQueryName,
+  storageKeys,
+  type AttemptEnd,
+  type AttemptRecord,
+  type EvaluationInput,
+  type EvaluationRecord,
+  type EvaluationStatus,
+  type Outcome,
+  type Phase,
+} from '../spec/record.js';
+import { searchAttributeKeys } from '../spec/search-attribute-keys.js';
+
+export const statusQuery = defineQuery<EvaluationStatus>(statusQueryName);
+
+/** Heartbeat timeout of the wait activity: how quickly a crashed cluster worker is noticed. */
+export const awaitHeartbeatTimeoutSeconds = 15;
+/** Upper bound on the back-off between attempts. */
+export const maxBackoffSeconds = 600;
+
+const nonRetryableErrorTypes = Object.values(errorTypes);
+
+const centralOptions = (): ActivityOptions => ({
+  // The workflow's own queue: its workers serve the central activities too.
+  taskQueue: workflowInfo().taskQueue,
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes },
+});
+
+function clusterOptions(taskQueue: string): ActivityOptions {
+  return {
+    taskQueue,
+    // A dead cluster worker shows up as a task nobody picks up.
+    scheduleToStartTimeout: '10 minutes',
+    startToCloseTimeout: '2 minutes',
+    retry: {
+      initialInterval: '1 second',
+      maximumInterval: '30 seconds',
+      maximumAttempts: 20,
+      nonRetryableErrorTypes,
+    },
+  };
+}
+
+function backoffSeconds(plan: EvaluationPlan, attempt: number): number {
+  return Math.min(plan.retries.backoffSeconds * 2 ** (attempt - 1), maxBackoffSeconds);
+}
+
+function outcomeOf(kind: AttemptEnd['kind']): Outcome {
+  switch (kind) {
+    case 'Succeeded':
+    case 'Failed':
+    case 'TimedOut':
+      return kind;
+    case 'Infrastructure':
+      return 'InfrastructureError';
+    case 'Configuration':
+      return 'ConfigurationError';
+  }
+}
+
+function nowIso(): string {
+  return new Date().toISOString();
+}
+
+function failureText(err: unknown): { reason: string; message: string } {
+  if (err instanceof ApplicationFailure)
+    return { reason: err.type ?? 'ApplicationFailure', message: err.message };
+  const cause = err instanceof Error && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+  if (cause !== undefined) return { reason: cause.type ?? 'ApplicationFailure', message: cause.message };
+  if (err instanceof Error) return { reason: err.name, message: err.message };
+  return { reason: 'Error', message: String(err) };
+}
+
+/**
+ * Runs one evaluation to its outcome and returns its record.
+ *
+ * @throws ApplicationFailure `InvalidSpec` (nothing is created) when the manifest is not a valid EvaluationJob.
+ */
+export async function evaluation(input: EvaluationInput): Promise<EvaluationRecord> {
+  const info = workflowInfo();
+  const planned = planEvaluation(input.manifest);
+  if (!planned.ok) {
+    throw ApplicationFailure.create({
+      type: errorTypes.invalidSpec,
+      nonRetryable: true,
+      message: planned.issues.map((i) => `${i.path}: ${i.message}`).join('; '),
+      details: [planned.issues],
+    });
+  }
+  const plan = planned.plan;
+
+  const state = {
+    phase: 'Validating' as Phase,
+    outcome: null as Outcome | null,
+    reason: null as string | null,
+    message: null as string | null,
+    cluster: null as ClusterChoice | null,
+    attempts: [] as AttemptRecord[],
+    startedAt: null as string | null,
+    finishedAt: null as string | null,
+    nextAttemptAt: null as string | null,
+  };
+  let resultOf: AttemptEnd['result'] = null;
+  const current = (): AttemptRecord | undefined => state.attempts[state.attempts.length - 1];
+
+  setHandler(statusQuery, () => ({
+    evaluationId: input.evaluationId,
+    phase: state.phase,
+    outcome: state.outcome,
+    reason: state.reason,
+    cluster: state.cluster?.name ?? null,
+    namespace: state.cluster?.namespace ?? null,
+    attempt: state.attempts.length,
+    maxAttempts: plan.retries.maxAttempts,
+    job: current()?.job ?? null,
+    pod: current()?.pod ?? null,
+    timings: { submittedAt: input.submittedAt, startedAt: state.startedAt, finishedAt: state.finishedAt },
+    attempts: state.attempts,
+    recordKey: storageKeys.record(input.evaluationId),
+    nextAttemptAt: state.nextAttemptAt,
+  }));
+
+  const describe = (): string => {
+    const lines = [`**Phase:** ${state.phase}`];
+    if (state.cluster !== null)
+      lines.push(`**Cluster:** ${state.cluster.name} (namespace ${state.cluster.namespace})`);
+    const attempt = current();
+    if (attempt !== undefined) {
+      lines.push(`**Attempt:** ${attempt.attempt} of ${plan.retries.maxAttempts} — Job \`${attempt.job}\``);
+      if (attempt.pod !== null) lines.push(`**Pod:** \`${attempt.pod}\``);
+    }
+    if (state.nextAttemptAt !== null) lines.push(`**Next attempt at:** ${state.nextAttemptAt}`);
+    if (state.outcome !== null) {
+      lines.push(`**Outcome:** ${state.outcome}${state.reason !== null ? ` (${state.reason})` : ''}`);
+    }
+    lines.push(`**Record:** \`${storageKeys.record(input.evaluationId)}\``);
+    return lines.join('\n\n');
+  };
+  const setPhase = (phase: Phase): void => {
+    state.phase = phase;
+    upsertSearchAttributes([{ key: searchAttributeKeys.phase, value: phase }]);
+    setCurrentDetails(describe());
+  };
+
+  upsertSearchAttributes([
+    { key: searchAttributeKeys.team, value: plan.team },
+    { key: searchAttributeKeys.user, value: plan.user },
+    { key: searchAttributeKeys.image, value: plan.image },
+    { key: searchAttributeKeys.priority, value: plan.priority },
+  ]);
+  setPhase('Validating');
+
+  const central = proxyActivities<CentralActivities>(centralOptions());
+  let kube: ClusterQueueActivities | null = null;
+  /** The attempt whose Job may exist and has not been cleaned up yet. */
+  let pending: number | null = null;
+
+  const finishAttempt = async (attempt: AttemptRecord): Promise<void> => {
+    if (kube === null || state.cluster === null) return;
+    const ref = {
+      namespace: state.cluster.namespace,
+      evaluationId: input.evaluationId,
+      attempt: attempt.attempt,
+    };
+    try {
+      attempt.logs = await kube.storeAttemptLogs(ref);
+    } catch (err) {
+      // Losing a log must not leak the Job: note it and clean up anyway.
+      attempt.message = `${attempt.message ?? ''}${attempt.message ? '; ' : ''}log not stored: ${failureText(err).message}`;
+    }
+    await kube.cleanupAttempt(ref);
+    pending = null;
+  };
+
+  try {
+    setPhase('SelectingCluster');
+    const cluster = await central.selectCluster({
+      team: plan.team,
+      name: plan.cluster.name,
+      selector: plan.cluster.selector,
+      gpuType: plan.cluster.gpuType,
+    });
+    state.cluster = cluster;
+    upsertSearchAttributes([{ key: searchAttributeKeys.cluster, value: cluster.name }]);
+    kube = proxyActivities<ClusterQueueActivities>(clusterOptions(cluster.taskQueue));
+    const waiter = proxyActivities<ClusterQueueActivities>({
+      ...clusterOptions(cluster.taskQueue),
+      startToCloseTimeout: `${plan.timeoutSeconds + 600} seconds`,
+      heartbeatTimeout: `${awaitHeartbeatTimeoutSeconds} seconds`,
+    });
+
+    await kube.ensureNamespace({ namespace: cluster.namespace, team: plan.team });
+
+    for (let attempt = 1; ; attempt++) {
+      setPhase('CreatingJob');
+      const record: AttemptRecord = {
+        attempt,
+        job: attemptJobName(input.evaluationId, attempt),
+        pod: null,
+        exitCode: null,
+        reason: null,
+        message: null,
+        kind: null,
+        startedAt: null,
+        finishedAt: null,
+        logs: null,
+      };
+      state.attempts.push(record);
+      pending = attempt;
+      const request: JobRequest = {
+        evaluationId: input.evaluationId,
+        attempt,
+        namespace: cluster.namespace,
+        workflowId: info.workflowId,
+        runId: info.runId,
+        team: plan.team,
+        user: plan.user,
+        priority: plan.priority,
+        image: plan.image,
+        command: plan.command,
+        args: plan.args,
+        env: plan.env,
+        workingDir: plan.workingDir,
+        resources: plan.resources,
+        timeoutSeconds: plan.timeoutSeconds,
+        labels: plan.labels,
+        runtimeClassName: cluster.runtimeClassName,
+      };
+      await kube.createJob(request);
+      setPhase('Running');
+      const end = await waiter.awaitAttempt({
+        namespace: cluster.namespace,
+        evaluationId: input.evaluationId,
+        attempt,
+      });
+      Object.assign(record, {
+        pod: end.pod,
+        exitCode: end.exitCode,
+        reason: end.reason,
+        message: end.message,
+        kind: end.kind,
+        startedAt: end.startedAt,
+        finishedAt: end.finishedAt,
+      });
+      state.startedAt ??= end.startedAt;
+      await CancellationScope.nonCancellable(() => finishAttempt(record));
+
+      const transientFailure =
+        end.kind === 'Failed' &&
+        end.exitCode !== null &&
+        plan.retries.transientExitCodes.includes(end.exitCode);
+      if ((end.kind === 'Infrastructure' || transientFailure) && attempt < plan.retries.maxAttempts) {
+        const delay = backoffSeconds(plan, attempt);
+        state.nextAttemptAt = new Date(Date.now() + delay * 1000).toISOString();
+        setPhase('BackingOff');
+        await sleep(delay * 1000);
+        state.nextAttemptAt = null;
+        continue;
+      }
+      state.outcome = outcomeOf(end.kind);
+      state.reason = end.reason;
+      state.message = end.message;
+      resultOf = end.result;
+      break;
+    }
+  } catch (err) {
+    if (isCancellation(err)) {
+      state.outcome = 'Cancelled';
+      state.reason = 'Cancelled';
+      state.message = 'the evaluation was cancelled';
+    } else {
+      const { reason, message } = failureText(err);
+      state.outcome =
+        reason === errorTypes.rejected || reason === errorTypes.noCluster
+          ? 'ConfigurationError'
+          : 'InfrastructureError';
+      state.reason = reason;
+      state.message = message;
+    }
+  }
+
+  return await CancellationScope.nonCancellable(async () => {
+    setPhase('CleaningUp');
+    const unfinished = pending === null ? undefined : state.attempts.find((a) => a.attempt === pending);
+    if (unfinished !== undefined) {
+      try {
+        await finishAttempt(unfinished);
+      } catch (err) {
+        state.message = `${state.message ?? ''}; cleanup failed: ${failureText(err).message}`;
+      }
+    }
+    state.finishedAt = nowIso();
+    state.nextAttemptAt = null;
+    const last = current();
+    const record: EvaluationRecord = {
+      evaluationId: input.evaluationId,
+      workflowId: info.workflowId,
+      runId: info.runId,
+      team: plan.team,
+      user: plan.user,
+      image: plan.image,
+      cluster: state.cluster?.name ?? null,
+      namespace: state.cluster?.namespace ?? null,
+      outcome: state.outcome ?? 'InfrastructureError',
+      reason: state.reason,
+      message: state.message,
+      exitCode: last?.exitCode ?? null,
+      attempts: state.attempts,
+      result: resultOf,
+      artifacts: [],
+      timings: { submittedAt: input.submittedAt, startedAt: state.startedAt, finishedAt: state.finishedAt },
+      cost: null,
+      retentionUntil: new Date(Date.now() + plan.retentionDays * 86_400_000).toISOString(),
+      recordKey: storageKeys.record(input.evaluationId),
+      spec: plan.manifest,
+    };
+    await central.writeRecord(record);
+    upsertSearchAttributes([
+      { key: searchAttributeKeys.outcome, value: record.outcome },
+      ...(record.exitCode !== null ? [{ key: searchAttributeKeys.exitCode, value: record.exitCode }] : []),
+    ]);
+    setPhase('Completed');
+    return record;
+  });
+}

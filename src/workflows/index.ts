@@ -1,0 +1,2 @@
+/** Every workflow Assay's workers serve; the worker bundles this module. */
+export { evaluation } from './evaluation.js';

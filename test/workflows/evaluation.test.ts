@@ -1,0 +1,311 @@
+/**
+ * The evaluation workflow's decisions on the real Temporal dev server, with stub activities: retries with back-off,
+ * fail-fast configuration errors, non-retried failures, cancellation with cleanup, search attributes, the status
+ * query. Each test uses its own task queues, so it never meets another test's workers.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Context } from '@temporalio/activity';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { ulid } from 'ulid';
+import type { AttemptRef, CentralActivities, ClusterQueueActivities } from '../../src/activities/types.js';
+import type { JobRequest } from '../../src/spec/job-request.js';
+import {
+  clusterTaskQueue,
+  errorTypes,
+  type AttemptEnd,
+  type EvaluationRecord,
+  type EvaluationStatus,
+} from '../../src/spec/record.js';
+import { searchAttributeKeys } from '../../src/spec/search-attribute-keys.js';
+import { loadWorkflowBundle } from '../../src/workers/run.js';
+
+let connection: Connection;
+let client: Client;
+let bundle: WorkflowBundle;
+let workerConnection: NativeConnection;
+
+beforeAll(async () => {
+  connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
+  client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+  workerConnection = await NativeConnection.connect({
+    address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+  });
+  bundle = await loadWorkflowBundle(process.env.ASSAY_WORKFLOW_BUNDLE);
+}, 120_000);
+
+afterAll(async () => {
+  await connection?.close();
+  await workerConnection?.close();
+});
+
+function manifest(spec: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'assay.dev/v1',
+    kind: 'EvaluationJob',
+    metadata: { labels: { 'cost-center': 'research' } },
+    spec: {
+      team: 'ml',
+      user: 'ada',
+      image: 'localhost/assay/busybox:test',
+      command: ['sh', '-c', 'echo hi'],
+      retries: { maxAttempts: 3, backoffSeconds: 1 },
+      ...spec,
+    },
+  };
+}
+
+function end(kind: AttemptEnd['kind'], extra: Partial<AttemptEnd> = {}): AttemptEnd {
+  return {
+    kind,
+    pod: 'pod-x',
+    exitCode: kind === 'Succeeded' ? 0 : null,
+    reason: null,
+    message: null,
+    startedAt: '2025-01-01T00:00:00.000Z',
+    finishedAt: '2025-01-01T00:00:01.000Z',
+    result: null,
+    terminationMessage: null,
+    ...extra,
+  };
+}
+
+interface Calls {
+  created: JobRequest[];
+  awaited: AttemptRef[];
+  cleaned: AttemptRef[];
+  logs: AttemptRef[];
+  records: EvaluationRecord[];
+}
+
+/**
+ * Runs one evaluation against stub activities. `outcomes[n]` is what attempt n+1's wait returns; `'block'` waits
+ * (heartbeating) until cancelled.
+ */
+async function runEvaluation(
+  outcomes: (AttemptEnd | 'block')[],
+  options: {
+    spec?: Record<string, unknown>;
+    manifest?: unknown;
+    whileRunning?: (id: string) => Promise<void>;
+    createJob?: (request: JobRequest) => Promise<{ job: string; created: boolean }>;
+  } = {},
+): Promise<{ record?: EvaluationRecord; error?: unknown; calls: Calls; workflowId: string }> {
+  const queue = `assay-wft-${ulid().toLowerCase()}`;
+  const calls: Calls = { created: [], awaited: [], cleaned: [], logs: [], records: [] };
+  let started!: () => void;
+  const running = new Promise<void>((r) => (started = r));
+  const central: CentralActivities = {
+    selectCluster: (req) =>
+      Promise.resolve({
+        name: 'local',
+        taskQueue: clusterTaskQueue('local', queue),
+        namespace: `assay-${req.team}`,
+        runtimeClassName: null,
+        reason: 'stub',
+      }),
+    writeRecord: (record) => {
+      calls.records.push(record);
+      return Promise.resolve({ key: record.recordKey, bytes: 1 });
+    },
+  };
+  const kube: ClusterQueueActivities = {
+    ensureNamespace: () => Promise.resolve({ created: false }),
+    createJob:
+      options.createJob ??
+      ((request) => {
+        calls.created.push(request);
+        return Promise.resolve({ job: `assay-${request.evaluationId}-${request.attempt}`, created: true });
+      }),
+    awaitAttempt: async (ref) => {
+      calls.awaited.push(ref);
+      const planned = outcomes[ref.attempt - 1];
+      if (planned === undefined) throw new Error(`no outcome planned for attempt ${ref.attempt}`);
+      if (planned !== 'block') return planned;
+      started();
+      const ctx = Context.current();
+      for (;;) {
+        ctx.heartbeat();
+        await ctx.sleep(200);
+      }
+    },
+    cleanupAttempt: (ref) => {
+      calls.cleaned.push(ref);
+      return Promise.resolve({ jobDeleted: true, finalizersRemoved: 1 });
+    },
+    storeAttemptLogs: (ref) => {
+      calls.logs.push(ref);
+      return Promise.resolve({
+        split: true,
+        stdout: `evaluations/${ref.evaluationId}/attempts/${ref.attempt}/stdout.log`,
+        stderr: `evaluations/${ref.evaluationId}/attempts/${ref.attempt}/stderr.log`,
+        combined: null,
+        bytes: 10,
+      });
+    },
+  };
+  const workers = await Promise.all([
+    Worker.create({
+      connection: workerConnection,
+      namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+      taskQueue: queue,
+      workflowBundle: bundle,
+      activities: central,
+    }),
+    Worker.create({
+      connection: workerConnection,
+      namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+      taskQueue: clusterTaskQueue('local', queue),
+      activities: kube,
+    }),
+  ]);
+  const evaluationId = ulid().toLowerCase();
+  const workflowId = `eval-${evaluationId}`;
+  const runs = workers.map((w) => w.run());
+  try {
+    const handle = await client.workflow.start('evaluation', {
+      taskQueue: queue,
+      workflowId,
+      args: [
+        {
+          evaluationId,
+          manifest: options.manifest ?? manifest(options.spec),
+          submittedAt: new Date().toISOString(),
+        },
+      ],
+    });
+    if (options.whileRunning !== undefined) {
+      await running;
+      await options.whileRunning(workflowId);
+    }
+    try {
+      const record = (await handle.result()) as EvaluationRecord;
+      return { record, calls, workflowId };
+    } catch (error) {
+      return { error, calls, workflowId };
+    }
+  } finally {
+    for (const w of workers) w.shutdown();
+    await Promise.all(runs);
+  }
+}
+
+describe('evaluation workflow (stub activities)', () => {
+  it('succeeds in one attempt, cleans up, writes the record and upserts search attributes', async () => {
+    const { record, calls, workflowId } = await runEvaluation([
+      end('Succeeded', { exitCode: 0, reason: 'Completed', result: { score: 0.9 } }),
+    ]);
+    expect(record).toMatchObject({
+      outcome: 'Succeeded',
+      exitCode: 0,
+      result: { score: 0.9 },
+      team: 'ml',
+      user: 'ada',
+      cluster: 'local',
+      namespace: 'assay-ml',
+    });
+    expect(record?.attempts).toHaveLength(1);
+    expect(record?.attempts[0]?.logs?.stdout).toMatch(/attempts\/1\/stdout\.log$/);
+    expect(calls.created[0]).toMatchObject({ attempt: 1, labels: { 'cost-center': 'research' } });
+    expect(calls.cleaned.map((c) => c.attempt)).toEqual([1]);
+    expect(calls.records).toHaveLength(1);
+    const description = await client.workflow.getHandle(workflowId).describe();
+    expect(description.typedSearchAttributes.get(searchAttributeKeys.outcome)).toBe('Succeeded');
+    expect(description.typedSearchAttributes.get(searchAttributeKeys.phase)).toBe('Completed');
+    expect(description.typedSearchAttributes.get(searchAttributeKeys.team)).toBe('ml');
+    expect(description.typedSearchAttributes.get(searchAttributeKeys.exitCode)).toBe(0);
+  }, 60_000);
+
+  it('retries an infrastructure failure as a new attempt after the back-off', async () => {
+    const started = Date.now();
+    const { record, calls } = await runEvaluation([
+      end('Infrastructure', { reason: 'PodDeleted', exitCode: 143 }),
+      end('Succeeded'),
+    ]);
+    expect(record?.outcome).toBe('Succeeded');
+    expect(record?.attempts.map((a) => [a.attempt, a.kind, a.reason])).toEqual([
+      [1, 'Infrastructure', 'PodDeleted'],
+      [2, 'Succeeded', null],
+    ]);
+    expect(calls.created.map((r) => r.attempt)).toEqual([1, 2]);
+    expect(calls.cleaned.map((r) => r.attempt)).toEqual([1, 2]);
+    expect(calls.logs.map((r) => r.attempt)).toEqual([1, 2]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+  }, 60_000);
+
+  it('gives up after spec.retries.maxAttempts infrastructure failures', async () => {
+    const { record, calls } = await runEvaluation(
+      [end('Infrastructure', { reason: 'Evicted' }), end('Infrastructure', { reason: 'Evicted' })],
+      { spec: { retries: { maxAttempts: 2, backoffSeconds: 0 } } },
+    );
+    expect(record).toMatchObject({ outcome: 'InfrastructureError', reason: 'Evicted' });
+    expect(calls.created).toHaveLength(2);
+  }, 60_000);
+
+  it('fails fast on a configuration error', async () => {
+    const { record, calls } = await runEvaluation([
+      end('Configuration', { reason: 'ErrImageNeverPull', message: 'image not present' }),
+    ]);
+    expect(record).toMatchObject({ outcome: 'ConfigurationError', reason: 'ErrImageNeverPull' });
+    expect(calls.created).toHaveLength(1);
+    expect(calls.cleaned).toHaveLength(1);
+  }, 60_000);
+
+  it('does not retry an evaluation failure unless the exit code is declared transient', async () => {
+    const failed = await runEvaluation([end('Failed', { exitCode: 3, reason: 'Error' })]);
+    expect(failed.record).toMatchObject({ outcome: 'Failed', exitCode: 3 });
+    expect(failed.calls.created).toHaveLength(1);
+
+    const transient = await runEvaluation([end('Failed', { exitCode: 75 }), end('Succeeded')], {
+      spec: { retries: { maxAttempts: 2, backoffSeconds: 0, transientExitCodes: [75] } },
+    });
+    expect(transient.record?.outcome).toBe('Succeeded');
+    expect(transient.calls.created).toHaveLength(2);
+  }, 60_000);
+
+  it('maps TimedOut', async () => {
+    const { record } = await runEvaluation([end('TimedOut', { reason: 'DeadlineExceeded', exitCode: 137 })]);
+    expect(record).toMatchObject({ outcome: 'TimedOut', reason: 'DeadlineExceeded' });
+  }, 60_000);
+
+  it('on cancellation deletes the Job, stores the log and records Cancelled', async () => {
+    let status: EvaluationStatus | undefined;
+    const { record, calls } = await runEvaluation(['block'], {
+      whileRunning: async (workflowId) => {
+        const handle = client.workflow.getHandle(workflowId);
+        status = await handle.query<EvaluationStatus>('status');
+        await handle.cancel();
+      },
+    });
+    expect(status).toMatchObject({ phase: 'Running', attempt: 1, cluster: 'local' });
+    expect(record).toMatchObject({ outcome: 'Cancelled' });
+    expect(calls.cleaned.map((c) => c.attempt)).toEqual([1]);
+    expect(calls.logs.map((c) => c.attempt)).toEqual([1]);
+    expect(calls.records[0]?.outcome).toBe('Cancelled');
+  }, 60_000);
+
+  it('records a refused Job as a configuration error and still cleans up', async () => {
+    const { record, calls } = await runEvaluation([], {
+      createJob: () =>
+        Promise.reject(
+          ApplicationFailure.create({ type: errorTypes.rejected, nonRetryable: true, message: 'forbidden' }),
+        ),
+    });
+    expect(record).toMatchObject({ outcome: 'ConfigurationError', reason: errorTypes.rejected });
+    expect(calls.cleaned.map((c) => c.attempt)).toEqual([1]);
+  }, 60_000);
+
+  it('rejects an invalid manifest before doing anything', async () => {
+    const { error, calls } = await runEvaluation([], {
+      manifest: manifest({ resources: { memory: '12 parsecs' } }),
+    });
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    const cause = (error as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    expect((cause as ApplicationFailure).type).toBe(errorTypes.invalidSpec);
+    expect((cause as ApplicationFailure).message).toContain('spec.resources.memory');
+    expect(calls.created).toHaveLength(0);
+    expect(calls.records).toHaveLength(0);
+  }, 60_000);
+});
