@@ -84,3 +84,12 @@ export class UnknownComponentError extends StackError {
     super(`unknown stack component "${component}" (known: ${known.join(', ')})`);
   }
 }
+
+/**
+ * The `code` of a Node.js system error (`ENOENT`, `ESRCH`, `ELOCKED`, …), if any. Checked structurally rather than
+ * with `instanceof Error`, which fails for errors from another realm (e.g. under Jest's VM modules).
+ */
+export function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
+  return typeof err.code === 'string' ? err.code : undefined;
+}

@@ -4,7 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { access, chmod, constants, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StackContext } from './component.js';
-import { GoBuildError } from './errors.js';
+import { errorCode, GoBuildError } from './errors.js';
 import { withFileLock } from './lock.js';
 import { binaryDir } from './paths.js';
 
@@ -69,7 +69,7 @@ export async function ensureGoBinary(ctx: StackContext, spec: GoBinarySpec): Pro
         await runGoBuild(ctx, spec, work, out, binaryName, logFile, label);
         const built = join(out, binaryName);
         if (!(await isExecutable(built))) {
-          throw new GoBuildError(label, spec.version, logFile, `the build produced no ${binaryName}`);
+          throw new GoBuildError(spec.name, spec.version, logFile, `the build produced no ${binaryName}`);
         }
         await chmod(built, 0o755);
         // A directory without the binary can only be debris (we create it by rename); clear it so rename succeeds.
@@ -98,7 +98,8 @@ async function runGoBuild(
   logFile: string,
   label: string,
 ): Promise<void> {
-  const flags: string[] = ['-trimpath'];
+  // -v lists packages as they compile: the log, and the progress line, show that a long build is moving.
+  const flags: string[] = ['-v', '-trimpath'];
   if (spec.ldflags) flags.push(`-ldflags=${spec.ldflags}`);
   if (spec.tags?.length) flags.push(`-tags=${spec.tags.join(',')}`);
   const env: Record<string, string | undefined> = { ...process.env, ...spec.env };
@@ -108,7 +109,7 @@ async function runGoBuild(
     args = ['build', ...flags, '-o', join(out, binaryName), spec.pkg ?? '.'];
     cwd = spec.cwd;
   } else {
-    if (!spec.pkg) throw new GoBuildError(label, spec.version, logFile, 'no package given to go install');
+    if (!spec.pkg) throw new GoBuildError(spec.name, spec.version, logFile, 'no package given to go install');
     args = ['install', ...flags, `${spec.pkg}@${spec.ref ?? `v${spec.version}`}`];
     env.GOBIN = out;
     // Outside any module, so a go.work or go.mod around the caller cannot change what `go install pkg@v` builds.
@@ -141,9 +142,9 @@ async function runGoBuild(
       child.on('error', reject);
       child.on('close', (c) => resolvePromise(c));
     }).catch((err: unknown) => {
-      const notFound = err instanceof Error && 'code' in err && err.code === 'ENOENT';
+      const notFound = errorCode(err) === 'ENOENT';
       throw new GoBuildError(
-        label,
+        spec.name,
         spec.version,
         logFile,
         notFound
@@ -153,7 +154,12 @@ async function runGoBuild(
       );
     });
     if (code !== 0) {
-      throw new GoBuildError(label, spec.version, logFile, `go ${args[0]} exited with ${code}: ${lastLine}`);
+      throw new GoBuildError(
+        spec.name,
+        spec.version,
+        logFile,
+        `go ${args[0]} exited with ${code}: ${lastLine}`,
+      );
     }
     ctx.reporter.info(`  ${label} built in ${Math.round((Date.now() - started) / 1000)} s`);
   } finally {

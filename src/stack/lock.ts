@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
-import { StackTimeoutError } from './errors.js';
+import { errorCode, StackTimeoutError } from './errors.js';
 
 /** Options of {@link withFileLock}. */
 export interface FileLockOptions {
@@ -62,5 +62,5 @@ export async function withFileLock<T>(
 }
 
 function isLockedError(err: unknown): boolean {
-  return err instanceof Error && 'code' in err && err.code === 'ELOCKED';
+  return errorCode(err) === 'ELOCKED';
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { StackContext } from './component.js';
-import { DaemonExitedError, PortInUseError, StackTimeoutError } from './errors.js';
+import { DaemonExitedError, errorCode, PortInUseError, StackTimeoutError } from './errors.js';
 import { describeProcess, findListeningPid, isAlive, type ProcessInfo, readProcessInfo } from './proc.js';
 
 /**
@@ -263,7 +263,7 @@ async function terminate(pid: number, info: ProcessInfo | undefined, graceMs: nu
     try {
       process.kill(target, signal);
     } catch (err) {
-      if (!(err instanceof Error && 'code' in err && err.code === 'ESRCH')) throw err;
+      if (errorCode(err) !== 'ESRCH') throw err;
     }
   };
   const startTime = info?.startTime;

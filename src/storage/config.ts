@@ -33,35 +33,33 @@ const booleanString = z
     return z.NEVER;
   });
 
-const s3EnvSchema = z
-  .object({
-    ASSAY_S3_ENDPOINT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
-    ASSAY_S3_REGION: optionalString,
-    ASSAY_S3_ACCESS_KEY_ID: optionalString,
-    ASSAY_S3_SECRET_ACCESS_KEY: optionalString,
-    ASSAY_S3_BUCKET: optionalString.pipe(
-      z
-        .string()
-        .regex(
-          /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
-          'is not a valid S3 bucket name (3-63 of a-z, 0-9, ".", "-")',
-        )
-        .optional(),
-    ),
-    ASSAY_S3_FORCE_PATH_STYLE: booleanString,
-  })
-  .superRefine((env, ctx) => {
-    // Half a credential pair is always a mistake; with neither, the AWS default chain (profile, IMDS, …) applies.
-    if ((env.ASSAY_S3_ACCESS_KEY_ID === undefined) !== (env.ASSAY_S3_SECRET_ACCESS_KEY === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [
-          env.ASSAY_S3_ACCESS_KEY_ID === undefined ? 'ASSAY_S3_ACCESS_KEY_ID' : 'ASSAY_S3_SECRET_ACCESS_KEY',
-        ],
-        message: 'set both ASSAY_S3_ACCESS_KEY_ID and ASSAY_S3_SECRET_ACCESS_KEY, or neither',
-      });
-    }
-  });
+const s3EnvSchema = z.object({
+  ASSAY_S3_ENDPOINT: optionalString.pipe(
+    z.url({ protocol: /^https?$/, error: 'is not an http(s) URL' }).optional(),
+  ),
+  ASSAY_S3_REGION: optionalString,
+  ASSAY_S3_ACCESS_KEY_ID: optionalString,
+  ASSAY_S3_SECRET_ACCESS_KEY: optionalString,
+  ASSAY_S3_BUCKET: optionalString.pipe(
+    z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+        'is not a valid S3 bucket name (3-63 of a-z, 0-9, ".", "-")',
+      )
+      .optional(),
+  ),
+  ASSAY_S3_FORCE_PATH_STYLE: booleanString,
+});
+
+/** Half a credential pair is always a mistake; with neither, the AWS default chain (profile, IMDS, …) applies. */
+function credentialPairIssue(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const id = (env.ASSAY_S3_ACCESS_KEY_ID ?? '').trim() !== '';
+  const secret = (env.ASSAY_S3_SECRET_ACCESS_KEY ?? '').trim() !== '';
+  if (id === secret) return undefined;
+  const missing = id ? 'ASSAY_S3_SECRET_ACCESS_KEY' : 'ASSAY_S3_ACCESS_KEY_ID';
+  return `${missing}: set both ASSAY_S3_ACCESS_KEY_ID and ASSAY_S3_SECRET_ACCESS_KEY, or neither`;
+}
 
 /** Object-store configuration, parsed from the `ASSAY_S3_*` environment. */
 export interface S3StoreConfig {
@@ -97,8 +95,10 @@ export class S3ConfigError extends Error {
  */
 export function loadS3Config(env: Readonly<Record<string, string | undefined>> = process.env): S3StoreConfig {
   const parsed = s3EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new S3ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  const pairIssue = credentialPairIssue(env);
+  if (!parsed.success || pairIssue) {
+    const issues = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new S3ConfigError(pairIssue ? [...issues, pairIssue] : issues);
   }
   const e = parsed.data;
   return {

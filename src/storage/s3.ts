@@ -392,7 +392,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /** Turns an SDK or network error into a {@link StorageError}; an abort by the caller's signal passes through. */
-  #mapError(err: unknown, operation: string, key: string | undefined, uploadId?: string): Error {
+  #mapError(err: unknown, operation: string, key: string | undefined, uploadId?: string): unknown {
     return mapS3Error(err, { operation, bucket: this.bucket, key, uploadId, endpoint: this.#endpoint });
   }
 }
@@ -418,13 +418,16 @@ const networkErrorCodes = new Set([
 ]);
 
 /**
- * Maps an error thrown by the S3 SDK to the storage error classes. Errors that are already storage errors, aborts,
- * and programming errors pass through unchanged.
+ * Maps an error thrown by the S3 SDK to the storage error classes. Aborts by the caller's signal and programming
+ * errors pass through unchanged. Node's own errors are recognised by shape, not `instanceof`, because they may come
+ * from another realm (e.g. under Jest's VM modules).
  */
-export function mapS3Error(err: unknown, ctx: S3ErrorContext): Error {
-  if (!(err instanceof Error))
+export function mapS3Error(err: unknown, ctx: S3ErrorContext): unknown {
+  if (typeof err !== 'object' || err === null) {
     return new StorageRequestError(ctx.operation, ctx.bucket, ctx.key, String(err), undefined);
-  if (err.name === 'AbortError') return err;
+  }
+  const name = 'name' in err && typeof err.name === 'string' ? err.name : '';
+  if (name === 'AbortError') return err;
   if (err instanceof S3ServiceException) {
     const status = err.$metadata.httpStatusCode;
     switch (err.name) {
@@ -456,8 +459,9 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): Error {
     return new StorageRequestError(ctx.operation, ctx.bucket, ctx.key, err.name, status, { cause: err });
   }
   const code = 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-  if ((code !== undefined && networkErrorCodes.has(code)) || err.name === 'TimeoutError') {
-    return new StorageUnavailableError(ctx.operation, ctx.endpoint, code ?? err.message, { cause: err });
+  if ((code !== undefined && networkErrorCodes.has(code)) || name === 'TimeoutError') {
+    const message = 'message' in err && typeof err.message === 'string' ? err.message : name;
+    return new StorageUnavailableError(ctx.operation, ctx.endpoint, code ?? message, { cause: err });
   }
   return err;
 }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { defaultBucket, loadS3Config, s3EnvNames, type S3StoreConfig } from '../../storage/config.js';
 import { createS3ObjectStore } from '../../storage/s3.js';
 import type { Component, ComponentEnv, ComponentStatus, StackContext, UpOutcome } from '../component.js';
+import { errorCode } from '../errors.js';
 import { ensureGoBinary, type GoBinarySpec } from '../go-build.js';
 import { componentDir } from '../paths.js';
 import { daemonState, ensureDaemon, httpProbe, stopDaemon, type DaemonRef } from '../process.js';
@@ -41,7 +42,7 @@ async function ensureCredentials(dir: string): Promise<Credentials> {
     await writeFile(file, `${JSON.stringify(fresh)}\n`, { flag: 'wx', mode: 0o600 });
     return fresh;
   } catch (err) {
-    if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err;
+    if (errorCode(err) !== 'EEXIST') throw err;
   }
   return credentialsSchema.parse(JSON.parse(await readFile(file, 'utf8')));
 }
