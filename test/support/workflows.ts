@@ -3,3 +3,4 @@
  * Every workflow a stack-backed test runs on a real worker must be exported from here.
  */
 export * from '../integration/fixtures/foundation-workflows.js';
+export * from '../../src/workflows/index.js';

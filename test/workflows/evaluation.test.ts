@@ -20,6 +20,8 @@ import {
 } from '../../src/spec/record.js';
 import { searchAttributeKeys } from '../../src/spec/search-attribute-keys.js';
 import { loadWorkflowBundle } from '../../src/workers/run.js';
+import { installQuietTemporalRuntime } from '../support/temporal.js';
+import { stackTestEnv } from '../support/test-env.js';
 
 let connection: Connection;
 let client: Client;
@@ -27,12 +29,13 @@ let bundle: WorkflowBundle;
 let workerConnection: NativeConnection;
 
 beforeAll(async () => {
+  installQuietTemporalRuntime();
   connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
   client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
   workerConnection = await NativeConnection.connect({
     address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
   });
-  bundle = await loadWorkflowBundle(process.env.ASSAY_WORKFLOW_BUNDLE);
+  bundle = await loadWorkflowBundle(stackTestEnv().ASSAY_TEST_WORKFLOW_BUNDLE);
 }, 120_000);
 
 afterAll(async () => {

@@ -1,0 +1,38 @@
+/**
+ * Replays the evaluation histories recorded from the real-stack integration runs (test/workflows/histories/*.binpb,
+ * recorded with ASSAY_RECORD_HISTORIES=1): a change to the workflow that would break running evaluations fails here.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { temporal } from '@temporalio/proto';
+import { Worker, type WorkflowBundle } from '@temporalio/worker';
+import { loadWorkflowBundle } from '../../src/workers/run.js';
+import { installQuietTemporalRuntime } from '../support/temporal.js';
+import { stackTestEnv } from '../support/test-env.js';
+
+const dir = join(process.cwd(), 'test', 'workflows', 'histories');
+let bundle: WorkflowBundle;
+
+beforeAll(async () => {
+  installQuietTemporalRuntime();
+  bundle = await loadWorkflowBundle(stackTestEnv().ASSAY_TEST_WORKFLOW_BUNDLE);
+}, 120_000);
+
+describe('replay of recorded evaluation histories', () => {
+  it('replays every recorded history without nondeterminism', async () => {
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.binpb')).sort();
+    expect(files.length).toBeGreaterThan(0);
+    const histories = await Promise.all(
+      files.map(async (f) => ({
+        workflowId: f.replace(/\.binpb$/, ''),
+        history: temporal.api.history.v1.History.decode(await readFile(join(dir, f))),
+      })),
+    );
+    const results = [];
+    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, histories)) {
+      results.push({ workflowId: result.workflowId, error: result.error?.message ?? null });
+    }
+    expect(results).toEqual(files.map((f) => ({ workflowId: f.replace(/\.binpb$/, ''), error: null })));
+  }, 120_000);
+});
