@@ -68,8 +68,36 @@ export const busyboxImage: LocalImage = {
 };
 
 const collectorApplets = [
-  'sh', 'ash', 'tar', 'gzip', 'gunzip', 'cat', 'ls', 'mkdir', 'rm', 'mv', 'cp', 'sleep', 'test', '[', '[[', 'true',
-  'false', 'find', 'stat', 'du', 'wc', 'sha256sum', 'env', 'echo', 'printf', 'kill', 'touch', 'date', 'head', 'tail',
+  'sh',
+  'ash',
+  'tar',
+  'gzip',
+  'gunzip',
+  'cat',
+  'ls',
+  'mkdir',
+  'rm',
+  'mv',
+  'cp',
+  'sleep',
+  'test',
+  '[',
+  '[[',
+  'true',
+  'false',
+  'find',
+  'stat',
+  'du',
+  'wc',
+  'sha256sum',
+  'env',
+  'echo',
+  'printf',
+  'kill',
+  'touch',
+  'date',
+  'head',
+  'tail',
 ];
 
 /**
@@ -99,7 +127,15 @@ export const collectorImage: LocalImage = {
 
 const pythonRoots = ['python3'];
 /** Needed only by maintainer scripts or documentation tooling, which never run in the image. */
-const pythonExcluded = [/^dpkg$/, /^install-info$/, /^perl/, /^libperl/, /^mailcap$/, /^mime-support$/, /^tar$/];
+const pythonExcluded = [
+  /^dpkg$/,
+  /^install-info$/,
+  /^perl/,
+  /^libperl/,
+  /^mailcap$/,
+  /^mime-support$/,
+  /^tar$/,
+];
 
 async function pythonPackages(): Promise<string[]> {
   return resolveDebClosure(pythonRoots, pythonExcluded);

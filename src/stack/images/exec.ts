@@ -8,7 +8,9 @@ export class CommandFailedError extends Error {
     readonly exitCode: number | null,
     readonly output: string,
   ) {
-    super(`${command} exited with ${exitCode ?? 'a signal'}: ${output.trim().split('\n').slice(-15).join('\n')}`);
+    super(
+      `${command} exited with ${exitCode ?? 'a signal'}: ${output.trim().split('\n').slice(-15).join('\n')}`,
+    );
     this.name = 'CommandFailedError';
   }
 }
@@ -33,7 +35,11 @@ export interface RunResult {
  *
  * @throws {CommandFailedError} when it exits non-zero (unless `allowFailure`) or cannot be started.
  */
-export async function run(cmd: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+export async function run(
+  cmd: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
   const label = [cmd, ...args].join(' ');
   return new Promise<RunResult>((resolvePromise, reject) => {
     const child = spawn(cmd, args, {
@@ -48,7 +54,11 @@ export async function run(cmd: string, args: readonly string[], options: RunOpti
     child.stderr?.on('data', (c: Buffer) => err.push(c));
     child.on('error', (e) => reject(new CommandFailedError(label, null, e.message)));
     child.on('close', (code) => {
-      const result = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+      const result = {
+        code,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      };
       if (code !== 0 && !options.allowFailure) {
         reject(new CommandFailedError(label, code, `${result.stderr}\n${result.stdout}`));
       } else {

@@ -47,7 +47,10 @@ export async function installBusybox(rootfs: string, applets?: readonly string[]
   await chmod(join(rootfs, 'bin/busybox'), 0o755);
   const { stdout } = await run(BUSYBOX_STATIC, ['--list-full']);
   const wanted = applets ? new Set(applets) : undefined;
-  for (const rel of stdout.split('\n').map((l) => l.trim()).filter(Boolean)) {
+  for (const rel of stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)) {
     const name = rel.split('/').pop() ?? rel;
     if (wanted && !wanted.has(name)) continue;
     const target = join(rootfs, rel);
@@ -71,7 +74,10 @@ export async function extractDebs(rootfs: string, debDir: string): Promise<strin
  *
  * @throws {CommandFailedError} when apt-cache does not know a package (e.g. the apt lists were never fetched).
  */
-export async function resolveDebClosure(roots: readonly string[], exclude: readonly RegExp[]): Promise<string[]> {
+export async function resolveDebClosure(
+  roots: readonly string[],
+  exclude: readonly RegExp[],
+): Promise<string[]> {
   const { stdout } = await run('apt-cache', [
     'depends',
     '--recurse',
@@ -103,7 +109,8 @@ export async function resolveDebClosure(roots: readonly string[], exclude: reado
   return names
     .map((n) => {
       const v = versions.get(n);
-      if (!v || v === '(none)') throw new Error(`apt has no installable version of ${n} (run apt-get update?)`);
+      if (!v || v === '(none)')
+        throw new Error(`apt has no installable version of ${n} (run apt-get update?)`);
       return `${n}=${v}`;
     })
     .sort();

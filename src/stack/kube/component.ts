@@ -1,6 +1,6 @@
 import { mkdir, readFile, rm, symlink, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
+import type { V1Node } from '@kubernetes/client-node';
 import type { Component, ComponentEnv, ComponentStatus, StackContext, UpOutcome } from '../component.js';
 import { run } from '../images/exec.js';
 import { localImages, pauseImage } from '../images/catalog.js';
@@ -21,8 +21,8 @@ import {
 } from './configs.js';
 import { ensureCgroupRoot, ensureHostPrerequisites, removeCgroupRoot } from './host.js';
 import { CLUSTER, detectNodeIp, kubeLayout, type KubeLayout } from './layout.js';
-import { ensurePki, kubeconfigYaml, type CertSpec, type PkiPaths } from './pki.js';
-import { findProcesses, httpsProbe, killAndWait } from './probes.js';
+import { ensurePki, kubeconfigYaml, pkiPaths, type CertSpec, type PkiPaths } from './pki.js';
+import { findProcesses, httpsGet, httpsProbe, killAndWait, type TlsIdentity } from './probes.js';
 import {
   deleteBridge,
   recalledSandboxNetworks,
@@ -40,7 +40,15 @@ import {
 
 const COMPONENT = 'kubernetes';
 /** Daemons in start order; `down` stops them in reverse. */
-const DAEMONS = ['containerd', 'etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy'] as const;
+const DAEMONS = [
+  'containerd',
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kubelet',
+  'kube-proxy',
+] as const;
 type DaemonName = (typeof DAEMONS)[number];
 
 function certSpecs(nodeIp: string): CertSpec[] {
@@ -50,16 +58,34 @@ function certSpecs(nodeIp: string): CertSpec[] {
       name: 'apiserver',
       commonName: 'kube-apiserver',
       server: true,
-      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', node],
+      dnsNames: [
+        'localhost',
+        'kubernetes',
+        'kubernetes.default',
+        'kubernetes.default.svc',
+        'kubernetes.default.svc.cluster.local',
+        node,
+      ],
       ips: ['127.0.0.1', CLUSTER.apiserverServiceIp, nodeIp],
     },
-    { name: 'apiserver-kubelet-client', commonName: 'kube-apiserver-kubelet-client', organization: 'system:masters', client: true },
+    {
+      name: 'apiserver-kubelet-client',
+      commonName: 'kube-apiserver-kubelet-client',
+      organization: 'system:masters',
+      client: true,
+    },
     { name: 'admin', commonName: 'assay-admin', organization: 'system:masters', client: true },
     { name: 'controller-manager', commonName: 'system:kube-controller-manager', client: true },
     { name: 'scheduler', commonName: 'system:kube-scheduler', client: true },
     { name: 'kube-proxy', commonName: 'system:kube-proxy', client: true },
     { name: 'kubelet', commonName: `system:node:${node}`, organization: 'system:nodes', client: true },
-    { name: 'kubelet-server', commonName: node, server: true, dnsNames: [node, 'localhost'], ips: ['127.0.0.1', nodeIp] },
+    {
+      name: 'kubelet-server',
+      commonName: node,
+      server: true,
+      dnsNames: [node, 'localhost'],
+      ips: ['127.0.0.1', nodeIp],
+    },
   ];
 }
 
@@ -73,11 +99,23 @@ function apiserverUrl(): string {
 }
 
 async function writeConfigs(l: KubeLayout, p: PkiPaths, nodeIp: string, kube: string): Promise<void> {
-  for (const d of [l.dir, l.binDir, l.containerdDir, l.cniConfDir, l.cniIpamDir, l.kubeletRoot, l.podLogs, l.etcdData]) {
+  for (const d of [
+    l.dir,
+    l.binDir,
+    l.containerdDir,
+    l.cniConfDir,
+    l.cniIpamDir,
+    l.kubeletRoot,
+    l.podLogs,
+    l.etcdData,
+  ]) {
     await mkdir(d, { recursive: true });
   }
   const server = apiserverUrl();
-  await writeIfChanged(l.adminKubeconfig, await kubeconfigYaml(p, { server, user: 'assay-admin', certName: 'admin' }));
+  await writeIfChanged(
+    l.adminKubeconfig,
+    await kubeconfigYaml(p, { server, user: 'assay-admin', certName: 'admin' }),
+  );
   for (const id of ['controller-manager', 'scheduler', 'kubelet', 'kube-proxy'] as const) {
     await writeIfChanged(l.kubeconfig(id), await kubeconfigYaml(p, { server, user: id, certName: id }));
   }
@@ -108,10 +146,16 @@ interface Binaries {
   readonly etcd: string;
 }
 
-function daemonSpecs(ctx: StackContext, l: KubeLayout, p: PkiPaths, nodeIp: string, bins: Binaries): Record<DaemonName, DaemonSpec> {
+function daemonSpecs(
+  ctx: StackContext,
+  l: KubeLayout,
+  p: PkiPaths,
+  nodeIp: string,
+  bins: Binaries,
+): Record<DaemonName, DaemonSpec> {
   const env = daemonEnv();
   const base = { component: COMPONENT, dir: l.dir, env, ownedExecutableDir: ctx.paths.binDir };
-  const admin = { ca: p.caCert, certFile: p.cert('admin'), keyFile: p.key('admin') };
+  const admin = adminIdentity(p);
   return {
     containerd: {
       ...base,
@@ -120,7 +164,10 @@ function daemonSpecs(ctx: StackContext, l: KubeLayout, p: PkiPaths, nodeIp: stri
       args: ['--config', l.containerdConfig],
       ports: [],
       health: async () => {
-        const { code, stderr } = await run('ctr', ['-a', l.containerdSocket, 'version'], { allowFailure: true, timeoutMs: 5_000 });
+        const { code, stderr } = await run('ctr', ['-a', l.containerdSocket, 'version'], {
+          allowFailure: true,
+          timeoutMs: 5_000,
+        });
         return code === 0 ? true : `ctr version: ${stderr.trim().split('\n').pop() ?? code}`;
       },
     },
@@ -177,28 +224,28 @@ function daemonSpecs(ctx: StackContext, l: KubeLayout, p: PkiPaths, nodeIp: stri
   };
 }
 
-function adminClient(l: KubeLayout): CoreV1Api {
-  const kc = new KubeConfig();
-  kc.loadFromFile(l.adminKubeconfig);
-  return kc.makeApiClient(CoreV1Api);
-}
-
 function nodeReadiness(node: V1Node): true | string {
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
   if (ready?.status === 'True') return true;
   return `node ${CLUSTER.nodeName} not Ready: ${ready?.reason ?? 'no Ready condition yet'} ${ready?.message ?? ''}`.trim();
 }
 
-async function nodeReadyProbe(l: KubeLayout): Promise<true | string> {
-  try {
-    return nodeReadiness(await adminClient(l).readNode({ name: CLUSTER.nodeName }));
-  } catch (err) {
-    return `reading node ${CLUSTER.nodeName}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
-  }
+async function nodeReadyProbe(p: PkiPaths): Promise<true | string> {
+  const res = await httpsGet(`${apiserverUrl()}/api/v1/nodes/${CLUSTER.nodeName}`, adminIdentity(p));
+  if (typeof res === 'string') return res;
+  if (res.status !== 200) return `reading node ${CLUSTER.nodeName}: ${res.status} ${res.body.slice(0, 200)}`;
+  return nodeReadiness(JSON.parse(res.body) as V1Node);
+}
+
+function adminIdentity(p: PkiPaths): TlsIdentity {
+  return { ca: p.caCert, certFile: p.cert('admin'), keyFile: p.key('admin') };
 }
 
 async function kubectl(kube: string, l: KubeLayout, args: readonly string[]): Promise<void> {
-  await run(kube, ['kubectl', `--kubeconfig=${l.adminKubeconfig}`, ...args], { allowFailure: true, timeoutMs: 60_000 });
+  await run(kube, ['kubectl', `--kubeconfig=${l.adminKubeconfig}`, ...args], {
+    allowFailure: true,
+    timeoutMs: 60_000,
+  });
 }
 
 /**
@@ -234,7 +281,7 @@ export const kubernetesComponent: Component = {
         if (imported.length) ctx.reporter.info(`imported ${imported.join(', ')} into containerd`);
       }
     }
-    await waitFor(() => nodeReadyProbe(l), {
+    await waitFor(() => nodeReadyProbe(p), {
       description: `node ${CLUSTER.nodeName} to become Ready`,
       timeoutMs: 120_000,
       intervalMs: 500,
@@ -257,18 +304,32 @@ export const kubernetesComponent: Component = {
     // While the kubelet runs, deleting the pods lets it stop every sandbox the CRI way (CNI DEL included).
     const kubeletUp = (await daemonState(ref('kubelet'))).state === 'running';
     if (kube && kubeState.state === 'running' && kubeletUp) {
-      await kubectl(kube, l, ['delete', 'pods', '--all', '--all-namespaces', '--force', '--grace-period=0', '--wait=false']);
-      await waitFor(async () => {
-        const left = await runningTasks(t);
-        return left.length === 0 ? true : `${left.length} containers still running`;
-      }, { description: 'the kubelet to stop every pod', timeoutMs: 30_000, intervalMs: 500 }).catch(() =>
+      await kubectl(kube, l, [
+        'delete',
+        'pods',
+        '--all',
+        '--all-namespaces',
+        '--force',
+        '--grace-period=0',
+        '--wait=false',
+      ]);
+      await waitFor(
+        async () => {
+          const left = await runningTasks(t);
+          return left.length === 0 ? true : `${left.length} containers still running`;
+        },
+        { description: 'the kubelet to stop every pod', timeoutMs: 30_000, intervalMs: 500 },
+      ).catch(() =>
         ctx.reporter.warn('the kubelet did not stop every pod in 30 s; removing the rest through containerd'),
       );
     }
 
     await stopDaemon(ctx, ref('kube-proxy'));
     if (kube) {
-      await run(kube, ['kube-proxy', '--cleanup', `--config=${l.proxyConfig}`], { allowFailure: true, env: daemonEnv() });
+      await run(kube, ['kube-proxy', '--cleanup', `--config=${l.proxyConfig}`], {
+        allowFailure: true,
+        env: daemonEnv(),
+      });
     }
     await stopDaemon(ctx, ref('kubelet'));
     await stopDaemon(ctx, ref('kube-apiserver'));
@@ -301,7 +362,9 @@ export const kubernetesComponent: Component = {
 
   async status(ctx: StackContext): Promise<ComponentStatus> {
     const l = kubeLayout(ctx.paths);
-    const states = await Promise.all(DAEMONS.map(async (name) => [name, await daemonState({ name, dir: l.dir })] as const));
+    const states = await Promise.all(
+      DAEMONS.map(async (name) => [name, await daemonState({ name, dir: l.dir })] as const),
+    );
     const down = states.filter(([, s]) => s.state !== 'running').map(([n]) => n);
     const pids = states
       .filter(([, s]) => s.state === 'running')
@@ -310,7 +373,7 @@ export const kubernetesComponent: Component = {
     if (down.length === DAEMONS.length) {
       return { healthy: false, managed: true, address: apiserverUrl(), detail: 'not running' };
     }
-    const node = await nodeReadyProbe(l);
+    const node = await nodeReadyProbe(pkiPaths(l.pki));
     const healthy = down.length === 0 && node === true;
     const detail = [
       node === true ? `node ${CLUSTER.nodeName} Ready` : node,

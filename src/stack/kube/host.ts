@@ -50,7 +50,11 @@ export async function ensureHostPrerequisites(ctx: StackContext): Promise<void> 
   if (missing.length === 0) return;
   ctx.reporter.info(`installing Debian packages: ${missing.join(' ')}`);
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env, timeoutMs: 15 * 60_000 });
+  const install = () =>
+    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], {
+      env,
+      timeoutMs: 15 * 60_000,
+    });
   try {
     await install();
   } catch {
@@ -88,7 +92,9 @@ export async function readMounts(): Promise<MountEntry[]> {
 /** The mounted cgroup hierarchies under `/sys/fs/cgroup` (v1 controllers, named hierarchies, a hybrid v2). */
 export async function cgroupHierarchies(): Promise<string[]> {
   return (await readMounts())
-    .filter((m) => m.mountPoint.startsWith('/sys/fs/cgroup/') && (m.fsType === 'cgroup' || m.fsType === 'cgroup2'))
+    .filter(
+      (m) => m.mountPoint.startsWith('/sys/fs/cgroup/') && (m.fsType === 'cgroup' || m.fsType === 'cgroup2'),
+    )
     .map((m) => m.mountPoint);
 }
 
@@ -136,7 +142,13 @@ export async function removeCgroupRoot(name: string): Promise<string[]> {
   };
   for (const h of await cgroupHierarchies()) {
     const dir = join(h, name);
-    if (await stat(dir).then(() => true, () => false)) await removeTree(dir);
+    if (
+      await stat(dir).then(
+        () => true,
+        () => false,
+      )
+    )
+      await removeTree(dir);
   }
   return leftovers;
 }

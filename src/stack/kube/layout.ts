@@ -91,7 +91,9 @@ export async function detectNodeIp(): Promise<string> {
     .slice(1)
     .map((l) => l.trim().split(/\s+/))
     .find((cols) => cols[1] === '00000000' && cols[7] === '00000000')?.[0];
-  const addr = iface ? networkInterfaces()[iface]?.find((a) => a.family === 'IPv4' && !a.internal) : undefined;
+  const addr = iface
+    ? networkInterfaces()[iface]?.find((a) => a.family === 'IPv4' && !a.internal)
+    : undefined;
   if (!addr) throw new Error('no default IPv4 route: the local cluster needs a node IP that pods can reach');
   return addr.address;
 }

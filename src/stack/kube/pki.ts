@@ -67,21 +67,47 @@ export async function ensurePki(dir: string, certs: readonly CertSpec[]): Promis
   let caIssued = false;
   if (!(await exists(p.caCert)) || !(await exists(p.caKey))) {
     await run('openssl', [
-      'req', '-x509', '-new', '-nodes', ...ecKey, '-keyout', p.caKey, '-out', p.caCert, '-days', days,
-      '-subj', '/CN=assay-local-kubernetes-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+      'req',
+      '-x509',
+      '-new',
+      '-nodes',
+      ...ecKey,
+      '-keyout',
+      p.caKey,
+      '-out',
+      p.caCert,
+      '-days',
+      days,
+      '-subj',
+      '/CN=assay-local-kubernetes-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
     ]);
     caIssued = true;
   }
   if (!(await exists(p.saKey)) || !(await exists(p.saPub))) {
-    await run('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', p.saKey]);
+    await run('openssl', [
+      'genpkey',
+      '-algorithm',
+      'RSA',
+      '-pkeyopt',
+      'rsa_keygen_bits:2048',
+      '-out',
+      p.saKey,
+    ]);
     await run('openssl', ['pkey', '-in', p.saKey, '-pubout', '-out', p.saPub]);
   }
   for (const spec of certs) {
     const stamp = join(dir, `${spec.name}.spec.json`);
     const current = await readFile(stamp, 'utf8').catch(() => '');
-    if (!caIssued && current === fingerprint(spec) && (await exists(p.cert(spec.name))) && (await exists(p.key(spec.name)))) {
+    if (
+      !caIssued &&
+      current === fingerprint(spec) &&
+      (await exists(p.cert(spec.name))) &&
+      (await exists(p.key(spec.name)))
+    ) {
       continue;
     }
     await issue(p, spec);
@@ -107,10 +133,36 @@ async function issue(p: PkiPaths, spec: CertSpec): Promise<void> {
     ].join('\n'),
   );
   try {
-    await run('openssl', ['req', '-new', '-nodes', ...ecKey, '-keyout', p.key(spec.name), '-out', csr, '-subj', subject]);
     await run('openssl', [
-      'x509', '-req', '-in', csr, '-CA', p.caCert, '-CAkey', p.caKey, '-set_serial', `0x${randomBytes(16).toString('hex')}`,
-      '-days', days, '-sha256', '-extfile', ext, '-out', p.cert(spec.name),
+      'req',
+      '-new',
+      '-nodes',
+      ...ecKey,
+      '-keyout',
+      p.key(spec.name),
+      '-out',
+      csr,
+      '-subj',
+      subject,
+    ]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      p.caCert,
+      '-CAkey',
+      p.caKey,
+      '-set_serial',
+      `0x${randomBytes(16).toString('hex')}`,
+      '-days',
+      days,
+      '-sha256',
+      '-extfile',
+      ext,
+      '-out',
+      p.cert(spec.name),
     ]);
   } finally {
     await rm(csr, { force: true });

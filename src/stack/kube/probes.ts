@@ -13,28 +13,59 @@ export interface TlsIdentity {
  * GETs an HTTPS URL and reports `true` for a 2xx answer, otherwise what went wrong. Without a CA the server's
  * certificate is not verified (the controller-manager and scheduler serve self-signed ones on loopback).
  */
-export async function httpsProbe(url: string, tls: TlsIdentity = {}, timeoutMs = 3_000): Promise<true | string> {
-  const [ca, cert, key] = await Promise.all([
-    tls.ca ? readFile(tls.ca) : undefined,
-    tls.certFile ? readFile(tls.certFile) : undefined,
-    tls.keyFile ? readFile(tls.keyFile) : undefined,
-  ]).catch((err: unknown) => [String(err)] as const);
-  if (typeof ca === 'string') return `cannot read TLS files: ${ca}`;
+export async function httpsProbe(
+  url: string,
+  tls: TlsIdentity = {},
+  timeoutMs = 3_000,
+): Promise<true | string> {
+  const res = await httpsGet(url, tls, timeoutMs);
+  if (typeof res === 'string') return res;
+  return res.status >= 200 && res.status < 300
+    ? true
+    : `GET ${url} answered ${res.status}: ${res.body.slice(0, 300)}`;
+}
+
+/**
+ * One HTTPS GET on a fresh connection that is closed afterwards (a keep-alive socket would hold the caller's event
+ * loop open, e.g. Jest's global setup, for the server's idle timeout).
+ *
+ * @returns the status and body, or a description of the failure.
+ */
+export async function httpsGet(
+  url: string,
+  tls: TlsIdentity = {},
+  timeoutMs = 3_000,
+): Promise<{ status: number; body: string } | string> {
+  let files: (Buffer | undefined)[];
+  try {
+    files = await Promise.all([
+      tls.ca ? readFile(tls.ca) : undefined,
+      tls.certFile ? readFile(tls.certFile) : undefined,
+      tls.keyFile ? readFile(tls.keyFile) : undefined,
+    ]);
+  } catch (err) {
+    return `cannot read TLS files: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  const [ca, cert, key] = files;
   return new Promise((resolvePromise) => {
     const req = request(
       url,
-      { method: 'GET', ca, cert, key, rejectUnauthorized: ca !== undefined, timeout: timeoutMs },
+      {
+        method: 'GET',
+        ca,
+        cert,
+        key,
+        rejectUnauthorized: ca !== undefined,
+        timeout: timeoutMs,
+        agent: false,
+        headers: { Connection: 'close', Accept: 'application/json' },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          resolvePromise(
-            status >= 200 && status < 300
-              ? true
-              : `GET ${url} answered ${status}: ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`,
-          );
-        });
+        res.on('end', () =>
+          resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
       },
     );
     req.on('timeout', () => req.destroy(new Error('timed out')));

@@ -10,7 +10,8 @@ export interface CtrTarget {
   readonly namespace: string;
 }
 
-const ctr = (t: CtrTarget, ...args: string[]) => run('ctr', ['-a', t.address, '-n', t.namespace, ...args], { allowFailure: true });
+const ctr = (t: CtrTarget, ...args: string[]) =>
+  run('ctr', ['-a', t.address, '-n', t.namespace, ...args], { allowFailure: true });
 
 /** A pod sandbox as containerd knows it: enough to undo its network without the kubelet. */
 export interface SandboxNet {
@@ -39,7 +40,10 @@ export async function runningTasks(t: CtrTarget): Promise<string[]> {
 async function containerIds(t: CtrTarget): Promise<string[]> {
   const { code, stdout } = await ctr(t, 'containers', 'ls', '-q');
   if (code !== 0) return [];
-  return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  return stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 /** The sandboxes' network namespaces, read from containerd before the containers are deleted. */
@@ -76,7 +80,11 @@ export async function removeAllContainers(t: CtrTarget): Promise<number> {
  * rules go), then unmounts and removes its network namespace file.
  */
 export async function releaseSandboxNetwork(conflist: string, net: SandboxNet): Promise<void> {
-  const list = JSON.parse(conflist) as { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
+  const list = JSON.parse(conflist) as {
+    cniVersion: string;
+    name: string;
+    plugins: Record<string, unknown>[];
+  };
   for (const plugin of [...list.plugins].reverse()) {
     const type = plugin.type as string;
     await run(join('/usr/lib/cni', type), [], {
@@ -135,7 +143,9 @@ export async function deleteBridge(): Promise<void> {
 
 /** Host ends of pod veths still attached to our bridge (there should be none after `down`). */
 export async function vethsOnBridge(): Promise<string[]> {
-  const { code, stdout } = await run('ip', ['-o', 'link', 'show', 'master', CLUSTER.bridge], { allowFailure: true });
+  const { code, stdout } = await run('ip', ['-o', 'link', 'show', 'master', CLUSTER.bridge], {
+    allowFailure: true,
+  });
   if (code !== 0) return [];
   return stdout
     .split('\n')
@@ -156,7 +166,9 @@ export async function removeCniIptables(): Promise<number> {
     if (!m?.[1] || !m[2] || !line.includes(`name: \\"${CLUSTER.cniNetwork}\\"`)) continue;
     const chain = m[2];
     // iptables-save quotes the comment; re-split it the way a shell would.
-    const args = [...m[1].matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((x) => (x[1] !== undefined ? x[1].replace(/\\"/g, '"') : (x[2] ?? '')));
+    const args = [...m[1].matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((x) =>
+      x[1] !== undefined ? x[1].replace(/\\"/g, '"') : (x[2] ?? ''),
+    );
     await run('iptables', ['-t', 'nat', '-D', 'POSTROUTING', ...args], { allowFailure: true });
     await run('iptables', ['-t', 'nat', '-F', chain], { allowFailure: true });
     await run('iptables', ['-t', 'nat', '-X', chain], { allowFailure: true });

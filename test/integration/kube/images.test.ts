@@ -30,16 +30,25 @@ describe('local images', () => {
   });
 
   it('runs real Python, which prints a multi-line traceback to stderr', async () => {
-    const script = ['import json', 'def grade(x):', '    return json.loads(x)["score"]', 'grade("{}")'].join('\n');
+    const script = ['import json', 'def grade(x):', '    return json.loads(x)["score"]', 'grade("{}")'].join(
+      '\n',
+    );
     // A script file, as evaluations run them: the traceback then quotes the failing source lines too.
     const run = `cat > /work/grade.py <<'EOF'\n${script}\nEOF\nexec python3 /work/grade.py`;
     await c.core.createNamespacedPod({
       namespace,
       body: {
         metadata: { name: 'python' },
-        spec: podSpec([container('main', PYTHON, ['sh', '-c', run], { volumeMounts: [{ name: 'work', mountPath: '/work' }] })], {
-          volumes: [{ name: 'work', emptyDir: {} }],
-        }),
+        spec: podSpec(
+          [
+            container('main', PYTHON, ['sh', '-c', run], {
+              volumeMounts: [{ name: 'work', mountPath: '/work' }],
+            }),
+          ],
+          {
+            volumes: [{ name: 'work', emptyDir: {} }],
+          },
+        ),
       },
     });
     const terminated = await waitForTermination(c, namespace, 'python');
@@ -48,7 +57,9 @@ describe('local images', () => {
     const lines = stderr.trimEnd().split('\n');
     expect(lines[0]).toBe('Traceback (most recent call last):');
     expect(stderr).toContain('  File "/work/grade.py", line 4, in <module>\n    grade("{}")\n');
-    expect(stderr).toContain('  File "/work/grade.py", line 3, in grade\n    return json.loads(x)["score"]\n');
+    expect(stderr).toContain(
+      '  File "/work/grade.py", line 3, in grade\n    return json.loads(x)["score"]\n',
+    );
     expect(lines[lines.length - 1]).toBe("KeyError: 'score'");
     expect(await c.core.readNamespacedPodLog({ name: 'python', namespace, stream: 'Stdout' })).toBe('');
   }, 120_000);

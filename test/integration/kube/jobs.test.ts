@@ -109,19 +109,22 @@ describe('Jobs on the local cluster', () => {
             });
             if (complete) resolvePromise();
           },
-          (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(JSON.stringify(err))) : undefined),
+          (err: unknown) =>
+            err ? reject(err instanceof Error ? err : new Error(JSON.stringify(err))) : undefined,
         )
         .then((ac) => (controller = ac), reject);
     });
+    let timer: NodeJS.Timeout | undefined;
     try {
       await c.batch.createNamespacedJob({ namespace, body: job(name, ['sh', '-c', 'sleep 2']) });
       await Promise.race([
         finished,
-        new Promise((_, reject) =>
-          setTimeout(() => reject(new Error(`no Complete in ${JSON.stringify(seen)}`)), 90_000),
-        ),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no Complete in ${JSON.stringify(seen)}`)), 90_000);
+        }),
       ]);
     } finally {
+      clearTimeout(timer);
       controller?.abort();
     }
     expect(seen[0]?.type).toBe('ADDED');
