@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { DaemonExitedError } from '../../../src/stack/errors.js';
@@ -161,9 +161,14 @@ describe('daemon lifecycle (real processes)', () => {
       dir,
       component: 'test',
       command: '/bin/sh',
-      args: ['-c', 'trap "" TERM; while :; do sleep 0.1; done'],
+      // Healthy only once the trap is in place: a SIGTERM that arrived before it would end the shell at once.
+      args: ['-c', `trap "" TERM; touch ${join(dir, 'trapped')}; while :; do sleep 0.1; done`],
       ports: [],
-      health: () => Promise.resolve(true as const),
+      health: () =>
+        access(join(dir, 'trapped')).then(
+          () => true as const,
+          () => 'no trap yet',
+        ),
     };
     cleanups.push(() => stopDaemon(ctx, spec, { graceMs: 100 }));
     await ensureDaemon(ctx, spec);
