@@ -71,7 +71,11 @@ export async function runRun(options: RunOptions, io: CliIo): Promise<number> {
       );
     }
     const record = await waitForRecord(io, client, started.evaluationId, options.follow === true);
-    if (options.follow === true) await printStoredLogs(io, record, null);
+    if (options.follow === true) {
+      // Machine-readable output keeps stdout for the record alone: the logs then go to stderr.
+      const logIo = options.output === 'table' ? io : { stdout: io.stderr, stderr: io.stderr };
+      await printStoredLogs(logIo, record, null);
+    }
     printRecord(io, options.output, record, link);
     return exitCodeOf(record);
   });
