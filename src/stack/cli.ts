@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { stackComponents } from './components.js';
 import { renderExports } from './env.js';
-import { StackConfigError, StackError } from './errors.js';
+import { StackConfigError, StackError, UnknownComponentError } from './errors.js';
 import { runKubectl } from './kube/kubectl.js';
 import { createStackContext, stackDown, stackEnv, stackStatus, stackUp } from './stack.js';
 
@@ -105,5 +105,6 @@ main().catch((err: unknown) => {
     if (!(err instanceof StackError) && err instanceof Error && err.stack)
       process.stderr.write(`${err.stack}\n`);
   }
-  process.exit(err instanceof StackConfigError ? 2 : 1);
+  // 2 for invalid input, as the assay CLI does; 1 for a stack that could not be brought up.
+  process.exit(err instanceof StackConfigError || err instanceof UnknownComponentError ? 2 : 1);
 });
