@@ -2,7 +2,17 @@
  * Builds the Kubernetes objects of one attempt (DESIGN.md "Pod anatomy"). Pure: the same request always gives the
  * same objects, so creating them is idempotent by name.
  */
-import type { V1EnvVar, V1Job, V1Namespace, V1ResourceRequirements } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1EnvVar,
+  V1Job,
+  V1Namespace,
+  V1ResourceRequirements,
+  V1SecurityContext,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
+import { assayArtifactsDir, assayResultDir } from '../spec/evaluation-job.js';
 import type { JobRequest } from '../spec/job-request.js';
 import {
   annotationKeys,
@@ -27,6 +37,23 @@ export const jobDeadlineSlackSeconds = 120;
 export const terminationGracePeriodSeconds = 10;
 /** Size limit of the writable scratch directory mounted at `/tmp` (the root filesystem is read-only). */
 export const scratchSizeLimit = '1Gi';
+/** Name of the sidecar that keeps the pod alive after `main` so its result and artifacts can be read (`exec tar`). */
+export const collectorContainerName = 'collector';
+/** The collector image the local stack builds (`src/stack/images`): busybox `sh` and `tar`, nothing else. */
+export const defaultCollectorImage = 'localhost/assay/collector:1';
+/** Volume names of the shared result and artifact directories. */
+export const resultVolumeName = 'assay-result';
+export const artifactsVolumeName = 'assay-artifacts';
+/**
+ * The collector idles until the pod is deleted. A regular container, not a native sidecar: Kubernetes stops native
+ * sidecars as soon as the main containers end, and the point is to outlive `main`. The workflow detects the end
+ * from `main`'s own status, so the pod still running does not hide it.
+ */
+export const collectorCommand = [
+  'sh',
+  '-c',
+  'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done',
+];
 
 /** Labels every object of this attempt carries; also the selector that finds its pods. */
 export function attemptLabels(request: JobRequest): Record<string, string> {
@@ -81,6 +108,82 @@ function resourceRequirements(resources: JobRequest['resources']): V1ResourceReq
   return { requests, limits };
 }
 
+/** The restricted Pod Security Standard, per container. */
+const containerSecurity: V1SecurityContext = {
+  allowPrivilegeEscalation: false,
+  privileged: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+function imagePullPolicy(image: string): string {
+  // Images are local to the node; Assay never relies on a registry being reachable.
+  return image.startsWith('localhost/') ? 'Never' : 'IfNotPresent';
+}
+
+/** The emptyDirs of the result and artifacts, each limited to what the spec accepts. */
+function outputVolumes(request: JobRequest): V1Volume[] {
+  const outputs = request.outputs;
+  if (outputs === null || outputs === undefined) return [];
+  const volumes: V1Volume[] = [];
+  if (outputs.result !== null) {
+    volumes.push({ name: resultVolumeName, emptyDir: { sizeLimit: String(outputs.result.maxBytes) } });
+  }
+  if (outputs.artifacts !== null) {
+    volumes.push({ name: artifactsVolumeName, emptyDir: { sizeLimit: String(outputs.artifacts.maxBytes) } });
+  }
+  return volumes;
+}
+
+function outputMounts(request: JobRequest, readOnly: boolean): V1VolumeMount[] {
+  const outputs = request.outputs;
+  if (outputs === null || outputs === undefined) return [];
+  const mounts: V1VolumeMount[] = [];
+  if (outputs.result !== null) mounts.push({ name: resultVolumeName, mountPath: assayResultDir, readOnly });
+  if (outputs.artifacts !== null) {
+    mounts.push({ name: artifactsVolumeName, mountPath: assayArtifactsDir, readOnly });
+  }
+  return mounts;
+}
+
+function outputEnv(request: JobRequest): V1EnvVar[] {
+  const outputs = request.outputs;
+  if (outputs === null || outputs === undefined) return [];
+  const env: V1EnvVar[] = [];
+  if (outputs.result !== null) {
+    env.push(
+      { name: 'ASSAY_RESULT_DIR', value: assayResultDir },
+      { name: 'ASSAY_RESULT_PATH', value: `${assayResultDir}/${outputs.result.path}` },
+    );
+  }
+  if (outputs.artifacts !== null) env.push({ name: 'ASSAY_ARTIFACTS_DIR', value: assayArtifactsDir });
+  return env;
+}
+
+/** The collector sidecar, or none when the spec declares neither a result file nor artifacts. */
+function collectorContainers(request: JobRequest, image: string): V1Container[] {
+  if (request.outputs === null || request.outputs === undefined) return [];
+  return [
+    {
+      name: collectorContainerName,
+      image,
+      imagePullPolicy: imagePullPolicy(image),
+      command: collectorCommand,
+      // Small and fixed: `tar` streams; the page cache it fills is reclaimable.
+      resources: {
+        requests: { cpu: '10m', memory: '16Mi', 'ephemeral-storage': '1Mi' },
+        limits: { cpu: '1', memory: '64Mi', 'ephemeral-storage': '16Mi' },
+      },
+      terminationMessagePolicy: 'File',
+      securityContext: containerSecurity,
+      // Read-only: the collector reads what `main` left and can change none of it.
+      volumeMounts: outputMounts(request, true),
+    },
+  ];
+}
+
 function envVars(request: JobRequest): V1EnvVar[] {
   const user: V1EnvVar[] = request.env.map((e) =>
     'value' in e
@@ -91,6 +194,7 @@ function envVars(request: JobRequest): V1EnvVar[] {
     ...user,
     { name: 'ASSAY_EVALUATION_ID', value: request.evaluationId },
     { name: 'ASSAY_ATTEMPT', value: String(request.attempt) },
+    ...outputEnv(request),
     // Tools that write caches under $HOME need a writable one; the root filesystem is read-only.
     ...(request.env.some((e) => e.name === 'HOME') ? [] : [{ name: 'HOME', value: '/tmp' }]),
   ];
@@ -102,7 +206,7 @@ function envVars(request: JobRequest): V1EnvVar[] {
  * The pod is hardened so the `restricted` Pod Security Standard admits it, never retried by Kubernetes (the workflow
  * owns retries), and carries the `assay.dev/capture` finalizer so it outlives its end until the workflow has read it.
  */
-export function buildJob(request: JobRequest): V1Job {
+export function buildJob(request: JobRequest, options: { collectorImage?: string } = {}): V1Job {
   const name = attemptJobName(request.evaluationId, request.attempt);
   const labels = attemptLabels(request);
   const annotations = {
@@ -140,8 +244,7 @@ export function buildJob(request: JobRequest): V1Job {
             {
               name: mainContainerName,
               image: request.image,
-              // Images are local to the node; Assay never relies on a registry being reachable.
-              imagePullPolicy: request.image.startsWith('localhost/') ? 'Never' : 'IfNotPresent',
+              imagePullPolicy: imagePullPolicy(request.image),
               ...(request.command.length > 0 ? { command: request.command } : {}),
               ...(request.args.length > 0 ? { args: request.args } : {}),
               ...(request.workingDir !== null ? { workingDir: request.workingDir } : {}),
@@ -149,18 +252,12 @@ export function buildJob(request: JobRequest): V1Job {
               resources: resourceRequirements(request.resources),
               terminationMessagePath: '/dev/termination-log',
               terminationMessagePolicy: 'FallbackToLogsOnError',
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                privileged: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ['ALL'] },
-                seccompProfile: { type: 'RuntimeDefault' },
-              },
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+              securityContext: containerSecurity,
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...outputMounts(request, false)],
             },
+            ...collectorContainers(request, options.collectorImage ?? defaultCollectorImage),
           ],
-          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: scratchSizeLimit } }],
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: scratchSizeLimit } }, ...outputVolumes(request)],
         },
       },
     },

@@ -26,6 +26,19 @@ export const jobResourcesSchema = z.object({
 });
 export type JobResources = z.infer<typeof jobResourcesSchema>;
 
+/** The result file and artifacts the evaluation declares: they give the pod the collector sidecar and its volumes. */
+export const jobOutputsSchema = z.object({
+  result: z.object({ path: z.string(), maxBytes: z.number().int().positive() }).nullable(),
+  artifacts: z
+    .object({
+      paths: z.array(z.string()),
+      maxBytes: z.number().int().positive(),
+      maxFiles: z.number().int().positive(),
+    })
+    .nullable(),
+});
+export type JobOutputs = z.infer<typeof jobOutputsSchema>;
+
 export const jobRequestSchema = z.object({
   evaluationId: evaluationIdSchema,
   attempt: z.number().int().positive(),
@@ -45,5 +58,7 @@ export const jobRequestSchema = z.object({
   /** Extra labels for the Job and its pod (e.g. cost centers), validated as Kubernetes labels by the spec. */
   labels: z.record(z.string(), z.string()),
   runtimeClassName: z.string().nullable(),
+  /** Absent or null: no result file and no artifacts declared, so no collector sidecar. */
+  outputs: jobOutputsSchema.nullable().optional(),
 });
 export type JobRequest = z.infer<typeof jobRequestSchema>;

@@ -5,7 +5,7 @@
 import type { z } from 'zod';
 import { parseEvaluationJob, type EvaluationJob, type Priority } from './evaluation-job.js';
 import type { SpecIssue } from './issues.js';
-import type { JobEnvVar, JobResources } from './job-request.js';
+import type { JobEnvVar, JobOutputs, JobResources } from './job-request.js';
 
 export interface EvaluationPlan {
   readonly name: string | null;
@@ -24,6 +24,8 @@ export interface EvaluationPlan {
   /** Labels copied to the Job and its pod (`metadata.labels`, e.g. cost centers). */
   readonly labels: Record<string, string>;
   readonly retentionDays: number;
+  /** The result file and artifacts the spec declares; null when it declares neither (no collector sidecar). */
+  readonly outputs: JobOutputs | null;
   /** The normalised manifest, kept in the record. */
   readonly manifest: z.core.util.JSONType;
 }
@@ -64,6 +66,20 @@ export function planFromJob(job: EvaluationJob): EvaluationPlan {
     },
     labels: job.metadata.labels ?? {},
     retentionDays: s.retentionDays,
+    outputs:
+      s.result === undefined && s.artifacts === undefined
+        ? null
+        : {
+            result: s.result === undefined ? null : { path: s.result.path, maxBytes: s.result.maxBytes },
+            artifacts:
+              s.artifacts === undefined
+                ? null
+                : {
+                    paths: [...s.artifacts.paths],
+                    maxBytes: s.artifacts.maxBytes,
+                    maxFiles: s.artifacts.maxFiles,
+                  },
+          },
     manifest: JSON.parse(JSON.stringify(job)) as z.core.util.JSONType,
   };
 }

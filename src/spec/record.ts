@@ -162,6 +162,59 @@ export const artifactEntrySchema = z.object({
   sha256: z.string(),
 });
 
+export type ArtifactEntry = z.infer<typeof artifactEntrySchema>;
+
+/** Why an entry of the pod's result or artifacts was refused (see `src/artifacts/policy.ts`). */
+export const artifactViolationKinds = [
+  'absolutePath',
+  'parentTraversal',
+  'invalidName',
+  'linkOutside',
+  /** A link inside the directory: not followed or copied (object storage has no links). Not hostile. */
+  'link',
+  'specialFile',
+  'tooManyFiles',
+  'tooManyBytes',
+  'resultTooLarge',
+  'resultInvalid',
+  /** The collector could not read a file (e.g. mode 000), reported by its `tar`. */
+  'unreadable',
+] as const;
+export const artifactViolationKindSchema = z.enum(artifactViolationKinds);
+export type ArtifactViolationKind = z.infer<typeof artifactViolationKindSchema>;
+
+export const artifactViolationSchema = z.object({
+  path: z.string(),
+  kind: artifactViolationKindSchema,
+  message: z.string(),
+});
+export type ArtifactViolation = z.infer<typeof artifactViolationSchema>;
+
+/** Where the result came from and where it is stored (`attempts/<n>/result.json`). */
+export const resultInfoSchema = z.object({
+  source: z.enum(['file', 'terminationMessage']),
+  key: z.string(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string(),
+  /** False when the result is too large to travel through history: `result` is then null in the workflow's record. */
+  inline: z.boolean(),
+});
+export type ResultInfo = z.infer<typeof resultInfoSchema>;
+
+/** The artifacts of an evaluation, summarised: `artifacts` holds the manifest when it is small enough to inline. */
+export const artifactsSummarySchema = z.object({
+  /** The complete manifest (`ArtifactEntry[]` as JSON). */
+  manifestKey: z.string(),
+  files: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  /** True when `artifacts` lists every file; false when only the stored manifest does. */
+  complete: z.boolean(),
+  /** Entries refused, in stream order (at most 100; `violationCount` counts them all). */
+  violations: z.array(artifactViolationSchema),
+  violationCount: z.number().int().nonnegative(),
+});
+export type ArtifactsSummary = z.infer<typeof artifactsSummarySchema>;
+
 /** The durable record of one evaluation (DESIGN.md "The record"). */
 export const evaluationRecordSchema = z.object({
   evaluationId: evaluationIdSchema,
@@ -178,7 +231,11 @@ export const evaluationRecordSchema = z.object({
   exitCode: z.number().int().nullable(),
   attempts: z.array(attemptRecordSchema),
   result: z.json().nullable(),
+  /** Set when a result was found (result file or termination message). */
+  resultInfo: resultInfoSchema.nullable().optional(),
   artifacts: z.array(artifactEntrySchema),
+  /** Set when the spec declares artifacts or a result file and the collector was read. */
+  artifactsSummary: artifactsSummarySchema.nullable().optional(),
   timings: timingsSchema,
   /** Cost in USD, once cost accounting exists; null until then. */
   cost: z.object({ usd: z.number().nonnegative() }).nullable(),
@@ -230,6 +287,12 @@ export const storageKeys = {
     `evaluations/${evaluationId}/attempts/${attempt}/stdout.log`,
   stderr: (evaluationId: string, attempt: number): string =>
     `evaluations/${evaluationId}/attempts/${attempt}/stderr.log`,
+  result: (evaluationId: string, attempt: number): string =>
+    `evaluations/${evaluationId}/attempts/${attempt}/result.json`,
+  artifactsPrefix: (evaluationId: string): string => `evaluations/${evaluationId}/artifacts/`,
+  /** The complete artifact manifest; beside `artifacts/`, so no artifact path can collide with it. */
+  artifactsManifest: (evaluationId: string): string => `evaluations/${evaluationId}/artifacts.json`,
+  evaluationPrefix: (evaluationId: string): string => `evaluations/${evaluationId}/`,
   /** Used only when the cluster cannot split the streams. */
   combined: (evaluationId: string, attempt: number): string =>
     `evaluations/${evaluationId}/attempts/${attempt}/combined.log`,
