@@ -52,7 +52,6 @@ export async function ensureKubeBinary(ctx: StackContext): Promise<string> {
     version: await kubeBinaryVersion(),
     cwd: kubeModule,
     ldflags: versionLdflags(),
-    env: { CGO_ENABLED: '0' },
   });
 }
 
