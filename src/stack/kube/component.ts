@@ -30,6 +30,7 @@ import {
   rememberSandboxNetworks,
   removeAllContainers,
   removeCniIptables,
+  removeKubeletIptables,
   removeContainerLogLinks,
   runningTasks,
   sandboxNetworks,
@@ -353,6 +354,7 @@ export const kubernetesComponent: Component = {
     if (veths.length) ctx.reporter.warn(`veths still on ${CLUSTER.bridge}: ${veths.join(', ')}`);
     await deleteBridge();
     await removeCniIptables();
+    await removeKubeletIptables();
     await rm(l.cniIpamDir, { recursive: true, force: true });
     await removeContainerLogLinks(l);
     const cgroups = await removeCgroupRoot(CLUSTER.cgroupRoot);

@@ -137,7 +137,7 @@ containerLogMaxFiles: 2
 rotateCertificates: false
 serverTLSBootstrap: false
 protectKernelDefaults: false
-makeIPTablesUtilChains: true
+makeIPTablesUtilChains: false
 localStorageCapacityIsolation: true
 nodeStatusUpdateFrequency: 10s
 syncFrequency: 10s

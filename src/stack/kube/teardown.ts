@@ -185,3 +185,30 @@ export async function removeContainerLogLinks(l: KubeLayout): Promise<void> {
     if (target.startsWith(`${l.podLogs}/`)) await rm(join(dir, name), { force: true });
   }
 }
+
+/** Chains the kubelet creates for itself (`makeIPTablesUtilChains`, canaries); kube-proxy's go with `--cleanup`. */
+const KUBELET_CHAINS = ['KUBE-FIREWALL', 'KUBE-KUBELET-CANARY', 'KUBE-IPTABLES-HINT'];
+
+/** Removes the kubelet's own iptables chains (IPv4 and IPv6) and the jumps into them. */
+export async function removeKubeletIptables(): Promise<void> {
+  for (const [save, tool] of [
+    ['iptables-save', 'iptables'],
+    ['ip6tables-save', 'ip6tables'],
+  ] as const) {
+    for (const table of ['filter', 'nat', 'mangle']) {
+      const { code, stdout } = await run(save, ['-t', table], { allowFailure: true });
+      if (code !== 0) continue;
+      for (const line of stdout.split('\n')) {
+        const m = /^-A (\S+) (.*)$/.exec(line);
+        if (!m?.[1] || !m[2] || KUBELET_CHAINS.includes(m[1])) continue;
+        if (!KUBELET_CHAINS.some((c) => m[2]?.endsWith(`-j ${c}`))) continue;
+        await run(tool, ['-t', table, '-D', m[1], ...m[2].split(' ')], { allowFailure: true });
+      }
+      for (const chain of KUBELET_CHAINS) {
+        if (!stdout.includes(`:${chain} `)) continue;
+        await run(tool, ['-t', table, '-F', chain], { allowFailure: true });
+        await run(tool, ['-t', table, '-X', chain], { allowFailure: true });
+      }
+    }
+  }
+}
