@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StackContext } from '../component.js';
 import { ensureGoBinary, hashFiles } from '../go-build.js';
+import { run } from './exec.js';
 import type { LocalImage } from './local-images.js';
 import {
   BUSYBOX_STATIC,
@@ -138,7 +139,16 @@ const pythonExcluded = [
 ];
 
 async function pythonPackages(): Promise<string[]> {
-  return resolveDebClosure(pythonRoots, pythonExcluded);
+  try {
+    return await resolveDebClosure(pythonRoots, pythonExcluded);
+  } catch {
+    // A fresh machine may never have fetched its apt lists.
+    await run('apt-get', ['update', '-q'], {
+      env: { DEBIAN_FRONTEND: 'noninteractive' },
+      timeoutMs: 10 * 60_000,
+    });
+    return resolveDebClosure(pythonRoots, pythonExcluded);
+  }
 }
 
 /**

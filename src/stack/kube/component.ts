@@ -90,16 +90,32 @@ function certSpecs(nodeIp: string): CertSpec[] {
   ];
 }
 
-async function writeIfChanged(path: string, content: string, mode = 0o600): Promise<void> {
+/** @returns whether the file changed. */
+async function writeIfChanged(path: string, content: string, mode = 0o600): Promise<boolean> {
   const current = await readFile(path, 'utf8').catch(() => undefined);
-  if (current !== content) await writeFile(path, content, { mode });
+  if (current === content) return false;
+  await writeFile(path, content, { mode });
+  return true;
 }
 
 function apiserverUrl(): string {
   return `https://127.0.0.1:${CLUSTER.apiserverPort}`;
 }
 
-async function writeConfigs(l: KubeLayout, p: PkiPaths, nodeIp: string, kube: string): Promise<void> {
+/**
+ * Writes every configuration file and kubeconfig; returns the daemons whose files changed, which a running daemon
+ * would not pick up by itself.
+ */
+async function writeConfigs(
+  l: KubeLayout,
+  p: PkiPaths,
+  nodeIp: string,
+  kube: string,
+): Promise<Set<DaemonName>> {
+  const changed = new Set<DaemonName>();
+  const mark = (name: DaemonName, didChange: boolean) => {
+    if (didChange) changed.add(name);
+  };
   for (const d of [
     l.dir,
     l.binDir,
@@ -118,18 +134,26 @@ async function writeConfigs(l: KubeLayout, p: PkiPaths, nodeIp: string, kube: st
     await kubeconfigYaml(p, { server, user: 'assay-admin', certName: 'admin' }),
   );
   for (const id of ['controller-manager', 'scheduler', 'kubelet', 'kube-proxy'] as const) {
-    await writeIfChanged(l.kubeconfig(id), await kubeconfigYaml(p, { server, user: id, certName: id }));
+    const daemon = id === 'controller-manager' || id === 'scheduler' ? (`kube-${id}` as const) : id;
+    mark(
+      daemon,
+      await writeIfChanged(l.kubeconfig(id), await kubeconfigYaml(p, { server, user: id, certName: id })),
+    );
   }
-  await writeIfChanged(l.containerdConfig, containerdToml(l, imageRef(pauseImage)), 0o644);
+  mark(
+    'containerd',
+    await writeIfChanged(l.containerdConfig, containerdToml(l, imageRef(pauseImage)), 0o644),
+  );
   await writeIfChanged(join(l.cniConfDir, '10-assay.conflist'), cniConflist(l), 0o644);
-  await writeIfChanged(l.kubeletConfig, kubeletConfigYaml(l, p, nodeIp), 0o644);
-  await writeIfChanged(l.proxyConfig, kubeProxyConfigYaml(l), 0o644);
+  mark('kubelet', await writeIfChanged(l.kubeletConfig, kubeletConfigYaml(l, p, nodeIp), 0o644));
+  mark('kube-proxy', await writeIfChanged(l.proxyConfig, kubeProxyConfigYaml(l), 0o644));
   // The multi-call binary picks its component from argv[0], so a `kubectl` link is a real kubectl on the PATH.
   const link = join(l.binDir, 'kubectl');
   if ((await readlink(link).catch(() => undefined)) !== kube) {
     await rm(link, { force: true });
     await symlink(kube, link);
   }
+  return changed;
 }
 
 function ctrTarget(l: KubeLayout): CtrTarget {
@@ -265,13 +289,16 @@ export const kubernetesComponent: Component = {
     const bins = { kube: await ensureKubeBinary(ctx), etcd: await ensureEtcdBinary(ctx) };
     const nodeIp = await detectNodeIp();
     const p = await ensurePki(l.pki, certSpecs(nodeIp));
-    await writeConfigs(l, p, nodeIp, bins.kube);
+    const changed = await writeConfigs(l, p, nodeIp, bins.kube);
+    // New certificates (first run, another node IP) mean every daemon must load them.
+    if (p.issued.length) for (const name of DAEMONS) changed.add(name);
     await ensureCgroupRoot(CLUSTER.cgroupRoot);
     const specs = daemonSpecs(ctx, l, p, nodeIp, bins);
 
     let started = false;
     for (const name of DAEMONS) {
       if (name === 'containerd') await clearStrayContainerd(ctx, l);
+      await restartIfStale(ctx, specs[name], changed.has(name));
       if ((await ensureDaemon(ctx, specs[name])) === 'started') started = true;
       if (name === 'containerd') {
         const imported = await ensureImagesImported(
@@ -392,6 +419,19 @@ export const kubernetesComponent: Component = {
     return Promise.resolve({ vars: { KUBECONFIG: l.adminKubeconfig }, pathPrepend: [l.binDir] });
   },
 };
+
+/**
+ * Stops a running daemon whose command line or configuration files changed since it started (a newer version of this
+ * code, another node IP), so that `ensureDaemon` starts it again with the new ones.
+ */
+async function restartIfStale(ctx: StackContext, spec: DaemonSpec, filesChanged: boolean): Promise<void> {
+  const { state, record } = await daemonState(spec);
+  if (state !== 'running' || !record) return;
+  const argvChanged = JSON.stringify(record.argv) !== JSON.stringify([spec.command, ...spec.args]);
+  if (!argvChanged && !filesChanged) return;
+  ctx.reporter.info(`restarting ${spec.name}: its ${argvChanged ? 'command line' : 'configuration'} changed`);
+  await stopDaemon(ctx, spec);
+}
 
 /** A containerd of ours whose pidfile is gone (a killed `up`) would hold our root's lock: stop it first. */
 async function clearStrayContainerd(ctx: StackContext, l: KubeLayout): Promise<void> {

@@ -61,8 +61,12 @@ function fingerprint(spec: CertSpec): string {
  *
  * @throws {CommandFailedError} when openssl fails.
  */
-export async function ensurePki(dir: string, certs: readonly CertSpec[]): Promise<PkiPaths> {
+export async function ensurePki(
+  dir: string,
+  certs: readonly CertSpec[],
+): Promise<PkiPaths & { readonly issued: readonly string[] }> {
   const p = pkiPaths(dir);
+  const issued: string[] = [];
   await mkdir(dir, { recursive: true, mode: 0o700 });
   let caIssued = false;
   if (!(await exists(p.caCert)) || !(await exists(p.caKey))) {
@@ -86,6 +90,7 @@ export async function ensurePki(dir: string, certs: readonly CertSpec[]): Promis
       'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
     ]);
     caIssued = true;
+    issued.push('ca');
   }
   if (!(await exists(p.saKey)) || !(await exists(p.saPub))) {
     await run('openssl', [
@@ -112,8 +117,9 @@ export async function ensurePki(dir: string, certs: readonly CertSpec[]): Promis
     }
     await issue(p, spec);
     await writeFile(stamp, fingerprint(spec));
+    issued.push(spec.name);
   }
-  return p;
+  return { ...p, issued };
 }
 
 async function issue(p: PkiPaths, spec: CertSpec): Promise<void> {
