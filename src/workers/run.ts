@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import { createClusterActivities } from '../activities/cluster.js';
+import { createOutputActivities } from '../activities/artifacts.js';
 import { createJobActivities } from '../activities/jobs.js';
 import { createLogActivities } from '../activities/logs.js';
 import { createRecordActivities } from '../activities/records.js';
@@ -98,6 +99,13 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
               : {}),
           }),
           ...createLogActivities({ kube, store: deps.store, splitStreams: cluster.splitLogStreams }),
+          ...createOutputActivities({
+            kube,
+            store: deps.store,
+            ...(deps.heartbeatIntervalMs !== undefined
+              ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
+              : {}),
+          }),
         },
       }),
     );

@@ -8,6 +8,7 @@ import {
   CancellationScope,
   defineQuery,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   setCurrentDetails,
@@ -17,6 +18,8 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { CentralActivities, ClusterChoice, ClusterQueueActivities } from '../activities/types.js';
+import type { CollectedOutputs, OutputActivities } from '../activities/artifacts.js';
+import { withArtifactViolations } from '../artifacts/outcome.js';
 import type { JobRequest } from '../spec/job-request.js';
 import { planEvaluation, type EvaluationPlan } from '../spec/plan.js';
 import {
@@ -38,6 +41,10 @@ export const statusQuery = defineQuery<EvaluationStatus>(statusQueryName);
 
 /** Heartbeat timeout of the wait activity: how quickly a crashed cluster worker is noticed. */
 export const awaitHeartbeatTimeoutSeconds = 15;
+/** Heartbeat timeout of the result/artifact extraction: how quickly a crashed worker's upload is retried. */
+export const collectHeartbeatTimeoutSeconds = 20;
+/** Marks histories that store results and extract artifacts (older ones only kept the termination message). */
+export const collectOutputsPatch = 'collect-outputs';
 /** Upper bound on the back-off between attempts. */
 export const maxBackoffSeconds = 600;
 
@@ -63,6 +70,40 @@ function clusterOptions(taskQueue: string): ActivityOptions {
       nonRetryableErrorTypes,
     },
   };
+}
+
+/** Time allowed to stream the declared outputs out: ten minutes plus 5 MiB/s of the largest possible size. */
+function collectTimeoutSeconds(plan: EvaluationPlan): number {
+  const bytes = (plan.outputs?.result?.maxBytes ?? 0) + (plan.outputs?.artifacts?.maxBytes ?? 0);
+  return 600 + Math.ceil(bytes / (5 * 1024 * 1024));
+}
+
+/**
+ * Step 6–7: the result (result file or termination message) and the artifacts of the attempt that decides the
+ * outcome. The collector is read only when the main container ended by itself (its pod still runs the collector).
+ */
+async function collectAttemptOutputs(
+  collector: OutputActivities,
+  plan: EvaluationPlan,
+  ref: { namespace: string; evaluationId: string; attempt: number },
+  end: AttemptEnd,
+): Promise<{ collected: CollectedOutputs | null; note: string | null }> {
+  const readPod =
+    plan.outputs !== null && end.pod !== null && (end.kind === 'Succeeded' || end.kind === 'Failed');
+  if (!readPod && end.result === null) return { collected: null, note: null };
+  if (!patched(collectOutputsPatch)) return { collected: null, note: null };
+  try {
+    const collected = await collector.collectOutputs({
+      ...ref,
+      pod: end.pod,
+      outputs: readPod ? plan.outputs : null,
+      terminationMessage: end.terminationMessage,
+    });
+    return { collected, note: null };
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    return { collected: null, note: `result and artifacts not collected: ${failureText(err).message}` };
+  }
 }
 
 function backoffSeconds(plan: EvaluationPlan, attempt: number): number {
@@ -125,6 +166,8 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
     nextAttemptAt: null as string | null,
   };
   let resultOf: AttemptEnd['result'] = null;
+  let outputs: CollectedOutputs | null = null;
+  let outputsNote: string | null = null;
   const current = (): AttemptRecord | undefined => state.attempts[state.attempts.length - 1];
 
   setHandler(statusQuery, () => ({
@@ -213,6 +256,12 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
       heartbeatTimeout: `${awaitHeartbeatTimeoutSeconds} seconds`,
     });
 
+    const collector = proxyActivities<OutputActivities>({
+      ...clusterOptions(cluster.taskQueue),
+      startToCloseTimeout: `${collectTimeoutSeconds(plan)} seconds`,
+      heartbeatTimeout: `${collectHeartbeatTimeoutSeconds} seconds`,
+    });
+
     await kube.ensureNamespace({ namespace: cluster.namespace, team: plan.team });
 
     for (let attempt = 1; ; attempt++) {
@@ -249,6 +298,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
         timeoutSeconds: plan.timeoutSeconds,
         labels: plan.labels,
         runtimeClassName: cluster.runtimeClassName,
+        outputs: plan.outputs,
       };
       await kube.createJob(request);
       setPhase('Running');
@@ -267,13 +317,20 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
         finishedAt: end.finishedAt,
       });
       state.startedAt ??= end.startedAt;
-      await CancellationScope.nonCancellable(() => finishAttempt(record));
-
       const transientFailure =
         end.kind === 'Failed' &&
         end.exitCode !== null &&
         plan.retries.transientExitCodes.includes(end.exitCode);
-      if ((end.kind === 'Infrastructure' || transientFailure) && attempt < plan.retries.maxAttempts) {
+      const retrying =
+        (end.kind === 'Infrastructure' || transientFailure) && attempt < plan.retries.maxAttempts;
+      if (!retrying) {
+        // Before cleanup: the collector dies with the pod.
+        const ref = { namespace: cluster.namespace, evaluationId: input.evaluationId, attempt };
+        ({ collected: outputs, note: outputsNote } = await collectAttemptOutputs(collector, plan, ref, end));
+      }
+      await CancellationScope.nonCancellable(() => finishAttempt(record));
+
+      if (retrying) {
         const delay = backoffSeconds(plan, attempt);
         state.nextAttemptAt = new Date(Date.now() + delay * 1000).toISOString();
         setPhase('BackingOff');
@@ -315,6 +372,20 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
     }
     state.finishedAt = nowIso();
     state.nextAttemptAt = null;
+    const judged = withArtifactViolations(
+      {
+        outcome: state.outcome ?? 'InfrastructureError',
+        reason: state.reason,
+        message:
+          outputsNote === null
+            ? state.message
+            : `${state.message ?? ''}${state.message ? '; ' : ''}${outputsNote}`,
+      },
+      outputs?.artifactsSummary,
+    );
+    state.outcome = judged.outcome;
+    state.reason = judged.reason;
+    state.message = judged.message;
     const last = current();
     const record: EvaluationRecord = {
       evaluationId: input.evaluationId,
@@ -330,8 +401,11 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
       message: state.message,
       exitCode: last?.exitCode ?? null,
       attempts: state.attempts,
-      result: resultOf,
-      artifacts: [],
+      // The collected result when one was found (null here when too large to inline: see resultInfo).
+      result: outputs?.resultInfo != null ? (outputs.result as EvaluationRecord['result']) : resultOf,
+      resultInfo: outputs?.resultInfo ?? null,
+      artifacts: outputs?.artifacts ?? [],
+      artifactsSummary: outputs?.artifactsSummary ?? null,
       timings: { submittedAt: input.submittedAt, startedAt: state.startedAt, finishedAt: state.finishedAt },
       cost: null,
       retentionUntil: new Date(Date.now() + plan.retentionDays * 86_400_000).toISOString(),

@@ -10,6 +10,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { ulid } from 'ulid';
 import type { AttemptRef, CentralActivities, ClusterQueueActivities } from '../../src/activities/types.js';
+import type {
+  CollectOutputsInput,
+  CollectedOutputs,
+  OutputActivities,
+} from '../../src/activities/artifacts.js';
 import type { JobRequest } from '../../src/spec/job-request.js';
 import {
   clusterTaskQueue,
@@ -80,6 +85,7 @@ interface Calls {
   cleaned: AttemptRef[];
   logs: AttemptRef[];
   records: EvaluationRecord[];
+  outputs: CollectOutputsInput[];
 }
 
 /**
@@ -93,10 +99,11 @@ async function runEvaluation(
     manifest?: unknown;
     whileRunning?: (id: string) => Promise<void>;
     createJob?: (request: JobRequest) => Promise<{ job: string; created: boolean }>;
+    collected?: CollectedOutputs;
   } = {},
 ): Promise<{ record?: EvaluationRecord; error?: unknown; calls: Calls; workflowId: string }> {
   const queue = `assay-wft-${ulid().toLowerCase()}`;
-  const calls: Calls = { created: [], awaited: [], cleaned: [], logs: [], records: [] };
+  const calls: Calls = { created: [], awaited: [], cleaned: [], logs: [], records: [], outputs: [] };
   let started!: () => void;
   const running = new Promise<void>((r) => (started = r));
   const central: CentralActivities = {
@@ -148,6 +155,14 @@ async function runEvaluation(
       });
     },
   };
+  const outputs: OutputActivities = {
+    collectOutputs: (input) => {
+      calls.outputs.push(input);
+      return Promise.resolve(
+        options.collected ?? { result: null, resultInfo: null, artifacts: [], artifactsSummary: null },
+      );
+    },
+  };
   const workers = await Promise.all([
     Worker.create({
       connection: workerConnection,
@@ -160,7 +175,7 @@ async function runEvaluation(
       connection: workerConnection,
       namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
       taskQueue: clusterTaskQueue('local', queue),
-      activities: kube,
+      activities: { ...kube, ...outputs },
     }),
   ]);
   const evaluationId = ulid().toLowerCase();
@@ -218,6 +233,52 @@ describe('evaluation workflow (stub activities)', () => {
     expect(description.typedSearchAttributes.get(searchAttributeKeys.phase)).toBe('Completed');
     expect(description.typedSearchAttributes.get(searchAttributeKeys.team)).toBe('ml');
     expect(description.typedSearchAttributes.get(searchAttributeKeys.exitCode)).toBe(0);
+  }, 60_000);
+
+  it('collects the declared outputs of the final attempt before cleanup; refused entries fail a success', async () => {
+    const summary = {
+      manifestKey: 'evaluations/x/artifacts.json',
+      files: 1,
+      bytes: 3,
+      complete: true,
+      violations: [{ path: 'passwd', kind: 'linkOutside' as const, message: 'symbolic link leaves' }],
+      violationCount: 1,
+    };
+    const { record, calls } = await runEvaluation(
+      [
+        end('Infrastructure', { reason: 'Evicted' }),
+        end('Succeeded', { exitCode: 0, terminationMessage: '{}' }),
+      ],
+      {
+        spec: {
+          artifacts: { maxFiles: 5 },
+          ephemeralStorage: undefined,
+          resources: { ephemeralStorage: '2Gi' },
+        },
+        collected: {
+          result: { big: false },
+          resultInfo: { source: 'file', key: 'k', bytes: 14, sha256: 'x', inline: true },
+          artifacts: [{ path: 'a', key: 'evaluations/x/artifacts/a', bytes: 3, sha256: 'y' }],
+          artifactsSummary: summary,
+        },
+      },
+    );
+    // Only the attempt that decides the outcome is read, with the spec's limits, before its Job is deleted.
+    expect(calls.outputs).toHaveLength(1);
+    expect(calls.outputs[0]).toMatchObject({
+      attempt: 2,
+      pod: 'pod-x',
+      terminationMessage: '{}',
+      outputs: { result: null, artifacts: { paths: ['.'], maxFiles: 5 } },
+    });
+    expect(calls.created[1]?.outputs?.artifacts?.maxFiles).toBe(5);
+    expect(record).toMatchObject({
+      outcome: 'Failed',
+      reason: 'ArtifactViolation',
+      result: { big: false },
+      artifacts: [{ path: 'a' }],
+      artifactsSummary: summary,
+    });
   }, 60_000);
 
   it('retries an infrastructure failure as a new attempt after the back-off', async () => {

@@ -1,0 +1,276 @@
+/**
+ * Result and artifact extraction (DESIGN.md "The evaluation workflow" steps 6–7, "Pod anatomy"): after `main` has
+ * ended, `tar` runs in the collector sidecar through the API server (exec) and its stream is parsed and stored under
+ * the evaluation's prefix; the result comes from the result file or the termination message and is stored as the
+ * attempt's `result.json`. Only keys, sizes, digests and counts go back to the workflow; a large result or manifest
+ * stays in object storage.
+ */
+import { createHash } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { EntryPolicy } from '../artifacts/policy.js';
+import { extractTar, type ExtractOutcome } from '../artifacts/extract.js';
+import { apiStatus, type KubeClients } from '../kube/clients.js';
+import { execStream } from '../kube/exec-stream.js';
+import { assayArtifactsDir } from '../spec/evaluation-job.js';
+import type { JobOutputs } from '../spec/job-request.js';
+import {
+  storageKeys,
+  type ArtifactEntry,
+  type ArtifactViolation,
+  type ArtifactsSummary,
+  type ResultInfo,
+} from '../spec/record.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { collectorContainerName } from './job-manifest.js';
+import type { AttemptRef } from './types.js';
+
+/** `type` of the failure raised when the collector cannot be reached (its pod is gone or it is not running). */
+export const collectorUnavailableType = 'CollectorUnavailable';
+/** Results up to this size travel back in the record through history; larger ones only in object storage. */
+export const inlineResultLimit = 64 * 1024;
+/** Manifests up to this many entries travel back in the record; larger ones only in object storage. */
+export const inlineManifestLimit = 500;
+
+export interface CollectOutputsInput extends AttemptRef {
+  readonly pod: string | null;
+  readonly outputs: JobOutputs | null;
+  /** The main container's termination message (≤ 4 KiB), the result when there is no result file. */
+  readonly terminationMessage: string | null;
+}
+
+export interface CollectedOutputs {
+  /** The result when small enough to inline, else null (see `resultInfo.inline`). */
+  readonly result: unknown;
+  readonly resultInfo: ResultInfo | null;
+  /** The manifest when small enough to inline (see `artifactsSummary.complete`). */
+  readonly artifacts: ArtifactEntry[];
+  readonly artifactsSummary: ArtifactsSummary | null;
+}
+
+export interface OutputActivities {
+  /**
+   * Stores the attempt's result and, with a collector, its artifacts. Idempotent: a retry (after a worker crash)
+   * writes the same objects again and aborts the unfinished uploads the crashed attempt left.
+   *
+   * @throws ApplicationFailure `CollectorUnavailable` (not retryable) when the collector is not running.
+   */
+  collectOutputs(input: CollectOutputsInput): Promise<CollectedOutputs>;
+}
+
+/** The stored form of the manifest (`evaluations/<id>/artifacts.json`). */
+export interface StoredManifest {
+  evaluationId: string;
+  attempt: number;
+  files: number;
+  bytes: number;
+  entries: ArtifactEntry[];
+  violations: ArtifactViolation[];
+  violationCount: number;
+}
+
+export interface OutputActivityDeps {
+  readonly kube: KubeClients;
+  readonly store: ObjectStore;
+  readonly heartbeatIntervalMs?: number;
+}
+
+function parseJson(bytes: Buffer): { ok: true; value: unknown } | { ok: false; message: string } {
+  try {
+    return {
+      ok: true,
+      value: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as unknown,
+    };
+  } catch (err) {
+    return { ok: false, message: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** `tar: can't open 'x': Permission denied` and the like, one violation per line. */
+export function tarComplaints(stderr: string): ArtifactViolation[] {
+  return stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith('tar: '))
+    .map((line) => {
+      const path = /'([^']*)'/.exec(line)?.[1] ?? '';
+      return { path, kind: 'unreadable' as const, message: line.slice('tar: '.length) };
+    });
+}
+
+export function createOutputActivities(deps: OutputActivityDeps): OutputActivities {
+  const { core, config } = deps.kube;
+  const heartbeatEvery = deps.heartbeatIntervalMs ?? 3000;
+
+  async function collectorRunning(namespace: string, pod: string): Promise<boolean> {
+    try {
+      const p = await core.readNamespacedPod({ name: pod, namespace });
+      const status = p.status?.containerStatuses?.find((c) => c.name === collectorContainerName);
+      return status?.state?.running !== undefined;
+    } catch (err) {
+      if (apiStatus(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  async function abortUnfinished(prefix: string, signal: AbortSignal): Promise<void> {
+    for await (const upload of deps.store.listMultipartUploads(prefix, { signal })) {
+      await deps.store.abortMultipart(upload.key, upload.uploadId, { signal });
+    }
+  }
+
+  async function readCollector(
+    input: CollectOutputsInput,
+    outputs: JobOutputs,
+    pod: string,
+    progress: { files: number; bytes: number },
+    signal: AbortSignal,
+  ): Promise<ExtractOutcome> {
+    if (!(await collectorRunning(input.namespace, pod))) {
+      throw ApplicationFailure.create({
+        type: collectorUnavailableType,
+        nonRetryable: true,
+        message: `the collector of pod ${pod} is not running: the result file and artifacts cannot be read`,
+      });
+    }
+    if (outputs.artifacts !== null)
+      await abortUnfinished(storageKeys.artifactsPrefix(input.evaluationId), signal);
+    const areas = [
+      ...(outputs.result !== null ? ['result'] : []),
+      ...(outputs.artifacts !== null ? ['artifacts'] : []),
+    ];
+    const base = assayArtifactsDir.slice(0, assayArtifactsDir.lastIndexOf('/'));
+    const exec = await execStream(config, {
+      namespace: input.namespace,
+      pod,
+      container: collectorContainerName,
+      command: ['tar', '-c', '-f', '-', '-C', base, ...areas],
+      signal,
+    });
+    let extracted: ExtractOutcome;
+    try {
+      extracted = await extractTar(exec.stdout, {
+        evaluationId: input.evaluationId,
+        policy: new EntryPolicy(outputs.artifacts, outputs.result),
+        store: deps.store,
+        signal,
+        progress,
+      });
+    } catch (err) {
+      exec.close();
+      throw err;
+    }
+    const end = await exec.done;
+    const complaints = tarComplaints(end.stderr);
+    if (end.exitCode !== 0 && complaints.length === 0) {
+      throw new Error(
+        `tar in the collector exited with ${end.exitCode ?? 'an unknown status'}: ${end.stderr.slice(0, 500)}`,
+      );
+    }
+    return {
+      ...extracted,
+      violations: [...extracted.violations, ...complaints].slice(0, 100),
+      violationCount: extracted.violationCount + complaints.length,
+    };
+  }
+
+  return {
+    async collectOutputs(input) {
+      const ctx = Context.current();
+      const signal = ctx.cancellationSignal;
+      const progress = { files: 0, bytes: 0 };
+      ctx.heartbeat(progress);
+      const timer = setInterval(() => ctx.heartbeat(progress), heartbeatEvery);
+      try {
+        const outputs = input.outputs;
+        let extracted: ExtractOutcome | null = null;
+        if (outputs !== null && input.pod !== null) {
+          extracted = await readCollector(input, outputs, input.pod, progress, signal);
+        }
+
+        // The result: the result file when there is one, else the termination message.
+        const violations = [...(extracted?.violations ?? [])];
+        let violationCount = extracted?.violationCount ?? 0;
+        let resultBytes: Buffer | null = null;
+        let source: ResultInfo['source'] = 'file';
+        let value: unknown = null;
+        if (extracted?.result != null) {
+          const parsed = parseJson(extracted.result);
+          if (parsed.ok) {
+            resultBytes = extracted.result;
+            value = parsed.value;
+          } else {
+            violationCount++;
+            violations.push({
+              path: `result/${outputs?.result?.path ?? ''}`,
+              kind: 'resultInvalid',
+              message: `not JSON: ${parsed.message}`,
+            });
+          }
+        }
+        if (
+          resultBytes === null &&
+          input.terminationMessage !== null &&
+          input.terminationMessage.trim() !== ''
+        ) {
+          const bytes = Buffer.from(input.terminationMessage, 'utf8');
+          const parsed = parseJson(bytes);
+          if (parsed.ok) {
+            resultBytes = bytes;
+            value = parsed.value;
+            source = 'terminationMessage';
+          }
+        }
+        let resultInfo: ResultInfo | null = null;
+        if (resultBytes !== null) {
+          const key = storageKeys.result(input.evaluationId, input.attempt);
+          await deps.store.put(key, resultBytes, { contentType: 'application/json', signal });
+          resultInfo = {
+            source,
+            key,
+            bytes: resultBytes.length,
+            sha256: createHash('sha256').update(resultBytes).digest('hex'),
+            inline: resultBytes.length <= inlineResultLimit,
+          };
+        }
+
+        let summary: ArtifactsSummary | null = null;
+        let artifacts: ArtifactEntry[] = [];
+        if (extracted !== null) {
+          const manifest: StoredManifest = {
+            evaluationId: input.evaluationId,
+            attempt: input.attempt,
+            files: extracted.manifest.length,
+            bytes: extracted.manifest.reduce((n, e) => n + e.bytes, 0),
+            entries: extracted.manifest,
+            violations,
+            violationCount,
+          };
+          const manifestKey = storageKeys.artifactsManifest(input.evaluationId);
+          await deps.store.put(manifestKey, `${JSON.stringify(manifest, null, 2)}\n`, {
+            contentType: 'application/json',
+            signal,
+          });
+          const complete = extracted.manifest.length <= inlineManifestLimit;
+          artifacts = complete ? extracted.manifest : [];
+          summary = {
+            manifestKey,
+            files: manifest.files,
+            bytes: manifest.bytes,
+            complete,
+            violations,
+            violationCount,
+          };
+        }
+        return {
+          result: resultInfo?.inline === true ? value : null,
+          resultInfo,
+          artifacts,
+          artifactsSummary: summary,
+        };
+      } finally {
+        clearInterval(timer);
+      }
+    },
+  };
+}
