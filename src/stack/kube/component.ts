@@ -146,7 +146,7 @@ async function writeConfigs(
   );
   await writeIfChanged(join(l.cniConfDir, '10-assay.conflist'), cniConflist(l), 0o644);
   mark('kubelet', await writeIfChanged(l.kubeletConfig, kubeletConfigYaml(l, p, nodeIp), 0o644));
-  mark('kube-proxy', await writeIfChanged(l.proxyConfig, kubeProxyConfigYaml(l), 0o644));
+  mark('kube-proxy', await writeIfChanged(l.proxyConfig, kubeProxyConfigYaml(l, nodeIp), 0o644));
   // The multi-call binary picks its component from argv[0], so a `kubectl` link is a real kubectl on the PATH.
   const link = join(l.binDir, 'kubectl');
   if ((await readlink(link).catch(() => undefined)) !== kube) {

@@ -148,15 +148,16 @@ featureGates:
 `;
 }
 
-export function kubeProxyConfigYaml(l: KubeLayout): string {
+export function kubeProxyConfigYaml(l: KubeLayout, nodeIp: string): string {
   return `apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
 clusterCIDR: ${CLUSTER.podCidr}
 hostnameOverride: ${CLUSTER.nodeName}
-bindAddress: 127.0.0.1
+bindAddress: ${nodeIp}
 healthzBindAddress: 127.0.0.1:${CLUSTER.proxyHealthzPort}
 metricsBindAddress: 127.0.0.1:${CLUSTER.proxyMetricsPort}
+nodePortAddresses: [primary]
 clientConnection:
   kubeconfig: ${l.kubeconfig('kube-proxy')}
 conntrack:
