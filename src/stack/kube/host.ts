@@ -12,6 +12,7 @@ const HOST_PACKAGES: readonly { pkg: string; file: string }[] = [
   { pkg: 'conntrack', file: '/usr/sbin/conntrack' },
   { pkg: 'busybox-static', file: '/usr/bin/busybox' },
   { pkg: 'openssl', file: '/usr/bin/openssl' },
+  { pkg: 'iproute2', file: '/usr/sbin/ip' },
 ];
 
 /** The node runs real containers: root, Linux and cgroups are not optional. */
