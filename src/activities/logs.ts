@@ -1,13 +1,21 @@
 /**
- * Stores an attempt's log in object storage once its main container has ended (until the streaming capture of the
- * log pipeline replaces it). The log streams from the API server into the store: memory stays bounded whatever
- * the log's size.
+ * The log capture activity (DESIGN.md "Log capture", step 5 of the workflow): started alongside the wait for the main
+ * container, it follows the pod's log with timestamps — stdout and stderr separately where the cluster can split
+ * them — and streams it into object storage as it arrives (see `src/logs/capture.ts`). It heartbeats its resume point,
+ * so a retry after a worker crash continues the same uploads. It finishes when the container has ended and everything
+ * is stored; a cancellation from the workflow means "stop following, store what the log holds now, and finish".
  */
-import { PassThrough } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import type { V1Pod } from '@kubernetes/client-node';
-import { getText, openGet, type KubeClients } from '../kube/clients.js';
+import { apiStatus, getText, KubeHttpError, openGet, type KubeClients } from '../kube/clients.js';
+import { watchUntil } from '../kube/watch.js';
+import {
+  LogCapture,
+  LogGoneError,
+  captureCheckpointSchema,
+  type CaptureCheckpoint,
+  type LogSource,
+} from '../logs/capture.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { storageKeys, type AttemptLogs } from '../spec/record.js';
 import { attemptSelector, mainContainerName } from './job-manifest.js';
@@ -16,8 +24,12 @@ import type { LogActivities } from './types.js';
 export interface LogActivityDeps {
   readonly kube: KubeClients;
   readonly store: ObjectStore;
-  /** Whether the cluster serves `stream=Stdout|Stderr`; `auto` asks the API server's feature-gate metric. */
+  /** Whether the cluster serves `stream=Stdout|Stderr`; `auto` asks the API server's feature-gate metric once. */
   readonly splitStreams: boolean | 'auto';
+  /** Bytes per multipart part (default 8 MiB; S3 needs at least 5 MiB for all parts but the last). */
+  readonly partSizeBytes?: number;
+  /** How often the capture heartbeats its resume point. */
+  readonly heartbeatIntervalMs?: number;
 }
 
 /** True when the API server reports the `PodLogsQuerySplitStreams` feature gate enabled. */
@@ -25,12 +37,20 @@ export function splitStreamsEnabled(metrics: string): boolean {
   return /^kubernetes_feature_enabled\{name="PodLogsQuerySplitStreams"[^}]*\}\s+1\s*$/m.test(metrics);
 }
 
-function newestPod(pods: V1Pod[]): V1Pod | undefined {
-  return [...pods].sort(
-    (a, b) =>
-      new Date(b.metadata?.creationTimestamp ?? 0).getTime() -
-      new Date(a.metadata?.creationTimestamp ?? 0).getTime(),
-  )[0];
+type MainState = 'running' | 'ended' | 'waiting' | 'gone';
+
+function mainState(pod: V1Pod | undefined): MainState {
+  if (pod === undefined) return 'gone';
+  const main = pod.status?.containerStatuses?.find((c) => c.name === mainContainerName);
+  if (main?.state?.running !== undefined) return 'running';
+  if (main?.state?.terminated !== undefined) return 'ended';
+  if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return 'ended';
+  return 'waiting';
+}
+
+/** A cancellation the workflow asked for (as opposed to a worker shutdown or a lost heartbeat). */
+function isWorkflowCancel(reason: unknown): boolean {
+  return reason instanceof Error && reason.message === 'CANCELLED';
 }
 
 export function createLogActivities(deps: LogActivityDeps): LogActivities {
@@ -39,6 +59,7 @@ export function createLogActivities(deps: LogActivityDeps): LogActivities {
 
   function supportsSplit(signal: AbortSignal): Promise<boolean> {
     if (deps.splitStreams !== 'auto') return Promise.resolve(deps.splitStreams);
+    // Asked once per cluster (per worker); a failed probe is asked again next time.
     split ??= getText(config, '/metrics', signal).then(splitStreamsEnabled, () => {
       split = undefined;
       return false;
@@ -46,49 +67,132 @@ export function createLogActivities(deps: LogActivityDeps): LogActivities {
     return split;
   }
 
-  async function copy(
+  async function readPod(namespace: string, name: string, signal: AbortSignal): Promise<V1Pod | undefined> {
+    signal.throwIfAborted();
+    try {
+      return await core.readNamespacedPod({ name, namespace });
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  function kubeSource(namespace: string, pod: string): LogSource {
+    return {
+      async open(stream, since, follow, signal) {
+        const query: Record<string, string> = { container: mainContainerName, timestamps: 'true' };
+        if (follow) query.follow = 'true';
+        if (stream !== null) query.stream = stream;
+        if (since !== null) query.sinceTime = since;
+        try {
+          return await openGet(config, `/api/v1/namespaces/${namespace}/pods/${pod}/log`, query, signal);
+        } catch (err) {
+          if (err instanceof KubeHttpError && err.statusCode === 404) {
+            throw new LogGoneError(`pod ${namespace}/${pod} is gone`, { cause: err });
+          }
+          throw err;
+        }
+      },
+      async state(signal) {
+        return mainState(await readPod(namespace, pod, signal));
+      },
+    };
+  }
+
+  /** The attempt's pod once its main container has started (or ended); null when `signal` fires first. */
+  async function startedPod(
     namespace: string,
-    pod: string,
-    stream: 'Stdout' | 'Stderr' | null,
-    key: string,
+    evaluationId: string,
+    attempt: number,
     signal: AbortSignal,
-  ): Promise<number> {
-    const query: Record<string, string> = { container: mainContainerName };
-    if (stream !== null) query.stream = stream;
-    const response = await openGet(config, `/api/v1/namespaces/${namespace}/pods/${pod}/log`, query, signal);
-    let bytes = 0;
-    const counter = new PassThrough();
-    counter.on('data', (chunk: Buffer) => (bytes += chunk.length));
-    const stored = deps.store.put(key, counter, { contentType: 'text/plain; charset=utf-8', signal });
-    await Promise.all([pipeline(response, counter, { signal }), stored]);
-    return bytes;
+  ): Promise<string | null> {
+    const selector = attemptSelector(evaluationId, attempt);
+    try {
+      return await watchUntil<V1Pod, string>(
+        deps.kube.watch,
+        {
+          path: `/api/v1/namespaces/${namespace}/pods`,
+          query: { labelSelector: selector },
+          list: async () => {
+            const list = await core.listNamespacedPod({ namespace, labelSelector: selector });
+            return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+          },
+        },
+        (pod, type) => {
+          if (type === 'DELETED') return null;
+          const state = mainState(pod);
+          return state === 'running' || state === 'ended' ? (pod.metadata?.name ?? null) : null;
+        },
+        { signal },
+      );
+    } catch (err) {
+      if (signal.aborted) return null;
+      throw err;
+    }
   }
 
   return {
-    async storeAttemptLogs(ref) {
+    async storeAttemptLogs(input) {
       const ctx = Context.current();
-      const signal = ctx.cancellationSignal;
-      const pods = await core.listNamespacedPod({
-        namespace: ref.namespace,
-        labelSelector: attemptSelector(ref.evaluationId, ref.attempt),
-      });
-      const pod = newestPod(pods.items);
-      const name = pod?.metadata?.name;
-      const main = pod?.status?.containerStatuses?.find((c) => c.name === mainContainerName);
-      // A container that never started has no log to read.
-      if (name === undefined || main === undefined || main.state?.waiting !== undefined) return null;
-      ctx.heartbeat();
-      if (await supportsSplit(signal)) {
-        const stdout = storageKeys.stdout(ref.evaluationId, ref.attempt);
-        const stderr = storageKeys.stderr(ref.evaluationId, ref.attempt);
-        const out = await copy(ref.namespace, name, 'Stdout', stdout, signal);
-        ctx.heartbeat();
-        const err = await copy(ref.namespace, name, 'Stderr', stderr, signal);
-        return { split: true, stdout, stderr, combined: null, bytes: out + err } satisfies AttemptLogs;
+      const prior = captureCheckpointSchema.safeParse(ctx.info.heartbeatDetails);
+      const resume: CaptureCheckpoint | null = prior.success ? prior.data : null;
+      // A cancel from the workflow drains (store what there is and finish); any other stop aborts and the retry
+      // resumes from the heartbeated checkpoint.
+      const abort = new AbortController();
+      const drain = new AbortController();
+      const onCancel = (): void => {
+        const reason: unknown = ctx.cancellationSignal.reason;
+        if (isWorkflowCancel(reason)) drain.abort(reason);
+        else abort.abort(reason);
+      };
+      if (ctx.cancellationSignal.aborted) onCancel();
+      else ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+
+      let capture: LogCapture | null = null;
+      const beat = (): void => ctx.heartbeat(capture?.checkpoint() ?? resume ?? undefined);
+      beat();
+      const timer = setInterval(beat, deps.heartbeatIntervalMs ?? 1000);
+      try {
+        const waitSignal = AbortSignal.any([abort.signal, drain.signal]);
+        const pod =
+          resume?.pod ?? (await startedPod(input.namespace, input.evaluationId, input.attempt, waitSignal));
+        if (abort.signal.aborted) throw abort.signal.reason;
+        // The container never started: there is no log.
+        if (pod === null) return null;
+        const splitStreams = resume?.split ?? (await supportsSplit(abort.signal));
+        capture = new LogCapture({
+          store: deps.store,
+          source: kubeSource(input.namespace, pod),
+          keys: {
+            stdout: storageKeys.stdout(input.evaluationId, input.attempt),
+            stderr: storageKeys.stderr(input.evaluationId, input.attempt),
+            combined: storageKeys.combined(input.evaluationId, input.attempt),
+            events: storageKeys.events(input.evaluationId, input.attempt),
+          },
+          pod,
+          split: splitStreams,
+          rules: input.multiline ?? {},
+          resume,
+          ...(deps.partSizeBytes !== undefined ? { partSizeBytes: deps.partSizeBytes } : {}),
+          onCheckpoint: (checkpoint) => ctx.heartbeat(checkpoint),
+        });
+        const result = await capture.run({ abort: abort.signal, drain: drain.signal });
+        return {
+          split: result.split,
+          stdout: result.files.stdout?.key ?? null,
+          stderr: result.files.stderr?.key ?? null,
+          combined: result.files.combined?.key ?? null,
+          events: result.events.key,
+          bytes:
+            (result.files.stdout?.bytes ?? 0) +
+            (result.files.stderr?.bytes ?? 0) +
+            (result.files.combined?.bytes ?? 0),
+          lines: result.lines,
+        } satisfies AttemptLogs;
+      } finally {
+        clearInterval(timer);
+        ctx.cancellationSignal.removeEventListener('abort', onCancel);
       }
-      const combined = storageKeys.combined(ref.evaluationId, ref.attempt);
-      const bytes = await copy(ref.namespace, name, null, combined, signal);
-      return { split: false, stdout: null, stderr: null, combined, bytes } satisfies AttemptLogs;
     },
   };
 }

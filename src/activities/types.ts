@@ -2,6 +2,7 @@
  * The activity interfaces the evaluation workflow calls. Workflows import these as types only and reach the
  * implementations through `proxyActivities`; the `createXActivities` factories return objects of these types.
  */
+import type { MultilineRules } from '../logs/events.js';
 import type { JobRequest } from '../spec/job-request.js';
 import type { AttemptEnd, AttemptLogs, EvaluationRecord } from '../spec/record.js';
 
@@ -61,9 +62,18 @@ export interface JobActivities {
   cleanupAttempt(input: AttemptRef): Promise<CleanupResult>;
 }
 
+/** Input of the log capture: the attempt, and the spec's extra rules for grouping lines into events. */
+export interface LogCaptureInput extends AttemptRef {
+  multiline?: MultilineRules;
+}
+
 export interface LogActivities {
-  /** Stores the complete log of the attempt's main container (null when the attempt has no pod). */
-  storeAttemptLogs(input: AttemptRef): Promise<AttemptLogs | null>;
+  /**
+   * Captures the log of the attempt's main container into object storage while it runs (started alongside the wait)
+   * and returns once the container has ended and everything is stored; null when the container never started.
+   * Cancelled by the workflow, it stops following, stores what the log holds and returns.
+   */
+  storeAttemptLogs(input: LogCaptureInput): Promise<AttemptLogs | null>;
 }
 
 export interface RecordActivities {

@@ -617,6 +617,47 @@ const resultSchema = z
     'A result file. Without it the result is read from the termination message (/dev/termination-log, 4 KiB).',
   );
 
+/** A regular expression given as a string, checked to compile. */
+const patternList = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(1024)
+      .superRefine((source, ctx) => {
+        try {
+          new RegExp(source);
+        } catch (err) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`,
+          });
+        }
+      }),
+  )
+  .max(16)
+  .optional()
+  .meta({ 'x-kubernetes-list-type': 'atomic' });
+
+const logsSchema = z
+  .strictObject({
+    multiline: z
+      .strictObject({
+        continuation: patternList.describe(
+          'Lines matching one of these regular expressions join the event before them.',
+        ),
+        start: patternList.describe(
+          'When given, only lines matching one of these start an event; other lines join the event before them.',
+        ),
+      })
+      .optional()
+      .describe(
+        'Extra rules for grouping lines into events.ndjson, besides the built-in ones (a Python traceback is one ' +
+          'event; indented lines join the event before them).',
+      ),
+  })
+  .describe('How the logs are captured.');
+
 const artifactsSchema = z
   .strictObject({
     paths: z
@@ -776,6 +817,7 @@ const specObjectSchema = z.strictObject({
   retries: retriesSchema,
   result: resultSchema.optional(),
   artifacts: artifactsSchema.optional(),
+  logs: logsSchema.optional(),
   webhooks: z
     .array(webhookSchema)
     .max(specLimits.webhooks)

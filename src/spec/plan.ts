@@ -24,6 +24,8 @@ export interface EvaluationPlan {
   /** Labels copied to the Job and its pod (`metadata.labels`, e.g. cost centers). */
   readonly labels: Record<string, string>;
   readonly retentionDays: number;
+  /** Extra rules for grouping log lines into events (`spec.logs.multiline`). */
+  readonly multiline: { continuation?: string[]; start?: string[] };
   /** The result file and artifacts the spec declares; null when it declares neither (no collector sidecar). */
   readonly outputs: JobOutputs | null;
   /** The normalised manifest, kept in the record. */
@@ -66,6 +68,7 @@ export function planFromJob(job: EvaluationJob): EvaluationPlan {
     },
     labels: job.metadata.labels ?? {},
     retentionDays: s.retentionDays,
+    multiline: { ...s.logs?.multiline },
     outputs:
       s.result === undefined && s.artifacts === undefined
         ? null

@@ -111,6 +111,10 @@ export const attemptLogsSchema = z.object({
   /** Set when the streams were not split: the key of the combined log. */
   combined: z.string().nullable(),
   bytes: z.number().int().nonnegative(),
+  /** Key of `events.ndjson` (lines grouped into events); absent in records written before it existed. */
+  events: z.string().nullable().optional(),
+  /** Number of log lines stored. */
+  lines: z.number().int().nonnegative().optional(),
 });
 export type AttemptLogs = z.infer<typeof attemptLogsSchema>;
 
@@ -293,6 +297,8 @@ export const storageKeys = {
   /** The complete artifact manifest; beside `artifacts/`, so no artifact path can collide with it. */
   artifactsManifest: (evaluationId: string): string => `evaluations/${evaluationId}/artifacts.json`,
   evaluationPrefix: (evaluationId: string): string => `evaluations/${evaluationId}/`,
+  events: (evaluationId: string, attempt: number): string =>
+    `evaluations/${evaluationId}/attempts/${attempt}/events.ndjson`,
   /** Used only when the cluster cannot split the streams. */
   combined: (evaluationId: string, attempt: number): string =>
     `evaluations/${evaluationId}/attempts/${attempt}/combined.log`,

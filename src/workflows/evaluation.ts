@@ -1,9 +1,10 @@
 /**
- * The `evaluation` workflow (DESIGN.md "The evaluation workflow"): it decides, activities act. Quota, streaming log
- * capture and artifacts come with later issues; until then each attempt's complete log is stored once its main
- * container has ended.
+ * The `evaluation` workflow (DESIGN.md "The evaluation workflow"): it decides, activities act. Each attempt's log is
+ * captured while its pod runs, in parallel with the wait for the main container; the pod's finalizer is removed by the
+ * cleanup, which runs only after the capture has finished.
  */
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   defineQuery,
@@ -20,6 +21,7 @@ import {
 import type { CentralActivities, ClusterChoice, ClusterQueueActivities } from '../activities/types.js';
 import type { CollectedOutputs, OutputActivities } from '../activities/artifacts.js';
 import { withArtifactViolations } from '../artifacts/outcome.js';
+import type { AttemptLogs } from '../spec/record.js';
 import type { JobRequest } from '../spec/job-request.js';
 import { planEvaluation, type EvaluationPlan } from '../spec/plan.js';
 import {
@@ -41,6 +43,12 @@ export const statusQuery = defineQuery<EvaluationStatus>(statusQueryName);
 
 /** Heartbeat timeout of the wait activity: how quickly a crashed cluster worker is noticed. */
 export const awaitHeartbeatTimeoutSeconds = 15;
+/** Heartbeat timeout of the log capture: how quickly a crashed worker's capture is resumed elsewhere. */
+export const captureHeartbeatTimeoutSeconds = 10;
+/** How long the capture may take to store the rest once the main container has ended, before it is told to finish. */
+export const captureGraceSeconds = 120;
+/** Marks histories whose attempts capture logs while the pod runs (older ones stored the log after the end). */
+export const streamingLogCapturePatch = 'streaming-log-capture';
 /** Heartbeat timeout of the result/artifact extraction: how quickly a crashed worker's upload is retried. */
 export const collectHeartbeatTimeoutSeconds = 20;
 /** Marks histories that store results and extract artifacts (older ones only kept the termination message). */
@@ -221,8 +229,30 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
   let kube: ClusterQueueActivities | null = null;
   /** The attempt whose Job may exist and has not been cleaned up yet. */
   let pending: number | null = null;
+  const streamingCapture = patched(streamingLogCapturePatch);
+  /** Running log captures by attempt; cancelling a scope tells its capture to store what there is and finish. */
+  const captures = new Map<number, { scope: CancellationScope; logs: Promise<AttemptLogs | null> }>();
 
-  const finishAttempt = async (attempt: AttemptRecord): Promise<void> => {
+  /** The capture's result: after the grace period, or at once when the attempt did not end, it is told to finish. */
+  const settleCapture = async (attempt: AttemptRecord, ended: boolean): Promise<AttemptLogs | null> => {
+    const capture = captures.get(attempt.attempt);
+    if (capture === undefined) return null;
+    if (ended && attempt.startedAt !== null) {
+      const timer = new CancellationScope();
+      await Promise.race([
+        capture.logs.then(
+          () => undefined,
+          () => undefined,
+        ),
+        timer.run(() => sleep(captureGraceSeconds * 1000)),
+      ]);
+      timer.cancel();
+    }
+    capture.scope.cancel();
+    return await capture.logs;
+  };
+
+  const finishAttempt = async (attempt: AttemptRecord, ended = true): Promise<void> => {
     if (kube === null || state.cluster === null) return;
     const ref = {
       namespace: state.cluster.namespace,
@@ -230,7 +260,9 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
       attempt: attempt.attempt,
     };
     try {
-      attempt.logs = await kube.storeAttemptLogs(ref);
+      attempt.logs = streamingCapture
+        ? await settleCapture(attempt, ended)
+        : await kube.storeAttemptLogs(ref);
     } catch (err) {
       // Losing a log must not leak the Job: note it and clean up anyway.
       attempt.message = `${attempt.message ?? ''}${attempt.message ? '; ' : ''}log not stored: ${failureText(err).message}`;
@@ -254,6 +286,13 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
       ...clusterOptions(cluster.taskQueue),
       startToCloseTimeout: `${plan.timeoutSeconds + 600} seconds`,
       heartbeatTimeout: `${awaitHeartbeatTimeoutSeconds} seconds`,
+    });
+    const capturer = proxyActivities<ClusterQueueActivities>({
+      ...clusterOptions(cluster.taskQueue),
+      startToCloseTimeout: `${plan.timeoutSeconds + 1800} seconds`,
+      heartbeatTimeout: `${captureHeartbeatTimeoutSeconds} seconds`,
+      // A cancelled capture stores what it has and returns the keys: wait for that answer.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     });
 
     const collector = proxyActivities<OutputActivities>({
@@ -301,6 +340,17 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
         outputs: plan.outputs,
       };
       await kube.createJob(request);
+      if (streamingCapture) {
+        // Step 5: the capture runs alongside the wait; only an explicit cancel of its own scope reaches it.
+        const ref = { namespace: cluster.namespace, evaluationId: input.evaluationId, attempt };
+        let scope!: CancellationScope;
+        const logs = CancellationScope.nonCancellable(() => {
+          scope = new CancellationScope();
+          return scope.run(() => capturer.storeAttemptLogs({ ...ref, multiline: plan.multiline }));
+        });
+        logs.catch(() => undefined);
+        captures.set(attempt, { scope, logs });
+      }
       setPhase('Running');
       const end = await waiter.awaitAttempt({
         namespace: cluster.namespace,
@@ -365,7 +415,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
     const unfinished = pending === null ? undefined : state.attempts.find((a) => a.attempt === pending);
     if (unfinished !== undefined) {
       try {
-        await finishAttempt(unfinished);
+        await finishAttempt(unfinished, false);
       } catch (err) {
         state.message = `${state.message ?? ''}; cleanup failed: ${failureText(err).message}`;
       }

@@ -1,0 +1,219 @@
+/**
+ * Groups log lines into events (DESIGN.md "Log capture"): a Python traceback — chained exceptions included — is one
+ * event, an indented line joins the event before it, and a spec may add its own patterns. Pure and deterministic: the
+ * same lines give the same events, which is what lets a resumed capture regroup from the last stored event.
+ */
+
+/** Which stream an event came from; `combined` when the cluster could not split stdout from stderr. */
+export type LogStreamName = 'stdout' | 'stderr' | 'combined';
+
+/** Extra grouping rules of an evaluation (`spec.logs.multiline`), as regular-expression sources. */
+export interface MultilineRules {
+  /** A line matching one of these joins the event before it. */
+  readonly continuation?: readonly string[];
+  /**
+   * When given, only a line matching one of these starts an event; every other line joins the event before it
+   * (e.g. `^\d{4}-\d\d-\d\d` for logs whose records start with a date).
+   */
+  readonly start?: readonly string[];
+}
+
+/** One line of `events.ndjson`. */
+export interface LogEvent {
+  readonly stream: LogStreamName;
+  /** Timestamp of the event's first line (RFC 3339, as the kubelet wrote it). */
+  readonly time: string;
+  /** Number of log lines in the event. */
+  readonly lines: number;
+  readonly kind: 'line' | 'multiline' | 'traceback';
+  readonly text: string;
+}
+
+/** Bounds on one event, so that a runaway continuation cannot grow memory without limit. */
+export const eventLimits = { maxLines: 2000, maxChars: 256 * 1024 } as const;
+
+const tracebackStart = /^Traceback \(most recent call last\):\s*$/;
+const exceptionGroupStart = /^\s*\+ Exception Group Traceback \(most recent call last\):\s*$/;
+const chainMessages = [
+  /^During handling of the above exception, another exception occurred:\s*$/,
+  /^The above exception was the direct cause of the following exception:\s*$/,
+];
+
+function isIndented(text: string): boolean {
+  const c = text.charCodeAt(0);
+  return c === 0x20 || c === 0x09;
+}
+
+function compile(sources: readonly string[] | undefined): RegExp[] {
+  return (sources ?? []).map((s) => new RegExp(s));
+}
+
+/**
+ * Checks that every pattern compiles.
+ *
+ * @returns the first problem as `index: message`, or null.
+ */
+export function invalidPattern(sources: readonly string[]): string | null {
+  for (const [i, s] of sources.entries()) {
+    try {
+      new RegExp(s);
+    } catch (err) {
+      return `${i}: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+  return null;
+}
+
+type Phase =
+  /** An ordinary event. */
+  | 'plain'
+  /** Inside a traceback's frames, until its exception line. */
+  | 'frames'
+  /** After a traceback's exception line: a chain message may follow after a blank line. */
+  | 'raised'
+  /** After "During handling…"/"The above exception…": blank lines, then the next "Traceback". */
+  | 'chained';
+
+interface Open<M> {
+  time: string;
+  lines: string[];
+  chars: number;
+  kind: LogEvent['kind'];
+  phase: Phase;
+  last: M;
+}
+
+/**
+ * Feeds lines of one stream in order; completed events come out through `emit`, each with the mark of its last line
+ * (callers use marks to know which lines are covered by stored events).
+ */
+export class EventGrouper<M> {
+  readonly #stream: LogStreamName;
+  readonly #continuation: RegExp[];
+  readonly #start: RegExp[];
+  readonly #emit: (event: LogEvent, last: M) => void;
+  #open: Open<M> | null = null;
+  /** Blank lines after an exception line, held until the next line says whether a chained exception follows. */
+  #blanks: { time: string; mark: M }[] = [];
+
+  constructor(stream: LogStreamName, rules: MultilineRules, emit: (event: LogEvent, last: M) => void) {
+    this.#stream = stream;
+    this.#continuation = compile(rules.continuation);
+    this.#start = compile(rules.start);
+    this.#emit = emit;
+  }
+
+  push(time: string, text: string, mark: M): void {
+    const open = this.#open;
+    if (open !== null && this.#blanks.length > 0) {
+      // Only reached in phase `raised`: is this a chain message?
+      if (open.phase === 'raised' && chainMessages.some((r) => r.test(text))) {
+        for (const b of this.#blanks) this.#append(open, '', b.mark);
+        this.#blanks = [];
+        this.#append(open, text, mark);
+        open.phase = 'chained';
+        return;
+      }
+      this.#close();
+      this.#flushBlanks();
+      this.#startEvent(time, text, mark);
+      return;
+    }
+    if (open !== null && this.#joins(open, text)) {
+      if (open.lines.length >= eventLimits.maxLines || open.chars + text.length > eventLimits.maxChars) {
+        this.#close();
+        this.#startEvent(time, text, mark);
+        return;
+      }
+      this.#append(open, text, mark);
+      return;
+    }
+    if (open !== null && open.phase === 'raised' && text.trim() === '') {
+      this.#blanks.push({ time, mark });
+      return;
+    }
+    this.#close();
+    this.#startEvent(time, text, mark);
+  }
+
+  /** Emits whatever is still open (end of the stream). */
+  flush(): void {
+    this.#close();
+    this.#flushBlanks();
+  }
+
+  #joins(open: Open<M>, text: string): boolean {
+    switch (open.phase) {
+      case 'frames':
+        if (!isIndented(text)) {
+          // The first unindented line after the frames is the exception line; it ends the traceback.
+          open.phase = 'raised';
+        }
+        return true;
+      case 'raised':
+        return isIndented(text) || this.#continues(text);
+      case 'chained':
+        if (tracebackStart.test(text)) {
+          open.phase = 'frames';
+          return true;
+        }
+        return text.trim() === '';
+      case 'plain':
+        if (tracebackStart.test(text) || exceptionGroupStart.test(text)) return false;
+        if (this.#start.length > 0 && !this.#start.some((r) => r.test(text))) return true;
+        return isIndented(text) || this.#continues(text);
+    }
+  }
+
+  #continues(text: string): boolean {
+    return this.#continuation.some((r) => r.test(text));
+  }
+
+  #startEvent(time: string, text: string, mark: M): void {
+    // An exception group's lines are all indented: it ends at the first unindented line, like a raised exception.
+    const phase: Phase = tracebackStart.test(text)
+      ? 'frames'
+      : exceptionGroupStart.test(text)
+        ? 'raised'
+        : 'plain';
+    this.#open = {
+      time,
+      lines: [text],
+      chars: text.length,
+      kind: phase === 'plain' ? 'line' : 'traceback',
+      phase,
+      last: mark,
+    };
+  }
+
+  #append(open: Open<M>, text: string, mark: M): void {
+    open.lines.push(text);
+    open.chars += text.length + 1;
+    open.last = mark;
+    if (open.kind === 'line') open.kind = 'multiline';
+  }
+
+  #close(): void {
+    const open = this.#open;
+    if (open === null) return;
+    this.#open = null;
+    this.#emit(
+      {
+        stream: this.#stream,
+        time: open.time,
+        lines: open.lines.length,
+        kind: open.kind,
+        text: open.lines.join('\n'),
+      },
+      open.last,
+    );
+  }
+
+  #flushBlanks(): void {
+    const blanks = this.#blanks;
+    this.#blanks = [];
+    for (const b of blanks) {
+      this.#emit({ stream: this.#stream, time: b.time, lines: 1, kind: 'line', text: '' }, b.mark);
+    }
+  }
+}

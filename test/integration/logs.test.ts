@@ -1,0 +1,179 @@
+/**
+ * Log capture on the real local stack (issue 5): real pods print, real workers capture into the real S3 server.
+ * Every stored line is checked: exactly once, in order per stream. The S3 server is stopped for 30 s during one
+ * capture (and restarted in `finally`); worker child processes are killed with SIGKILL during another.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Connection, Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { ulid } from 'ulid';
+import { AssayClient } from '../../src/client/assay-client.js';
+import { createKubeClients, type KubeClients } from '../../src/kube/clients.js';
+import type { LogEvent } from '../../src/logs/events.js';
+import { labelKeys, type EvaluationRecord } from '../../src/spec/record.js';
+import { workerConfigSchema } from '../../src/spec/worker-config.js';
+import { S3Component } from '../../src/stack/s3/component.js';
+import { createStackContext } from '../../src/stack/index.js';
+import { createS3ObjectStore, loadS3Config, type S3ObjectStore } from '../../src/storage/index.js';
+import { loadWorkflowBundle, startWorkers, type RunningWorkers } from '../../src/workers/run.js';
+import { installQuietTemporalRuntime } from '../support/temporal.js';
+import { stackTestEnv } from '../support/test-env.js';
+import { PYTHON, eventually } from './kube/cluster.js';
+
+const env = stackTestEnv();
+const runTag = ulid().toLowerCase().slice(-8);
+const team = `lg-${runTag}`;
+const namespace = `assay-${team}`;
+const taskQueue = `assay-logs-${runTag}`;
+
+let connection: Connection;
+let nativeConnection: NativeConnection;
+let client: AssayClient;
+let kube: KubeClients;
+let store: S3ObjectStore;
+let workers: RunningWorkers;
+
+function manifest(script: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'assay.dev/v1',
+    kind: 'EvaluationJob',
+    metadata: {},
+    spec: {
+      team,
+      user: 'tester',
+      image: PYTHON,
+      command: ['python3', '-c', script],
+      resources: { cpu: '500m', memory: '128Mi', ephemeralStorage: '512Mi' },
+      timeoutSeconds: 600,
+      retries: { maxAttempts: 1, backoffSeconds: 1 },
+      ...extra,
+    },
+  };
+}
+
+function newId(label: string): string {
+  return `${label}-${ulid().toLowerCase().slice(-12)}`;
+}
+
+/**
+ * A script printing `total` numbered lines alternating stdout/stderr, each padded to about 100 bytes; `perSecond`
+ * paces it (0: as fast as it can). Writes go straight to the file descriptors, one line per write.
+ */
+function numberedLines(total: number, perSecond = 0): string {
+  return [
+    'import os, time',
+    `total, rate = ${total}, ${perSecond}`,
+    'pad = b"x" * 84',
+    't0 = time.time()',
+    'for i in range(total):',
+    '    fd = 1 if i % 2 == 0 else 2',
+    '    os.write(fd, b"%s %07d %s\\n" % (b"out" if fd == 1 else b"err", i, pad))',
+    '    if rate and i % 1000 == 999:',
+    '        ahead = (i + 1) / rate - (time.time() - t0)',
+    '        if ahead > 0: time.sleep(ahead)',
+  ].join('\n');
+}
+
+async function text(key: string | null | undefined): Promise<string> {
+  if (key === null || key === undefined) throw new Error('no key');
+  return (await store.getBytes(key)).toString('utf8');
+}
+
+/** Every line exactly once and in order, per stream. */
+async function expectAllLines(record: EvaluationRecord, total: number): Promise<void> {
+  const logs = record.attempts[0]?.logs;
+  expect(logs?.split).toBe(true);
+  const pad = 'x'.repeat(84);
+  for (const [stream, parity, prefix] of [
+    [logs!.stdout, 0, 'out'],
+    [logs!.stderr, 1, 'err'],
+  ] as const) {
+    const lines = (await text(stream)).split('\n');
+    expect(lines.pop()).toBe('');
+    const expected = Math.ceil((total - parity) / 2);
+    const wrong: string[] = [];
+    for (let k = 0; k < Math.max(lines.length, expected); k++) {
+      const want = `${prefix} ${String(2 * k + parity).padStart(7, '0')} ${pad}`;
+      if (lines[k] !== want && wrong.length < 5) wrong.push(`line ${k}: ${lines[k]?.slice(0, 20)}`);
+    }
+    expect({ stream: prefix, count: lines.length, wrong }).toEqual({
+      stream: prefix,
+      count: expected,
+      wrong: [],
+    });
+  }
+  const events = (await text(logs!.events)).split('\n').filter((l) => l !== '');
+  expect(events).toHaveLength(total);
+  expect(logs!.lines).toBe(total);
+}
+
+beforeAll(async () => {
+  installQuietTemporalRuntime();
+  kube = createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
+  store = createS3ObjectStore(loadS3Config());
+  connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  client = new AssayClient(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }), { taskQueue });
+  nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const config = workerConfigSchema.parse({
+    temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE },
+    taskQueue,
+    clusters: [{ name: 'local', kubeconfig: { path: process.env.KUBECONFIG ?? null } }],
+    shutdownGraceSeconds: 2,
+  });
+  workers = await startWorkers(config, {
+    connection: nativeConnection,
+    store,
+    bundle: await loadWorkflowBundle(env.ASSAY_TEST_WORKFLOW_BUNDLE),
+    heartbeatIntervalMs: 1000,
+  });
+}, 180_000);
+
+afterAll(async () => {
+  workers?.shutdown();
+  await workers?.done;
+  await nativeConnection?.close();
+  await connection?.close();
+  await kube?.core.deleteNamespace({ name: namespace }).catch(() => undefined);
+}, 60_000);
+
+describe('log capture on the real stack', () => {
+  it('200,000 lines alternating stdout/stderr as fast as possible: every line stored once, in order', async () => {
+    const started = await client.start(manifest(numberedLines(200_000)), { idempotencyKey: newId('fast') });
+    const record = await client.result(started.evaluationId);
+    expect(record.outcome).toBe('Succeeded');
+    await expectAllLines(record, 200_000);
+  }, 300_000);
+
+  it('a chained Python traceback becomes one event on stderr', async () => {
+    const script = [
+      'import sys',
+      'print("loading", flush=True)',
+      'def load():',
+      '    return {}["model"]',
+      'try:',
+      '    load()',
+      'except KeyError as e:',
+      '    raise RuntimeError("cannot load the model") from e',
+    ].join('\n');
+    const started = await client.start(manifest(script), { idempotencyKey: newId('tb') });
+    const record = await client.result(started.evaluationId);
+    expect([record.outcome, record.reason]).toEqual(['Failed', 'Error']);
+    const events = (await text(record.attempts[0]?.logs?.events))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as LogEvent);
+    const tracebacks = events.filter((e) => e.kind === 'traceback');
+    expect(tracebacks).toHaveLength(1);
+    const tb = tracebacks[0]!;
+    expect(tb.stream).toBe('stderr');
+    expect(tb.text).toMatch(/^Traceback \(most recent call last\):/);
+    expect(tb.text).toContain('The above exception was the direct cause of the following exception:');
+    expect(tb.text).toMatch(/RuntimeError: cannot load the model$/);
+    expect(tb.lines).toBe(tb.text.split('\n').length);
+    expect(tb.time).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(events.filter((e) => e.stream === 'stderr')).toHaveLength(1);
+    expect(events.find((e) => e.stream === 'stdout')?.text).toBe('loading');
+  }, 120_000);
+});
