@@ -1,13 +1,17 @@
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { kubeLayout } from '../src/stack/kube/layout.js';
-import { createStackContext, stackDown, stackUp, type Reporter } from '../src/stack/index.js';
+import { createStackContext, stackDown, stackUp, stderrReporter, type Reporter } from '../src/stack/index.js';
 
 // Benchmark: how long `stack up` takes (prints figures; asserts nothing).
 //  - reuse:       everything runs; `up` only checks health            (the test suite's common case)
 //  - from-cache:  stopped with `down`; binaries, images and state cached (a second run on the same machine)
 //  - fresh-state: stopped and the component's state removed (certificates, etcd, containerd content); binaries and
 //                 image tarballs still cached, so the only cost left that the first-ever run adds is the Go builds
+//  - cold (--cold): a brand-new cache directory and Go build cache, as on a fresh machine: every Go build, every
+//                 image, then the start (the Go module cache is kept: downloads depend on the network, not on us)
 // Stops and restarts the selected components: do not run it while someone else uses the stack.
 
 const quiet: Reporter = { info: () => undefined, warn: (l) => process.stderr.write(`  warning: ${l}\n`) };
@@ -25,8 +29,12 @@ async function main(): Promise<void> {
     .option('--components <names>', 'comma-separated components to measure', 'kubernetes')
     .option('--rounds <n>', 'repetitions of each measurement', '2')
     .option('--skip-fresh', 'do not remove state (certificates, etcd, containerd content)')
+    .option(
+      '--cold',
+      'also measure a cold start: empty cache and Go build cache (builds everything: 20-40 min)',
+    )
     .parse()
-    .opts<{ components: string; rounds: string; skipFresh?: boolean }>();
+    .opts<{ components: string; rounds: string; skipFresh?: boolean; cold?: boolean }>();
   const components = opts.components.split(',').filter(Boolean);
   const rounds = Number(opts.rounds);
   const o = { components, reporter: quiet };
@@ -46,6 +54,20 @@ async function main(): Promise<void> {
       await timed(`down #${rounds + r}`, () => stackDown(o));
       await rm(kubeLayout(ctx.paths).dir, { recursive: true, force: true });
       await timed(`fresh state (binaries cached) #${r}`, () => stackUp(o));
+    }
+  }
+  if (opts.cold) {
+    const dir = await mkdtemp(join(tmpdir(), 'assay-cold-'));
+    const env = { ...process.env, ASSAY_CACHE_DIR: dir, GOCACHE: join(dir, 'go-build') };
+    const cold = { components, env, reporter: stderrReporter };
+    await timed('down (the regular stack)', () => stackDown(o));
+    try {
+      await timed('cold (empty caches, builds all)', () => stackUp(cold));
+      await timed('reuse (cold cache, running)', () => stackUp(cold));
+    } finally {
+      await stackDown(cold);
+      await rm(dir, { recursive: true, force: true });
+      await timed('up (the regular stack again)', () => stackUp(o));
     }
   }
 }
