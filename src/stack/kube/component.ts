@@ -373,6 +373,8 @@ export const kubernetesComponent: Component = {
       if (conflist) await releaseSandboxNetwork(conflist, net);
     }
     await stopDaemon(ctx, ref('containerd'));
+    // One whose pidfile was lost (a killed `up`) is still ours: it runs with our config file.
+    await killAndWait(await findProcesses(['containerd', '--config', l.containerdConfig]));
     await killAndWait(await findProcesses(['containerd-shim', l.containerdSocket]));
 
     const stuck = await unmountBelow(l.dir);
