@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { artifactsCommand } from './artifacts.js';
 import { cancelCommand } from './cancel.js';
 import { listCommand } from './list.js';
 import { logsCommand } from './logs.js';
@@ -19,5 +20,6 @@ export function buildProgram(): Command {
   program.addCommand(cancelCommand());
   program.addCommand(listCommand());
   program.addCommand(logsCommand());
+  program.addCommand(artifactsCommand());
   return program;
 }

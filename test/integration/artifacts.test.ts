@@ -1,0 +1,302 @@
+/**
+ * Results and artifacts out of the pod on the real stack (issue 6): real Temporal, Kubernetes, S3 and workers — in
+ * this process for most tests, as child processes where the worker's memory is measured or the worker is killed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { ulid } from 'ulid';
+import { AssayClient } from '../../src/client/assay-client.js';
+import type { StoredManifest } from '../../src/activities/artifacts.js';
+import { createKubeClients, type KubeClients } from '../../src/kube/clients.js';
+import { storageKeys, type EvaluationRecord } from '../../src/spec/record.js';
+import { workerConfigSchema } from '../../src/spec/worker-config.js';
+import { collect } from '../../src/storage/object-store.js';
+import { createS3ObjectStore, loadS3Config, type S3ObjectStore } from '../../src/storage/index.js';
+import { loadWorkflowBundle, startWorkers, type RunningWorkers } from '../../src/workers/run.js';
+import { installQuietTemporalRuntime } from '../support/temporal.js';
+import { stackTestEnv } from '../support/test-env.js';
+import { BUSYBOX, eventually } from './kube/cluster.js';
+
+const env = stackTestEnv();
+const runTag = ulid().toLowerCase().slice(-8);
+const team = `art-${runTag}`;
+const namespace = `assay-${team}`;
+const taskQueue = `assay-art-${runTag}`;
+
+let connection: Connection;
+let nativeConnection: NativeConnection;
+let client: AssayClient;
+let kube: KubeClients;
+let store: S3ObjectStore;
+let workers: RunningWorkers;
+const children: ChildProcess[] = [];
+
+function manifest(spec: Record<string, unknown>): Record<string, unknown> {
+  return {
+    apiVersion: 'assay.dev/v1',
+    kind: 'EvaluationJob',
+    metadata: {},
+    spec: {
+      team,
+      user: 'tester',
+      image: BUSYBOX,
+      resources: { cpu: '500m', memory: '64Mi', ephemeralStorage: '256Mi' },
+      timeoutSeconds: 600,
+      retries: { maxAttempts: 1 },
+      ...spec,
+    },
+  };
+}
+
+function newId(label: string): string {
+  return `${label}-${ulid().toLowerCase().slice(-12)}`;
+}
+
+async function sha256Of(key: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of await store.get(key)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Starts `npm run worker` as a child on `queue`; resolves once it serves. */
+function startWorkerProcess(queue: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
+    cwd: process.cwd(),
+    env: {
+      ...process.env,
+      ASSAY_TASK_QUEUE: queue,
+      ASSAY_WORKFLOW_BUNDLE: env.ASSAY_TEST_WORKFLOW_BUNDLE,
+      ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  return new Promise((resolve, reject) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('assay worker: serving')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`worker exited with ${code}: ${output}`)));
+  });
+}
+
+/** Peak resident memory of a process so far (VmHWM), in bytes. */
+async function peakRss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
+  if (kb === undefined) throw new Error(`no VmHWM for ${pid}`);
+  return Number(kb) * 1024;
+}
+
+beforeAll(async () => {
+  installQuietTemporalRuntime();
+  kube = createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
+  store = createS3ObjectStore(loadS3Config());
+  connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  client = new AssayClient(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }), { taskQueue });
+  nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const config = workerConfigSchema.parse({
+    temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE },
+    taskQueue,
+    clusters: [{ name: 'local', kubeconfig: { path: process.env.KUBECONFIG ?? null } }],
+    shutdownGraceSeconds: 2,
+  });
+  workers = await startWorkers(config, {
+    connection: nativeConnection,
+    store,
+    bundle: await loadWorkflowBundle(env.ASSAY_TEST_WORKFLOW_BUNDLE),
+    heartbeatIntervalMs: 1000,
+  });
+}, 180_000);
+
+afterAll(async () => {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  workers?.shutdown();
+  await workers?.done;
+  await nativeConnection?.close();
+  await connection?.close();
+  await kube?.core.deleteNamespace({ name: namespace }).catch(() => undefined);
+}, 60_000);
+
+describe('results', () => {
+  it('a 3 KB result via the termination message and a 2 MB one via the result file', async () => {
+    const small = await client.start(
+      manifest({
+        command: [
+          'sh',
+          '-c',
+          `printf '{"pad":"%s"}' "$(head -c 3000 /dev/zero | tr '\\0' a)" > /dev/termination-log`,
+        ],
+      }),
+      { idempotencyKey: newId('res3k') },
+    );
+    const large = await client.start(
+      manifest({
+        result: { maxBytes: '4Mi' },
+        command: [
+          'sh',
+          '-c',
+          `printf '{"pad":"%s"}' "$(head -c 2000000 /dev/zero | tr '\\0' b)" > "$ASSAY_RESULT_PATH"`,
+        ],
+      }),
+      { idempotencyKey: newId('res2m') },
+    );
+    const [a, b] = await Promise.all([client.result(small.evaluationId), client.result(large.evaluationId)]);
+
+    expect(a.outcome).toBe('Succeeded');
+    expect((a.result as { pad: string }).pad).toHaveLength(3000);
+    expect(a.resultInfo).toMatchObject({ source: 'terminationMessage', bytes: 3010, inline: true });
+    expect(JSON.parse((await store.getBytes(storageKeys.result(a.evaluationId, 1))).toString())).toEqual(
+      a.result,
+    );
+
+    expect(b.outcome).toBe('Succeeded');
+    // Too large for history: the record carries its key and digest; the object holds it.
+    expect(b.result).toBeNull();
+    expect(b.resultInfo).toMatchObject({ source: 'file', bytes: 2_000_010, inline: false });
+    const stored = await store.getBytes(b.resultInfo!.key);
+    expect((JSON.parse(stored.toString()) as { pad: string }).pad).toHaveLength(2_000_000);
+    expect(createHash('sha256').update(stored).digest('hex')).toBe(b.resultInfo!.sha256);
+    // A pod without declared outputs has no collector.
+    expect(a.artifactsSummary).toBeNull();
+  }, 240_000);
+});
+
+describe('a hostile pod', () => {
+  it('exports nothing outside its directory; every violation is in the record and the outcome', async () => {
+    const script = [
+      'cd "$ASSAY_ARTIFACTS_DIR"',
+      'echo fine > ok.txt',
+      'ln -s /etc/passwd passwd',
+      'mkdir -p deep && ln -s ../../../etc deep/up',
+      "touch '..\\..\\evil'",
+      'mkfifo pipe',
+      'for i in 1 2 3 4 5 6; do echo $i > n$i.txt; done',
+    ].join(' && ');
+    const started = await client.start(
+      manifest({ artifacts: { maxFiles: 4, maxBytes: '1Mi' }, command: ['sh', '-c', script] }),
+      { idempotencyKey: newId('hostile') },
+    );
+    const record = await client.result(started.evaluationId);
+    expect(record.outcome).toBe('Failed');
+    expect(record.reason).toBe('ArtifactViolation');
+    const kinds = record.artifactsSummary!.violations.map((v) => `${v.kind}:${v.path}`).sort();
+    expect(kinds).toEqual(
+      expect.arrayContaining([
+        'linkOutside:passwd',
+        'linkOutside:deep/up',
+        'invalidName:artifacts/..\\..\\evil',
+        'specialFile:pipe',
+      ]),
+    );
+    expect(kinds.filter((k) => k.startsWith('tooManyFiles'))).toHaveLength(3);
+    const keys = (await collect(store.list(storageKeys.evaluationPrefix(started.evaluationId)))).map(
+      (o) => o.key,
+    );
+    const artifacts = keys.filter((k) => k.startsWith(storageKeys.artifactsPrefix(started.evaluationId)));
+    expect(artifacts).toHaveLength(4);
+    expect(artifacts.every((k) => /\/artifacts\/(ok|n[0-9])\.txt$/.test(k))).toBe(true);
+    // Nothing was written outside the evaluation's prefix.
+    const outside = (await collect(store.list('evaluations/'))).filter(
+      (o) =>
+        /passwd|evil/.test(o.key) && !o.key.startsWith(storageKeys.evaluationPrefix(started.evaluationId)),
+    );
+    expect(outside).toEqual([]);
+    const stored = JSON.parse(
+      (await store.getBytes(storageKeys.record(started.evaluationId))).toString(),
+    ) as EvaluationRecord;
+    expect(stored.artifactsSummary?.violationCount).toBe(record.artifactsSummary?.violationCount);
+  }, 180_000);
+});
+
+describe('large artifacts', () => {
+  const writeFiles = (bigBytes: number): string =>
+    [
+      'cd "$ASSAY_ARTIFACTS_DIR"',
+      'mkdir -p a/b/c reports',
+      'echo nested > a/b/c/deep.txt',
+      'echo "{\\"k\\":1}" > reports/r.json',
+      'head -c 12345 /dev/urandom > a/b/mid.bin',
+      `head -c ${bigBytes} /dev/urandom > big.bin`,
+      // The in-pod digests, as the JSON result: {"path": "sha256", …}.
+      'find . -type f | sort | xargs sha256sum | awk \'BEGIN{printf "{"} {sub(/^\\.\\//,"",$2); printf "%s\\"%s\\":\\"%s\\"", (NR>1?",":""), $2, $1} END{printf "}"}\' > "$ASSAY_RESULT_PATH"',
+    ].join(' && ');
+  const spec = (bigBytes: number): Record<string, unknown> => ({
+    resources: { cpu: '1', memory: '64Mi', ephemeralStorage: '3Gi' },
+    artifacts: { maxBytes: '2Gi' },
+    result: { path: 'sums.json', maxBytes: '64Ki' },
+    command: ['sh', '-c', writeFiles(bigBytes)],
+  });
+
+  async function expectArtifacts(evaluationId: string, sums: Record<string, string>): Promise<void> {
+    const manifest = JSON.parse(
+      (await store.getBytes(storageKeys.artifactsManifest(evaluationId))).toString(),
+    ) as StoredManifest;
+    expect(manifest.entries.map((e) => e.path).sort()).toEqual(Object.keys(sums).sort());
+    for (const entry of manifest.entries) {
+      expect(entry.sha256).toBe(sums[entry.path]);
+      expect(await sha256Of(entry.key)).toBe(entry.sha256);
+    }
+  }
+
+  it('nested files and one 1.5 GB file arrive with the right sha256; the worker memory stays bounded', async () => {
+    const queue = `${taskQueue}-big`;
+    const worker = await startWorkerProcess(queue);
+    const idle = await peakRss(worker.pid!);
+    const bigClient = new AssayClient(client.temporal, { taskQueue: queue });
+    const started = await bigClient.start(manifest(spec(1_500_000_000)), { idempotencyKey: newId('big') });
+    const record = await bigClient.result(started.evaluationId);
+    const peak = await peakRss(worker.pid!);
+    process.stderr.write(
+      `[artifacts] worker peak RSS: ${(idle / 2 ** 20).toFixed(0)} MiB when serving, ${(peak / 2 ** 20).toFixed(0)} MiB after a 1.5 GB artifact\n`,
+    );
+    expect(record.outcome).toBe('Succeeded');
+    expect(Object.keys(record.result as object)).toHaveLength(4);
+    await expectArtifacts(started.evaluationId, record.result as Record<string, string>);
+    expect(record.artifacts.map((a) => a.path).sort()).toEqual([
+      'a/b/c/deep.txt',
+      'a/b/mid.bin',
+      'big.bin',
+      'reports/r.json',
+    ]);
+    expect(record.artifactsSummary?.files).toBe(4);
+    expect(record.artifactsSummary?.bytes).toBeGreaterThan(1_500_000_000);
+    expect(peak).toBeLessThan(700 * 2 ** 20);
+  }, 600_000);
+
+  it('a worker killed during the upload: the retry stores complete, correct objects and no partial one', async () => {
+    const queue = `${taskQueue}-kill`;
+    const first = await startWorkerProcess(queue);
+    const killClient = new AssayClient(client.temporal, { taskQueue: queue });
+    const started = await killClient.start(manifest(spec(250_000_000)), { idempotencyKey: newId('kill') });
+    const bigKey = `${storageKeys.artifactsPrefix(started.evaluationId)}big.bin`;
+    await eventually(
+      'the upload of big.bin under way',
+      async () => {
+        const uploads = await collect(
+          store.listMultipartUploads(storageKeys.artifactsPrefix(started.evaluationId)),
+        );
+        return uploads.some((u) => u.key === bigKey) ? true : undefined;
+      },
+      300_000,
+    );
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+    // Never a partial object under the final key.
+    expect(await store.exists(bigKey)).toBe(false);
+    await startWorkerProcess(queue);
+    const record = await killClient.result(started.evaluationId);
+    expect(record.outcome).toBe('Succeeded');
+    await expectArtifacts(started.evaluationId, record.result as Record<string, string>);
+    expect((await store.head(bigKey)).size).toBe(250_000_000);
+    expect(
+      await collect(store.listMultipartUploads(storageKeys.artifactsPrefix(started.evaluationId))),
+    ).toEqual([]);
+  }, 600_000);
+});
