@@ -10,7 +10,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { StorageError, MultipartUploadNotFoundError } from '../storage/errors.js';
+import { MultipartUploadNotFoundError, StorageError, StorageRequestError } from '../storage/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { EventGrouper, type LogStreamName, type MultilineRules } from './events.js';
 import { LineSplitter, advance, timestampKey, type LineCursor, type StampedLine } from './lines.js';
@@ -126,8 +126,24 @@ export interface CaptureSignals {
 
 export const defaultPartSizeBytes = 8 * 1024 * 1024;
 
+/**
+ * Whether a store call may succeed if tried again. Only answers that say "never" stop the capture (missing bucket or
+ * upload, denied access, an invalid key, an HTTP error answer); anything without an answer — a refused or reset
+ * connection, however the SDK wraps it — is the store being away, and is waited out.
+ */
 function isRetryable(err: unknown): boolean {
-  return err instanceof StorageError ? err.retryable : false;
+  if (err instanceof StorageRequestError) return err.httpStatus === undefined || err.httpStatus >= 500;
+  if (err instanceof StorageError) return err.retryable;
+  return !(err instanceof Error && err.name === 'AbortError');
+}
+
+/** A store call failed for good: the capture stops (the activity's retry resumes from the checkpoint). */
+class StoreFailedError extends Error {
+  readonly code = 'LOG_STORE_FAILED';
+  constructor(cause: unknown) {
+    super(`storing the log failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'StoreFailedError';
+  }
 }
 
 /** Runs `fn` until it succeeds, backing off on retryable storage errors (the store may be down for a while). */
@@ -226,9 +242,14 @@ class PartWriter<M> {
     if (size === 0 || (!force && size < this.#partSize)) return;
     const body = this.#buffer.take(Math.ceil(this.#partSize * 1.1));
     const mark = this.#pending;
-    const upload = this.#upload(body, mark).then(() => {
-      this.#inflight = null;
-    });
+    const upload = this.#upload(body, mark).then(
+      () => {
+        this.#inflight = null;
+      },
+      (err: unknown) => {
+        throw this.signal.aborted ? err : new StoreFailedError(err);
+      },
+    );
     // Awaited by the next cut or by finish; never left unhandled.
     upload.catch(() => undefined);
     this.#inflight = upload;
@@ -471,7 +492,7 @@ export class LogCapture {
       } catch (err) {
         if (signals.abort.aborted) throw signals.abort.reason;
         if (err instanceof LogGoneError) return;
-        if (err instanceof StorageError) throw err;
+        if (err instanceof StoreFailedError || err instanceof StorageError) throw err;
         if (final && drainDeadline !== null && Date.now() >= drainDeadline) return;
         if (!(signals.drain.aborted && !final)) {
           // A broken connection or a container not started yet: try again shortly from the last line read.

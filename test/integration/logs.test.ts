@@ -11,6 +11,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { ulid } from 'ulid';
 import { AssayClient } from '../../src/client/assay-client.js';
 import { createKubeClients, type KubeClients } from '../../src/kube/clients.js';
+import { followLogs } from '../../src/client/follow.js';
 import type { LogEvent } from '../../src/logs/events.js';
 import { labelKeys, type EvaluationRecord } from '../../src/spec/record.js';
 import { workerConfigSchema } from '../../src/spec/worker-config.js';
@@ -176,4 +177,152 @@ describe('log capture on the real stack', () => {
     expect(events.filter((e) => e.stream === 'stderr')).toHaveLength(1);
     expect(events.find((e) => e.stream === 'stdout')?.text).toBe('loading');
   }, 120_000);
+});
+
+/** Waits until the evaluation's main container runs; returns the pod name. */
+async function runningPod(evaluationId: string): Promise<string> {
+  return eventually(
+    `evaluation ${evaluationId} running`,
+    async () => {
+      const pods = await kube.core.listNamespacedPod({
+        namespace,
+        labelSelector: `${labelKeys.evaluationId}=${evaluationId}`,
+      });
+      const pod = pods.items.find((p) =>
+        p.status?.containerStatuses?.some((c) => c.name === 'main' && c.state?.running !== undefined),
+      );
+      return pod?.metadata?.name;
+    },
+    90_000,
+  );
+}
+
+describe('log capture under failure', () => {
+  it('the S3 server stopped for 30 s during the capture: nothing lost', async () => {
+    const started = await client.start(manifest(numberedLines(200_000, 4000)), {
+      idempotencyKey: newId('s3'),
+    });
+    await runningPod(started.evaluationId);
+    await sleep(5000);
+    const s3 = new S3Component();
+    const ctx = createStackContext({ reporter: { info: () => undefined, warn: () => undefined } });
+    try {
+      await s3.down(ctx);
+      await sleep(30_000);
+    } finally {
+      await s3.up(ctx);
+    }
+    const record = await client.result(started.evaluationId);
+    expect(record.outcome).toBe('Succeeded');
+    await expectAllLines(record, 200_000);
+  }, 300_000);
+
+  it('the pod deleted from outside mid-run: the lines it printed before are kept', async () => {
+    const script =
+      'import sys, time\nfor i in range(1000): print("line %d" % i)\nsys.stdout.flush()\ntime.sleep(600)';
+    const started = await client.start(manifest(script), { idempotencyKey: newId('del') });
+    const pod = await runningPod(started.evaluationId);
+    await sleep(3000);
+    await kube.core.deleteNamespacedPod({ name: pod, namespace });
+    const record = await client.result(started.evaluationId);
+    expect(record.attempts[0]?.reason).toBe('PodDeleted');
+    const expected = Array.from({ length: 1000 }, (_, i) => `line ${i}\n`).join('');
+    expect(await text(record.attempts[0]?.logs?.stdout)).toBe(expected);
+  }, 180_000);
+});
+
+describe('live follow', () => {
+  it('shows the first line within a second of its printing, and the whole log once', async () => {
+    const script = [
+      'import sys, time',
+      'time.sleep(3)',
+      'print("first %.6f" % time.time(), flush=True)',
+      'for i in range(2000): print("n %d" % i)',
+      'sys.stdout.flush()',
+      'time.sleep(1)',
+      'print("last", flush=True)',
+    ].join('\n');
+    const started = await client.start(manifest(script), { idempotencyKey: newId('follow') });
+    let output = '';
+    let firstArrival: number | null = null;
+    await followLogs({
+      status: () => client.status(started.evaluationId),
+      store,
+      kube,
+      stdout: {
+        write: (chunk) => {
+          firstArrival ??= Date.now() / 1000;
+          output += Buffer.from(chunk).toString();
+        },
+      },
+      stderr: { write: () => undefined },
+      pollMs: 100,
+    });
+    const printed = Number(/^first (\d+\.\d+)\n/.exec(output)?.[1]);
+    expect(firstArrival! - printed).toBeLessThanOrEqual(1);
+    const expected = ['first', ...Array.from({ length: 2000 }, (_, i) => `n ${i}`), 'last'];
+    expect(
+      output
+        .split('\n')
+        .slice(0, -1)
+        .map((l) => l.replace(/^first .*/, 'first')),
+    ).toEqual(expected);
+  }, 120_000);
+});
+
+describe('a worker killed with SIGKILL twice during the capture', () => {
+  const children: ChildProcess[] = [];
+  const crashQueue = `assay-logs-crash-${runTag}`;
+
+  function startWorkerProcess(): Promise<ChildProcess> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
+      cwd: process.cwd(),
+      env: {
+        ...process.env,
+        ASSAY_TASK_QUEUE: crashQueue,
+        ASSAY_WORKFLOW_BUNDLE: env.ASSAY_TEST_WORKFLOW_BUNDLE,
+        ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(child);
+    let output = '';
+    return new Promise((resolve, reject) => {
+      child.stderr?.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('assay worker: serving')) resolve(child);
+      });
+      child.on('exit', (code) => reject(new Error(`worker exited with ${code}: ${output}`)));
+    });
+  }
+
+  async function kill(child: ChildProcess): Promise<void> {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  afterAll(() => {
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+
+  it('every line is stored exactly once, in order', async () => {
+    const crashClient = new AssayClient(client.temporal, { taskQueue: crashQueue });
+    const first = await startWorkerProcess();
+    const started = await crashClient.start(manifest(numberedLines(200_000, 3000)), {
+      idempotencyKey: newId('kill'),
+    });
+    await runningPod(started.evaluationId);
+    await sleep(6000);
+    await kill(first);
+    const second = await startWorkerProcess();
+    // Past the capture's heartbeat timeout, the retry runs on the new worker and resumes; kill that one too.
+    await sleep(18_000);
+    await kill(second);
+    await startWorkerProcess();
+    const record = await crashClient.result(started.evaluationId);
+    expect(record.outcome).toBe('Succeeded');
+    await expectAllLines(record, 200_000);
+  }, 300_000);
 });

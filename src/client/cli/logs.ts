@@ -1,8 +1,11 @@
 /**
- * `assay logs ID [--attempt N]`: print an evaluation's stored logs (stdout to stdout, stderr to stderr). Until the
- * streaming log pipeline exists, an attempt's log is stored once its main container has ended.
+ * `assay logs ID [-f] [--attempt N] [--stream stdout|stderr|all]`: print an evaluation's logs (stdout to stdout,
+ * stderr to stderr) — the stored log of the latest attempt, or with `-f` the live log while the pod runs and the
+ * stored rest after it (see `src/client/follow.ts`).
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { followLogs, type FollowStreams } from '../follow.js';
+import { createKubeClients, type KubeClients } from '../../kube/clients.js';
 import {
   createS3ObjectStore,
   loadS3Config,
@@ -35,6 +38,7 @@ export async function printStoredLogs(
   record: Pick<EvaluationRecord, 'attempts'>,
   attempt: number | null,
   store: ObjectStore = createS3ObjectStore(loadS3Config()),
+  streams: FollowStreams = 'all',
 ): Promise<number> {
   const chosen: AttemptRecord[] =
     attempt === null ? record.attempts : record.attempts.filter((a) => a.attempt === attempt);
@@ -45,8 +49,7 @@ export async function printStoredLogs(
     return exitCodes.invalidInput;
   }
   for (const a of chosen) {
-    if (record.attempts.length > 1 || attempt !== null)
-      io.stderr.write(`==> attempt ${a.attempt} (${a.job}) <==\n`);
+    if (record.attempts.length > 1) io.stderr.write(`==> attempt ${a.attempt} (${a.job}) <==\n`);
     if (a.logs === null) {
       io.stderr.write(
         `(attempt ${a.attempt} has no stored log${a.finishedAt === null ? ' yet: it is still running' : ''})\n`,
@@ -54,8 +57,8 @@ export async function printStoredLogs(
       continue;
     }
     if (a.logs.split) {
-      if (a.logs.stdout !== null) await copyObject(store, a.logs.stdout, io.stdout);
-      if (a.logs.stderr !== null) await copyObject(store, a.logs.stderr, io.stderr);
+      if (a.logs.stdout !== null && streams !== 'stderr') await copyObject(store, a.logs.stdout, io.stdout);
+      if (a.logs.stderr !== null && streams !== 'stdout') await copyObject(store, a.logs.stderr, io.stderr);
     } else if (a.logs.combined !== null) {
       await copyObject(store, a.logs.combined, io.stdout);
     }
@@ -63,13 +66,29 @@ export async function printStoredLogs(
   return exitCodes.succeeded;
 }
 
+/** Clients for reading a running pod's log: from `$KUBECONFIG`, or null when there is none (storage only). */
+export function followKube(): KubeClients | null {
+  try {
+    return createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
+  } catch {
+    return null;
+  }
+}
+
 export function logsCommand(io: CliIo = process): Command {
   return usageExitsTwo(
     new Command('logs')
-      .description("Print an evaluation's stored logs: stdout to stdout, stderr to stderr.")
+      .description(
+        "Print an evaluation's logs (stdout to stdout, stderr to stderr): the stored log of the latest attempt, or " +
+          'with -f the live log as the pod prints it, then the stored rest.',
+      )
       .argument('<id>', 'evaluation id')
-      .option('--attempt <n>', 'only this attempt')
-      .action(async (id: string, options: { attempt?: string }) => {
+      .option('--attempt <n>', 'this attempt instead of the latest')
+      .option('-f, --follow', 'follow the log live until the evaluation ends')
+      .addOption(
+        new Option('--stream <stream>', 'which stream').choices(['stdout', 'stderr', 'all']).default('all'),
+      )
+      .action(async (id: string, options: { attempt?: string; follow?: boolean; stream: FollowStreams }) => {
         const attempt = options.attempt === undefined ? null : Number(options.attempt);
         if (attempt !== null && (!Number.isInteger(attempt) || attempt < 1)) {
           io.stderr.write('assay: --attempt must be a positive integer\n');
@@ -77,6 +96,22 @@ export function logsCommand(io: CliIo = process): Command {
           return;
         }
         const store = createS3ObjectStore(loadS3Config());
+        if (options.follow === true) {
+          process.exitCode = await withClient(io, async (client) => {
+            await followLogs({
+              status: () => client.status(id),
+              store,
+              kube: followKube(),
+              stdout: io.stdout,
+              stderr: io.stderr,
+              streams: options.stream,
+              ...(attempt !== null ? { fromAttempt: attempt } : {}),
+              onAttempt: (n) => io.stderr.write(`==> attempt ${n} <==\n`),
+            });
+            return exitCodes.succeeded;
+          });
+          return;
+        }
         // The stored record outlives Temporal's retention; while the evaluation runs, the workflow knows the keys.
         let record: Pick<EvaluationRecord, 'attempts'> | null = null;
         try {
@@ -86,13 +121,16 @@ export function logsCommand(io: CliIo = process): Command {
         } catch (err) {
           if (!(err instanceof ObjectNotFoundError)) throw err;
         }
+        const latest = (r: Pick<EvaluationRecord, 'attempts'>): number | null =>
+          attempt ?? r.attempts[r.attempts.length - 1]?.attempt ?? null;
         if (record !== null) {
-          process.exitCode = await printStoredLogs(io, record, attempt, store);
+          process.exitCode = await printStoredLogs(io, record, latest(record), store, options.stream);
           return;
         }
-        process.exitCode = await withClient(io, async (client) =>
-          printStoredLogs(io, await client.status(id), attempt, store),
-        );
+        process.exitCode = await withClient(io, async (client) => {
+          const status = await client.status(id);
+          return printStoredLogs(io, status, latest(status), store, options.stream);
+        });
       }),
   );
 }

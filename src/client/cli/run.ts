@@ -15,7 +15,9 @@ import {
   type OutputFormat,
 } from './evaluation-common.js';
 import { ManifestFileError, loadEvaluationJobFile, sourceName } from './manifest-file.js';
-import { printStoredLogs } from './logs.js';
+import { followLogs } from '../follow.js';
+import { createS3ObjectStore, loadS3Config } from '../../storage/index.js';
+import { followKube } from './logs.js';
 
 interface RunOptions {
   file: string;
@@ -70,12 +72,23 @@ export async function runRun(options: RunOptions, io: CliIo): Promise<number> {
           `${link !== null ? ` — ${link}` : ''}\n`,
       );
     }
-    const record = await waitForRecord(io, client, started.evaluationId, options.follow === true);
-    if (options.follow === true) {
-      // Machine-readable output keeps stdout for the record alone: the logs then go to stderr.
-      const logIo = options.output === 'table' ? io : { stdout: io.stderr, stderr: io.stderr };
-      await printStoredLogs(logIo, record, null);
-    }
+    // Machine-readable output keeps stdout for the record alone: the logs then go to stderr.
+    const logIo = options.output === 'table' ? io : { stdout: io.stderr, stderr: io.stderr };
+    const following =
+      options.follow === true
+        ? followLogs({
+            status: () => client.status(started.evaluationId),
+            store: createS3ObjectStore(loadS3Config()),
+            kube: followKube(),
+            stdout: logIo.stdout,
+            stderr: logIo.stderr,
+            onAttempt: (n) => io.stderr.write(`==> attempt ${n} <==\n`),
+          })
+        : Promise.resolve();
+    const [record] = await Promise.all([
+      waitForRecord(io, client, started.evaluationId, options.follow === true),
+      following,
+    ]);
     printRecord(io, options.output, record, link);
     return exitCodeOf(record);
   });
@@ -91,7 +104,7 @@ export function runCommand(io: CliIo = process): Command {
         'idempotency key, used as the evaluation id (default: metadata.name, else generated)',
       )
       .option('--wait', 'wait for the outcome and print the record; the exit code follows the outcome')
-      .option('--follow', 'like --wait, printing each phase change and finally the logs')
+      .option('--follow', 'like --wait, printing each phase change and the logs live as the pod prints them')
       .addOption(outputOption())
       .action(async (options: RunOptions) => {
         process.exitCode = await runRun(options, io);
