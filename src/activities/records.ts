@@ -4,6 +4,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { StorageError } from '../storage/errors.js';
 import { evaluationRecordSchema, storageKeys } from '../spec/record.js';
 import type { RecordActivities } from './types.js';
+import { retentionIndexKey } from '../retention/keys.js';
 
 export interface RecordActivityDeps {
   readonly store: ObjectStore;
@@ -17,6 +18,12 @@ export function createRecordActivities(deps: RecordActivityDeps): RecordActiviti
       const key = storageKeys.record(parsed.evaluationId);
       const body = `${JSON.stringify(parsed, null, 2)}\n`;
       try {
+        // The retention index entry first: a record is never stored without the entry that lets the sweep find it.
+        if (parsed.retentionUntil !== null) {
+          await deps.store.put(retentionIndexKey(parsed.retentionUntil, parsed.evaluationId), '', {
+            contentType: 'text/plain',
+          });
+        }
         // A plain overwrite of the same key with the same content: writing twice is harmless.
         await deps.store.put(key, body, { contentType: 'application/json' });
       } catch (err) {

@@ -3,7 +3,10 @@
  * environment, connects to Temporal, bundles the workflows once and serves the `assay` queue and each cluster's
  * queue. SIGTERM/SIGINT shut it down gracefully: polling stops, in-flight activities get the grace time.
  */
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import { ensureRetentionSchedule } from '../retention/schedule.js';
+import { workflowTaskQueue } from '../spec/record.js';
 import { createS3ObjectStore, loadS3Config } from '../storage/index.js';
 import { loadWorkerConfig } from './config.js';
 import { loadWorkflowBundle, startWorkers } from './run.js';
@@ -38,6 +41,25 @@ async function main(): Promise<void> {
   }
   const bundle = await loadWorkflowBundle(process.env.ASSAY_WORKFLOW_BUNDLE);
   const running = await startWorkers(config, { connection, store, bundle });
+  // The retention sweep's schedule belongs to the production queue; isolated (test) queues opt in explicitly.
+  if (
+    config.serveWorkflows &&
+    (config.taskQueue === workflowTaskQueue || process.env.ASSAY_RETENTION_SCHEDULE === '1')
+  ) {
+    try {
+      const scheduling = await Connection.connect({ address: config.temporal.address });
+      try {
+        const client = new Client({ connection: scheduling, namespace: config.temporal.namespace });
+        if (await ensureRetentionSchedule(client, { taskQueue: config.taskQueue })) {
+          say('created the retention sweep schedule');
+        }
+      } finally {
+        await scheduling.close();
+      }
+    } catch (err) {
+      say(`cannot create the retention sweep schedule: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   say(
     `serving ${running.taskQueues.join(', ')} on ${config.temporal.address} (namespace ${config.temporal.namespace}); pid ${process.pid}`,
   );

@@ -10,6 +10,7 @@ import { createOutputActivities } from '../activities/artifacts.js';
 import { createJobActivities } from '../activities/jobs.js';
 import { createLogActivities } from '../activities/logs.js';
 import { createRecordActivities } from '../activities/records.js';
+import { createRetentionActivities } from '../activities/retention.js';
 import { createKubeClients } from '../kube/clients.js';
 import { clusterTaskQueue } from '../spec/record.js';
 import type { WorkerConfig } from '../spec/worker-config.js';
@@ -70,6 +71,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
         activities: {
           ...createClusterActivities({ registry: config.clusters, taskQueue: config.taskQueue }),
           ...createRecordActivities({ store: deps.store }),
+          ...createRetentionActivities({ store: deps.store }),
         },
       }),
     );

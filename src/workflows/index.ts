@@ -1,2 +1,3 @@
 /** Every workflow Assay's workers serve; the worker bundles this module. */
 export { evaluation } from './evaluation.js';
+export { retentionSweep } from './retention.js';

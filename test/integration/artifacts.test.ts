@@ -12,6 +12,9 @@ import { ulid } from 'ulid';
 import { AssayClient } from '../../src/client/assay-client.js';
 import type { StoredManifest } from '../../src/activities/artifacts.js';
 import { createKubeClients, type KubeClients } from '../../src/kube/clients.js';
+import { retentionIndexKey } from '../../src/retention/keys.js';
+import { retentionSweep } from '../../src/workflows/retention.js';
+import { ensureRetentionSchedule } from '../../src/retention/schedule.js';
 import { storageKeys, type EvaluationRecord } from '../../src/spec/record.js';
 import { workerConfigSchema } from '../../src/spec/worker-config.js';
 import { collect } from '../../src/storage/object-store.js';
@@ -299,4 +302,63 @@ describe('large artifacts', () => {
       await collect(store.listMultipartUploads(storageKeys.artifactsPrefix(started.evaluationId))),
     ).toEqual([]);
   }, 600_000);
+});
+
+describe('retention', () => {
+  it('the scheduled sweep deletes every object of expired evaluations and keeps the others', async () => {
+    const expired = newId('expired');
+    const kept = newId('kept');
+    const past = new Date(Date.now() - 86_400_000).toISOString();
+    const future = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    for (const [id, until] of [
+      [expired, past],
+      [kept, future],
+    ] as const) {
+      await store.put(retentionIndexKey(until, id), '');
+      await store.put(storageKeys.record(id), JSON.stringify({ evaluationId: id, retentionUntil: until }));
+      await store.put(storageKeys.stdout(id, 1), 'log');
+      await store.put(`${storageKeys.artifactsPrefix(id)}a/b.txt`, 'artifact');
+    }
+    await store.createMultipart(`${storageKeys.artifactsPrefix(expired)}partial.bin`);
+
+    const swept: { evaluations: number } = await client.temporal.workflow.execute(retentionSweep, {
+      taskQueue,
+      workflowId: `sweep-${runTag}-${ulid().toLowerCase()}`,
+      args: [{}],
+    });
+    expect(swept.evaluations).toBeGreaterThanOrEqual(1);
+    expect(await collect(store.list(storageKeys.evaluationPrefix(expired)))).toEqual([]);
+    expect(await collect(store.listMultipartUploads(storageKeys.evaluationPrefix(expired)))).toEqual([]);
+    expect(await store.exists(retentionIndexKey(past, expired))).toBe(false);
+    expect((await collect(store.list(storageKeys.evaluationPrefix(kept)))).map((o) => o.key).sort()).toEqual(
+      [
+        storageKeys.record(kept),
+        `${storageKeys.artifactsPrefix(kept)}a/b.txt`,
+        storageKeys.stdout(kept, 1),
+      ].sort(),
+    );
+    for (const o of await collect(store.list(storageKeys.evaluationPrefix(kept)))) await store.delete(o.key);
+    await store.delete(retentionIndexKey(future, kept));
+
+    // The Temporal Schedule that runs it (idempotent creation).
+    const scheduleId = `assay-retention-sweep-test-${runTag}`;
+    try {
+      expect(await ensureRetentionSchedule(client.temporal, { taskQueue, scheduleId })).toBe(true);
+      expect(await ensureRetentionSchedule(client.temporal, { taskQueue, scheduleId })).toBe(false);
+      const description = await client.temporal.schedule.getHandle(scheduleId).describe();
+      expect(description.action).toMatchObject({ type: 'startWorkflow', workflowType: 'retentionSweep' });
+    } finally {
+      await client.temporal.schedule.getHandle(scheduleId).delete();
+    }
+  }, 120_000);
+
+  it('the record says when its objects expire', async () => {
+    const started = await client.start(manifest({ command: ['true'], retentionDays: 7 }), {
+      idempotencyKey: newId('ret'),
+    });
+    const record = await client.result(started.evaluationId);
+    const until = new Date(record.retentionUntil!).getTime();
+    expect(Math.abs(until - (Date.now() + 7 * 86_400_000))).toBeLessThan(600_000);
+    expect(await store.exists(retentionIndexKey(record.retentionUntil!, started.evaluationId))).toBe(true);
+  }, 120_000);
 });
