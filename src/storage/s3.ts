@@ -458,12 +458,30 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): unknown {
     }
     return new StorageRequestError(ctx.operation, ctx.bucket, ctx.key, err.name, status, { cause: err });
   }
-  const code = 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-  if ((code !== undefined && networkErrorCodes.has(code)) || name === 'TimeoutError') {
+  const code = networkErrorCode(err);
+  if (code !== undefined || name === 'TimeoutError') {
     const message = 'message' in err && typeof err.message === 'string' ? err.message : name;
     return new StorageUnavailableError(ctx.operation, ctx.endpoint, code ?? message, { cause: err });
   }
   return err;
+}
+
+/**
+ * The network error code of `err`, looking through `cause` and `AggregateError.errors`: the SDK and Node's
+ * happy-eyeballs connect wrap the socket's ECONNREFUSED in errors of their own.
+ */
+function networkErrorCode(err: unknown, depth = 0): string | undefined {
+  if (typeof err !== 'object' || err === null || depth > 4) return undefined;
+  if ('code' in err && typeof err.code === 'string' && networkErrorCodes.has(err.code)) return err.code;
+  const nested = [
+    'cause' in err ? err.cause : undefined,
+    ...('errors' in err && Array.isArray(err.errors) ? (err.errors as unknown[]) : []),
+  ];
+  for (const inner of nested) {
+    const code = networkErrorCode(inner, depth + 1);
+    if (code !== undefined) return code;
+  }
+  return undefined;
 }
 
 function abortOptions(options: RequestOptions): { abortSignal?: AbortSignal } {

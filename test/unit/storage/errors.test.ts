@@ -60,6 +60,8 @@ describe('mapS3Error', () => {
       code: 'ECONNREFUSED',
     });
     expect(mapS3Error(refused, ctx)).toMatchObject({ code: 'STORAGE_UNAVAILABLE', retryable: true });
+    const wrapped = new Error('request failed', { cause: new AggregateError([refused], 'connect failed') });
+    expect(mapS3Error(wrapped, ctx)).toMatchObject({ code: 'STORAGE_UNAVAILABLE', retryable: true });
     expect(mapS3Error(serviceError('InvalidRange', 416), ctx)).toBeInstanceOf(StorageRequestError);
   });
 
