@@ -32,6 +32,7 @@ import {
   removeCniIptables,
   removeKubeletIptables,
   removeContainerLogLinks,
+  removeHostDebris,
   runningTasks,
   sandboxNetworks,
   unmountBelow,
@@ -386,6 +387,7 @@ export const kubernetesComponent: Component = {
     await removeKubeletIptables();
     await rm(l.cniIpamDir, { recursive: true, force: true });
     await removeContainerLogLinks(l);
+    await removeHostDebris();
     const cgroups = await removeCgroupRoot(CLUSTER.cgroupRoot);
     if (cgroups.length) ctx.reporter.warn(`cgroups still in use: ${cgroups.slice(0, 5).join(', ')}`);
     await rm(l.netnsRecord, { force: true });

@@ -1,4 +1,4 @@
-import { readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { readFile, readdir, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../images/exec.js';
 import { CLUSTER, type KubeLayout } from './layout.js';
@@ -210,5 +210,22 @@ export async function removeKubeletIptables(): Promise<void> {
         await run(tool, ['-t', table, '-X', chain], { allowFailure: true });
       }
     }
+  }
+}
+
+/**
+ * Files the kubelet and libcni keep at fixed host paths whatever their configuration says: the device-plugin socket
+ * under `/var/lib/kubelet` and cached CNI results of our network under `/var/lib/cni`. Removes ours, then each
+ * directory only if that left it empty (so a directory that holds someone else's files stays).
+ */
+export async function removeHostDebris(): Promise<void> {
+  await rm('/var/lib/kubelet/device-plugins/kubelet.sock', { force: true });
+  await rm('/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint', { force: true });
+  const results = '/var/lib/cni/results';
+  for (const name of await readdir(results).catch(() => [])) {
+    if (name.startsWith(`${CLUSTER.cniNetwork}-`)) await rm(join(results, name), { force: true });
+  }
+  for (const dir of ['/var/lib/kubelet/device-plugins', '/var/lib/kubelet', results, '/var/lib/cni']) {
+    await rmdir(dir).catch(() => undefined);
   }
 }
