@@ -5,6 +5,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import { applyLifecycleRules } from '../retention/lifecycle.js';
 import { ensureRetentionSchedule } from '../retention/schedule.js';
 import { workflowTaskQueue } from '../spec/record.js';
 import { createS3ObjectStore, loadS3Config } from '../storage/index.js';
@@ -58,6 +59,16 @@ async function main(): Promise<void> {
       }
     } catch (err) {
       say(`cannot create the retention sweep schedule: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    try {
+      const lifecycle = await applyLifecycleRules(loadS3Config());
+      say(
+        lifecycle === 'applied'
+          ? 'bucket lifecycle rules applied (backstops; retention itself is swept)'
+          : 'the object store has no lifecycle rules: retention relies on the scheduled sweep',
+      );
+    } catch (err) {
+      say(`cannot apply bucket lifecycle rules: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
   say(
