@@ -2,9 +2,11 @@
  * Results and artifacts out of the pod on the real stack (issue 6): real Temporal, Kubernetes, S3 and workers — in
  * this process for most tests, as child processes where the worker's memory is measured or the worker is killed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
@@ -89,6 +91,21 @@ function startWorkerProcess(queue: string): Promise<ChildProcess> {
   });
 }
 
+/** Runs the `assay` CLI against this test's task queue; resolves with its exit code and output. */
+function assay(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['bin/assay.js', ...args],
+      { env: { ...process.env, ASSAY_TASK_QUEUE: taskQueue }, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
 /** Peak resident memory of a process so far (VmHWM), in bytes. */
 async function peakRss(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -169,6 +186,10 @@ describe('results', () => {
     expect(createHash('sha256').update(stored).digest('hex')).toBe(b.resultInfo!.sha256);
     // A pod without declared outputs has no collector.
     expect(a.artifactsSummary).toBeNull();
+    // `assay result ID` prints the whole result, read back from its object.
+    const printed = await assay(['result', b.evaluationId, '-o', 'json']);
+    expect(printed.code).toBe(0);
+    expect((JSON.parse(printed.stdout) as { result: { pad: string } }).result.pad).toHaveLength(2_000_000);
   }, 240_000);
 });
 
@@ -216,6 +237,23 @@ describe('a hostile pod', () => {
       (await store.getBytes(storageKeys.record(started.evaluationId))).toString(),
     ) as EvaluationRecord;
     expect(stored.artifactsSummary?.violationCount).toBe(record.artifactsSummary?.violationCount);
+
+    // `assay artifacts ID` lists the manifest and the refusals; `--download` fetches and checks each sha256.
+    const listed = await assay(['artifacts', started.evaluationId]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(artifacts[0]!.split('/').pop());
+    expect(listed.stdout).toContain('linkOutside');
+    const dir = await mkdtemp(join(tmpdir(), 'assay-artifacts-'));
+    try {
+      const downloaded = await assay(['artifacts', started.evaluationId, '--download', dir]);
+      expect(downloaded.code).toBe(0);
+      expect((await readdir(dir)).sort()).toEqual(artifacts.map((k) => k.split('/').pop()).sort());
+      for (const key of artifacts) {
+        expect(await readFile(join(dir, key.split('/').pop()!))).toEqual(await store.getBytes(key));
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 180_000);
 });
 
