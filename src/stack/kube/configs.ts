@@ -158,6 +158,9 @@ bindAddress: ${nodeIp}
 healthzBindAddress: 127.0.0.1:${CLUSTER.proxyHealthzPort}
 metricsBindAddress: 127.0.0.1:${CLUSTER.proxyMetricsPort}
 nodePortAddresses: [primary]
+iptables:
+  # NodePorts on 127.0.0.1 would need route_localnet=1, a host sysctl that down could not put back.
+  localhostNodePorts: false
 clientConnection:
   kubeconfig: ${l.kubeconfig('kube-proxy')}
 conntrack:
