@@ -347,9 +347,9 @@ export const kubernetesComponent: Component = {
           const left = await runningTasks(t);
           return left.length === 0 ? true : `${left.length} containers still running`;
         },
-        { description: 'the kubelet to stop every pod', timeoutMs: 30_000, intervalMs: 500 },
+        { description: 'the kubelet to stop every pod', timeoutMs: 10_000, intervalMs: 500 },
       ).catch(() =>
-        ctx.reporter.warn('the kubelet did not stop every pod in 30 s; removing the rest through containerd'),
+        ctx.reporter.warn('the kubelet did not stop every pod in 10 s; removing the rest through containerd'),
       );
     }
 
