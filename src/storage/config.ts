@@ -1,5 +1,6 @@
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import { envBoolean } from '../spec/env.js';
 
 /** Environment variables that configure the object store (the local stack's `env` prints them). */
 export const s3EnvNames = {
@@ -17,22 +18,6 @@ const optionalString = z
   .optional()
   .transform((v) => (v === '' ? undefined : v));
 
-const booleanString = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .optional()
-  .transform((value, ctx) => {
-    if (value === undefined || value === '') return undefined;
-    if (['1', 'true', 'yes', 'on'].includes(value)) return true;
-    if (['0', 'false', 'no', 'off'].includes(value)) return false;
-    ctx.addIssue({
-      code: 'custom',
-      message: `"${value}" is not a boolean (use true/false, 1/0, yes/no, on/off)`,
-    });
-    return z.NEVER;
-  });
-
 const s3EnvSchema = z.object({
   ASSAY_S3_ENDPOINT: optionalString.pipe(
     z.url({ protocol: /^https?$/, error: 'is not an http(s) URL' }).optional(),
@@ -49,7 +34,7 @@ const s3EnvSchema = z.object({
       )
       .optional(),
   ),
-  ASSAY_S3_FORCE_PATH_STYLE: booleanString,
+  ASSAY_S3_FORCE_PATH_STYLE: envBoolean,
 });
 
 /** Half a credential pair is always a mistake; with neither, the AWS default chain (profile, IMDS, …) applies. */
