@@ -7,7 +7,7 @@ import { AssayClient } from '../src/client/assay-client.js';
 import { buildJob, attemptSelector } from '../src/activities/job-manifest.js';
 import { createKubeClients, openGet } from '../src/kube/clients.js';
 import { watchUntil } from '../src/kube/watch.js';
-import { planEvaluation } from '../src/spec/plan.js';
+import { jobRequestFor, planEvaluation } from '../src/spec/plan.js';
 import { evaluationWorkflowId } from '../src/spec/record.js';
 import { workerConfigSchema } from '../src/spec/worker-config.js';
 import { createS3ObjectStore, loadS3Config } from '../src/storage/index.js';
@@ -126,23 +126,15 @@ async function main(): Promise<void> {
   async function bareOnce(): Promise<number> {
     const id = `b-${ulid().toLowerCase()}`;
     const job = buildJob({
-      evaluationId: id,
-      attempt: 1,
-      namespace,
-      workflowId: 'bare',
-      runId: 'bare',
-      team,
-      user: plan.user,
-      priority: plan.priority,
-      image: plan.image,
-      command: plan.command,
-      args: plan.args,
-      env: plan.env,
-      workingDir: plan.workingDir,
-      resources: plan.resources,
-      timeoutSeconds: plan.timeoutSeconds,
+      ...jobRequestFor(plan, {
+        evaluationId: id,
+        attempt: 1,
+        namespace,
+        workflowId: 'bare',
+        runId: 'bare',
+        runtimeClassName: null,
+      }),
       labels: { 'assay.dev/bench': 'bare' },
-      runtimeClassName: null,
     });
     delete job.spec!.template.metadata!.finalizers;
     const name = job.metadata!.name!;

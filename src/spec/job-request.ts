@@ -3,9 +3,8 @@
  * shape the Kubernetes Job, plus the identity of the attempt. Plain data, so it travels through Temporal history.
  */
 import { z } from 'zod';
+import { priorities } from './evaluation-job.js';
 import { evaluationIdSchema } from './record.js';
-
-export const priorities = ['low', 'normal', 'high'] as const;
 
 export const jobEnvVarSchema = z.union([
   z.object({ name: z.string().min(1), value: z.string() }),

@@ -5,7 +5,7 @@
 import type { z } from 'zod';
 import { parseEvaluationJob, type EvaluationJob, type Priority } from './evaluation-job.js';
 import type { SpecIssue } from './issues.js';
-import type { JobEnvVar, JobOutputs, JobResources } from './job-request.js';
+import type { JobEnvVar, JobOutputs, JobRequest, JobResources } from './job-request.js';
 
 export interface EvaluationPlan {
   readonly name: string | null;
@@ -92,4 +92,33 @@ export function planEvaluation(manifest: unknown): PlanResult {
   const parsed = parseEvaluationJob(manifest);
   if (!parsed.ok) return { ok: false, issues: parsed.issues };
   return { ok: true, plan: planFromJob(parsed.value) };
+}
+
+/** Where and as what one attempt of a plan runs: the identity half of a {@link JobRequest}. */
+export interface AttemptPlacement {
+  readonly evaluationId: string;
+  readonly attempt: number;
+  readonly namespace: string;
+  readonly workflowId: string;
+  readonly runId: string;
+  readonly runtimeClassName: string | null;
+}
+
+/** The Job request for one attempt of `plan`: the plan's workload at `placement`. */
+export function jobRequestFor(plan: EvaluationPlan, placement: AttemptPlacement): JobRequest {
+  return {
+    ...placement,
+    team: plan.team,
+    user: plan.user,
+    priority: plan.priority,
+    image: plan.image,
+    command: plan.command,
+    args: plan.args,
+    env: plan.env,
+    workingDir: plan.workingDir,
+    resources: plan.resources,
+    timeoutSeconds: plan.timeoutSeconds,
+    labels: plan.labels,
+    outputs: plan.outputs,
+  };
 }

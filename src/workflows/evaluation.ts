@@ -22,8 +22,7 @@ import type { CentralActivities, ClusterChoice, ClusterQueueActivities } from '.
 import type { CollectedOutputs, OutputActivities } from '../activities/artifacts.js';
 import { withArtifactViolations } from '../artifacts/outcome.js';
 import type { AttemptLogs } from '../spec/record.js';
-import type { JobRequest } from '../spec/job-request.js';
-import { planEvaluation, type EvaluationPlan } from '../spec/plan.js';
+import { jobRequestFor, planEvaluation, type EvaluationPlan } from '../spec/plan.js';
 import {
   attemptJobName,
   errorTypes,
@@ -319,26 +318,14 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
       };
       state.attempts.push(record);
       pending = attempt;
-      const request: JobRequest = {
+      const request = jobRequestFor(plan, {
         evaluationId: input.evaluationId,
         attempt,
         namespace: cluster.namespace,
         workflowId: info.workflowId,
         runId: info.runId,
-        team: plan.team,
-        user: plan.user,
-        priority: plan.priority,
-        image: plan.image,
-        command: plan.command,
-        args: plan.args,
-        env: plan.env,
-        workingDir: plan.workingDir,
-        resources: plan.resources,
-        timeoutSeconds: plan.timeoutSeconds,
-        labels: plan.labels,
         runtimeClassName: cluster.runtimeClassName,
-        outputs: plan.outputs,
-      };
+      });
       await kube.createJob(request);
       if (streamingCapture) {
         // Step 5: the capture runs alongside the wait; only an explicit cancel of its own scope reaches it.
