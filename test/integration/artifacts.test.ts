@@ -2,93 +2,58 @@
  * Results and artifacts out of the pod on the real stack (issue 6): real Temporal, Kubernetes, S3 and workers — in
  * this process for most tests, as child processes where the worker's memory is measured or the worker is killed.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import { ulid } from 'ulid';
 import { AssayClient } from '../../src/client/assay-client.js';
 import type { StoredManifest } from '../../src/activities/artifacts.js';
-import { createKubeClients, type KubeClients } from '../../src/kube/clients.js';
+import type { KubeClients } from '../../src/kube/clients.js';
 import { retentionIndexKey } from '../../src/retention/keys.js';
 import { applyLifecycleRules } from '../../src/retention/lifecycle.js';
 import { retentionSweep } from '../../src/workflows/retention.js';
 import { ensureRetentionSchedule } from '../../src/retention/schedule.js';
 import { storageKeys, type EvaluationRecord } from '../../src/spec/record.js';
-import { workerConfigSchema } from '../../src/spec/worker-config.js';
 import { collect } from '../../src/storage/object-store.js';
-import { createS3ObjectStore, loadS3Config, type S3ObjectStore } from '../../src/storage/index.js';
-import { loadWorkflowBundle, startWorkers, type RunningWorkers } from '../../src/workers/run.js';
-import { installQuietTemporalRuntime } from '../support/temporal.js';
-import { stackTestEnv } from '../support/test-env.js';
+import { loadS3Config, type S3ObjectStore } from '../../src/storage/index.js';
+import {
+  createWorkerProcesses,
+  manifestBuilder,
+  newId,
+  startEvaluationHarness,
+  type EvaluationHarness,
+} from '../support/evaluation-harness.js';
 import { BUSYBOX, eventually } from './kube/cluster.js';
 
-const env = stackTestEnv();
 const runTag = ulid().toLowerCase().slice(-8);
 const team = `art-${runTag}`;
 const namespace = `assay-${team}`;
 const taskQueue = `assay-art-${runTag}`;
 
-let connection: Connection;
-let nativeConnection: NativeConnection;
+let harness: EvaluationHarness;
 let client: AssayClient;
 let kube: KubeClients;
 let store: S3ObjectStore;
-let workers: RunningWorkers;
-const children: ChildProcess[] = [];
+/** Workers as child processes, where a test measures a worker's memory or kills one. */
+const workerProcesses = createWorkerProcesses();
 
-function manifest(spec: Record<string, unknown>): Record<string, unknown> {
-  return {
-    apiVersion: 'assay.dev/v1',
-    kind: 'EvaluationJob',
-    metadata: {},
-    spec: {
-      team,
-      user: 'tester',
-      image: BUSYBOX,
-      resources: { cpu: '500m', memory: '64Mi', ephemeralStorage: '256Mi' },
-      timeoutSeconds: 600,
-      retries: { maxAttempts: 1 },
-      ...spec,
-    },
-  };
-}
-
-function newId(label: string): string {
-  return `${label}-${ulid().toLowerCase().slice(-12)}`;
-}
+const manifest = manifestBuilder({
+  team,
+  defaults: {
+    image: BUSYBOX,
+    resources: { cpu: '500m', memory: '64Mi', ephemeralStorage: '256Mi' },
+    timeoutSeconds: 600,
+    retries: { maxAttempts: 1 },
+  },
+});
 
 async function sha256Of(key: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of await store.get(key)) hash.update(chunk as Buffer);
   return hash.digest('hex');
-}
-
-/** Starts `npm run worker` as a child on `queue`; resolves once it serves. */
-function startWorkerProcess(queue: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
-    cwd: process.cwd(),
-    env: {
-      ...process.env,
-      ASSAY_TASK_QUEUE: queue,
-      ASSAY_WORKFLOW_BUNDLE: env.ASSAY_TEST_WORKFLOW_BUNDLE,
-      ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('assay worker: serving')) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`worker exited with ${code}: ${output}`)));
-  });
 }
 
 /** Runs the `assay` CLI against this test's task queue; resolves with its exit code and output. */
@@ -115,33 +80,13 @@ async function peakRss(pid: number): Promise<number> {
 }
 
 beforeAll(async () => {
-  installQuietTemporalRuntime();
-  kube = createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
-  store = createS3ObjectStore(loadS3Config());
-  connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  client = new AssayClient(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }), { taskQueue });
-  nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
-  const config = workerConfigSchema.parse({
-    temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE },
-    taskQueue,
-    clusters: [{ name: 'local', kubeconfig: { path: process.env.KUBECONFIG ?? null } }],
-    shutdownGraceSeconds: 2,
-  });
-  workers = await startWorkers(config, {
-    connection: nativeConnection,
-    store,
-    bundle: await loadWorkflowBundle(env.ASSAY_TEST_WORKFLOW_BUNDLE),
-    heartbeatIntervalMs: 1000,
-  });
+  harness = await startEvaluationHarness({ taskQueue });
+  ({ client, kube, store } = harness);
 }, 180_000);
 
 afterAll(async () => {
-  for (const child of children)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  workers?.shutdown();
-  await workers?.done;
-  await nativeConnection?.close();
-  await connection?.close();
+  workerProcesses.killAll();
+  await harness?.close();
   await kube?.core.deleteNamespace({ name: namespace }).catch(() => undefined);
 }, 60_000);
 
@@ -289,7 +234,7 @@ describe('large artifacts', () => {
 
   it('nested files and one 1.5 GB file arrive with the right sha256; the worker memory stays bounded', async () => {
     const queue = `${taskQueue}-big`;
-    const worker = await startWorkerProcess(queue);
+    const worker = await workerProcesses.start(queue);
     const idle = await peakRss(worker.pid!);
     const bigClient = new AssayClient(client.temporal, { taskQueue: queue });
     const started = await bigClient.start(manifest(spec(1_500_000_000)), { idempotencyKey: newId('big') });
@@ -314,7 +259,7 @@ describe('large artifacts', () => {
 
   it('a worker killed during the upload: the retry stores complete, correct objects and no partial one', async () => {
     const queue = `${taskQueue}-kill`;
-    const first = await startWorkerProcess(queue);
+    const first = await workerProcesses.start(queue);
     const killClient = new AssayClient(client.temporal, { taskQueue: queue });
     const started = await killClient.start(manifest(spec(250_000_000)), { idempotencyKey: newId('kill') });
     const bigKey = `${storageKeys.artifactsPrefix(started.evaluationId)}big.bin`;
@@ -328,11 +273,10 @@ describe('large artifacts', () => {
       },
       300_000,
     );
-    first.kill('SIGKILL');
-    await new Promise((r) => first.once('exit', r));
+    await workerProcesses.kill(first);
     // Never a partial object under the final key.
     expect(await store.exists(bigKey)).toBe(false);
-    await startWorkerProcess(queue);
+    await workerProcesses.start(queue);
     const record = await killClient.result(started.evaluationId);
     expect(record.outcome).toBe('Succeeded');
     await expectArtifacts(started.evaluationId, record.result as Record<string, string>);

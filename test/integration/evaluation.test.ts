@@ -3,16 +3,13 @@
  * (in this process, on an isolated task queue; for the crash test, child processes killed with SIGKILL).
  * After every test no Job, pod or finalizer of ours is left in the test's namespace.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Connection, Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { NativeConnection } from '@temporalio/worker';
 import { ulid } from 'ulid';
 import { AssayClient } from '../../src/client/assay-client.js';
-import { createKubeClients, type KubeClients } from '../../src/kube/clients.js';
+import type { KubeClients } from '../../src/kube/clients.js';
 import {
   captureFinalizer,
   evaluationWorkflowId,
@@ -21,48 +18,36 @@ import {
   type EvaluationRecord,
   type EvaluationStatus,
 } from '../../src/spec/record.js';
-import { workerConfigSchema } from '../../src/spec/worker-config.js';
-import { createS3ObjectStore, loadS3Config, type S3ObjectStore } from '../../src/storage/index.js';
-import { loadWorkflowBundle, startWorkers, type RunningWorkers } from '../../src/workers/run.js';
-import { installQuietTemporalRuntime } from '../support/temporal.js';
-import { stackTestEnv } from '../support/test-env.js';
+import type { S3ObjectStore } from '../../src/storage/index.js';
+import {
+  createWorkerProcesses,
+  manifestBuilder,
+  newId,
+  startEvaluationHarness,
+  type EvaluationHarness,
+} from '../support/evaluation-harness.js';
 import { BUSYBOX, PYTHON, eventually } from './kube/cluster.js';
 
-const env = stackTestEnv();
 const runTag = ulid().toLowerCase().slice(-8);
 const team = `it-${runTag}`;
 const namespace = `assay-${team}`;
 const taskQueue = `assay-it-${runTag}`;
 const historiesDir = join(process.cwd(), 'test', 'workflows', 'histories');
-const bundlePath = env.ASSAY_TEST_WORKFLOW_BUNDLE;
 
-let connection: Connection;
-let nativeConnection: NativeConnection;
+let harness: EvaluationHarness;
 let client: AssayClient;
 let kube: KubeClients;
 let store: S3ObjectStore;
-let workers: RunningWorkers;
 
-function manifest(spec: Record<string, unknown>, name?: string): Record<string, unknown> {
-  return {
-    apiVersion: 'assay.dev/v1',
-    kind: 'EvaluationJob',
-    metadata: name === undefined ? {} : { name },
-    spec: {
-      team,
-      user: 'tester',
-      image: BUSYBOX,
-      resources: { cpu: '100m', memory: '64Mi', ephemeralStorage: '64Mi' },
-      timeoutSeconds: 120,
-      retries: { maxAttempts: 2, backoffSeconds: 1 },
-      ...spec,
-    },
-  };
-}
-
-function newId(label: string): string {
-  return `${label}-${ulid().toLowerCase().slice(-12)}`;
-}
+const manifest = manifestBuilder({
+  team,
+  defaults: {
+    image: BUSYBOX,
+    resources: { cpu: '100m', memory: '64Mi', ephemeralStorage: '64Mi' },
+    timeoutSeconds: 120,
+    retries: { maxAttempts: 2, backoffSeconds: 1 },
+  },
+});
 
 async function status(evaluationId: string): Promise<EvaluationStatus | undefined> {
   try {
@@ -114,26 +99,8 @@ async function createJobCount(evaluationId: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  installQuietTemporalRuntime();
-  kube = createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
-  store = createS3ObjectStore(loadS3Config());
-  connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  client = new AssayClient(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }), { taskQueue });
-  nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
-  const config = workerConfigSchema.parse({
-    temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE },
-    taskQueue,
-    clusters: [{ name: 'local', kubeconfig: { path: process.env.KUBECONFIG ?? null } }],
-    shutdownGraceSeconds: 2,
-  });
-  // The bundle Jest's global setup built once for the run; the crash test's child workers load it too.
-  const bundle = await loadWorkflowBundle(bundlePath);
-  workers = await startWorkers(config, {
-    connection: nativeConnection,
-    store,
-    bundle,
-    heartbeatIntervalMs: 1000,
-  });
+  harness = await startEvaluationHarness({ taskQueue });
+  ({ client, kube, store } = harness);
 }, 180_000);
 
 afterEach(async () => {
@@ -163,10 +130,7 @@ afterEach(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  workers?.shutdown();
-  await workers?.done;
-  await nativeConnection?.close();
-  await connection?.close();
+  await harness?.close();
   await kube?.core.deleteNamespace({ name: namespace }).catch(() => undefined);
 }, 60_000);
 
@@ -306,46 +270,20 @@ describe('evaluation on the real stack', () => {
 });
 
 describe('a worker killed with SIGKILL while the pod runs', () => {
-  const children: ChildProcess[] = [];
+  const workerProcesses = createWorkerProcesses();
   const crashQueue = `assay-it-crash-${runTag}`;
 
-  function startWorkerProcess(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
-      cwd: process.cwd(),
-      env: {
-        ...process.env,
-        ASSAY_TASK_QUEUE: crashQueue,
-        ASSAY_WORKFLOW_BUNDLE: bundlePath,
-        ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    children.push(child);
-    let output = '';
-    return new Promise((resolve, reject) => {
-      child.stderr?.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('assay worker: serving')) resolve(child);
-      });
-      child.on('exit', (code) => reject(new Error(`worker exited with ${code}: ${output}`)));
-    });
-  }
-
-  afterAll(() => {
-    for (const child of children)
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  afterAll(() => workerProcesses.killAll());
 
   it('a new worker completes the evaluation with exactly one Job for attempt 1', async () => {
     const crashClient = new AssayClient(client.temporal, { taskQueue: crashQueue });
-    const first = await startWorkerProcess();
+    const first = await workerProcesses.start(crashQueue);
     const started = await crashClient.start(manifest({ command: ['sh', '-c', 'sleep 12; echo survived'] }), {
       idempotencyKey: newId('crash'),
     });
     await waitForRunningPod(started.evaluationId);
-    first.kill('SIGKILL');
-    await new Promise((r) => first.once('exit', r));
-    await startWorkerProcess();
+    await workerProcesses.kill(first);
+    await workerProcesses.start(crashQueue);
     const record = await crashClient.result(started.evaluationId);
     expect(record.outcome).toBe('Succeeded');
     expect(record.attempts).toHaveLength(1);

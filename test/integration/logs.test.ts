@@ -3,59 +3,49 @@
  * Every stored line is checked: exactly once, in order per stream. The S3 server is stopped for 30 s during one
  * capture (and restarted in `finally`); worker child processes are killed with SIGKILL during another.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Connection, Client } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import { ulid } from 'ulid';
 import { AssayClient } from '../../src/client/assay-client.js';
-import { createKubeClients, type KubeClients } from '../../src/kube/clients.js';
+import type { KubeClients } from '../../src/kube/clients.js';
 import { followLogs } from '../../src/client/follow.js';
 import type { LogEvent } from '../../src/logs/events.js';
 import { labelKeys, type EvaluationRecord } from '../../src/spec/record.js';
-import { workerConfigSchema } from '../../src/spec/worker-config.js';
 import { S3Component } from '../../src/stack/s3/component.js';
 import { createStackContext } from '../../src/stack/index.js';
-import { createS3ObjectStore, loadS3Config, type S3ObjectStore } from '../../src/storage/index.js';
-import { loadWorkflowBundle, startWorkers, type RunningWorkers } from '../../src/workers/run.js';
-import { installQuietTemporalRuntime } from '../support/temporal.js';
-import { stackTestEnv } from '../support/test-env.js';
+import type { S3ObjectStore } from '../../src/storage/index.js';
+import {
+  createWorkerProcesses,
+  manifestBuilder,
+  newId,
+  startEvaluationHarness,
+  type EvaluationHarness,
+} from '../support/evaluation-harness.js';
 import { PYTHON, eventually } from './kube/cluster.js';
 
-const env = stackTestEnv();
 const runTag = ulid().toLowerCase().slice(-8);
 const team = `lg-${runTag}`;
 const namespace = `assay-${team}`;
 const taskQueue = `assay-logs-${runTag}`;
 
-let connection: Connection;
-let nativeConnection: NativeConnection;
+let harness: EvaluationHarness;
 let client: AssayClient;
 let kube: KubeClients;
 let store: S3ObjectStore;
-let workers: RunningWorkers;
 
+const evaluation = manifestBuilder({
+  team,
+  defaults: {
+    image: PYTHON,
+    resources: { cpu: '500m', memory: '128Mi', ephemeralStorage: '512Mi' },
+    timeoutSeconds: 600,
+    retries: { maxAttempts: 1, backoffSeconds: 1 },
+  },
+});
+
+/** A manifest running the Python `script`; `extra` adds to or overrides its spec. */
 function manifest(script: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    apiVersion: 'assay.dev/v1',
-    kind: 'EvaluationJob',
-    metadata: {},
-    spec: {
-      team,
-      user: 'tester',
-      image: PYTHON,
-      command: ['python3', '-c', script],
-      resources: { cpu: '500m', memory: '128Mi', ephemeralStorage: '512Mi' },
-      timeoutSeconds: 600,
-      retries: { maxAttempts: 1, backoffSeconds: 1 },
-      ...extra,
-    },
-  };
-}
-
-function newId(label: string): string {
-  return `${label}-${ulid().toLowerCase().slice(-12)}`;
+  return evaluation({ command: ['python3', '-c', script], ...extra });
 }
 
 /**
@@ -111,31 +101,12 @@ async function expectAllLines(record: EvaluationRecord, total: number): Promise<
 }
 
 beforeAll(async () => {
-  installQuietTemporalRuntime();
-  kube = createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
-  store = createS3ObjectStore(loadS3Config());
-  connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  client = new AssayClient(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }), { taskQueue });
-  nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
-  const config = workerConfigSchema.parse({
-    temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE },
-    taskQueue,
-    clusters: [{ name: 'local', kubeconfig: { path: process.env.KUBECONFIG ?? null } }],
-    shutdownGraceSeconds: 2,
-  });
-  workers = await startWorkers(config, {
-    connection: nativeConnection,
-    store,
-    bundle: await loadWorkflowBundle(env.ASSAY_TEST_WORKFLOW_BUNDLE),
-    heartbeatIntervalMs: 1000,
-  });
+  harness = await startEvaluationHarness({ taskQueue });
+  ({ client, kube, store } = harness);
 }, 180_000);
 
 afterAll(async () => {
-  workers?.shutdown();
-  await workers?.done;
-  await nativeConnection?.close();
-  await connection?.close();
+  await harness?.close();
   await kube?.core.deleteNamespace({ name: namespace }).catch(() => undefined);
 }, 60_000);
 
@@ -271,56 +242,25 @@ describe('live follow', () => {
 });
 
 describe('a worker killed with SIGKILL twice during the capture', () => {
-  const children: ChildProcess[] = [];
+  const workerProcesses = createWorkerProcesses();
   const crashQueue = `assay-logs-crash-${runTag}`;
 
-  function startWorkerProcess(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
-      cwd: process.cwd(),
-      env: {
-        ...process.env,
-        ASSAY_TASK_QUEUE: crashQueue,
-        ASSAY_WORKFLOW_BUNDLE: env.ASSAY_TEST_WORKFLOW_BUNDLE,
-        ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    children.push(child);
-    let output = '';
-    return new Promise((resolve, reject) => {
-      child.stderr?.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('assay worker: serving')) resolve(child);
-      });
-      child.on('exit', (code) => reject(new Error(`worker exited with ${code}: ${output}`)));
-    });
-  }
-
-  async function kill(child: ChildProcess): Promise<void> {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  afterAll(() => {
-    for (const child of children)
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  afterAll(() => workerProcesses.killAll());
 
   it('every line is stored exactly once, in order', async () => {
     const crashClient = new AssayClient(client.temporal, { taskQueue: crashQueue });
-    const first = await startWorkerProcess();
+    const first = await workerProcesses.start(crashQueue);
     const started = await crashClient.start(manifest(numberedLines(200_000, 3000)), {
       idempotencyKey: newId('kill'),
     });
     await runningPod(started.evaluationId);
     await sleep(6000);
-    await kill(first);
-    const second = await startWorkerProcess();
+    await workerProcesses.kill(first);
+    const second = await workerProcesses.start(crashQueue);
     // Past the capture's heartbeat timeout, the retry runs on the new worker and resumes; kill that one too.
     await sleep(18_000);
-    await kill(second);
-    await startWorkerProcess();
+    await workerProcesses.kill(second);
+    await workerProcesses.start(crashQueue);
     const record = await crashClient.result(started.evaluationId);
     expect(record.outcome).toBe('Succeeded');
     await expectAllLines(record, 200_000);
