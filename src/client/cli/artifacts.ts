@@ -17,7 +17,6 @@ import {
   artifactViolationSchema,
   evaluationIdSchema,
   storageKeys,
-  type EvaluationRecord,
 } from '../../spec/record.js';
 import {
   ObjectNotFoundError,
@@ -117,18 +116,6 @@ export async function downloadArtifact(
     await rm(partial, { force: true });
     throw err;
   }
-}
-
-/** The full result of a record whose result was too large to travel through history (read from its object). */
-export async function withStoredResult(
-  record: EvaluationRecord,
-  store?: ObjectStore,
-): Promise<EvaluationRecord> {
-  const info = record.resultInfo;
-  if (record.result !== null || info === null || info === undefined || info.inline) return record;
-  const s = store ?? createS3ObjectStore(loadS3Config());
-  const bytes = await s.getBytes(info.key);
-  return { ...record, result: JSON.parse(bytes.toString('utf8')) as EvaluationRecord['result'] };
 }
 
 function formatBytes(n: number): string {

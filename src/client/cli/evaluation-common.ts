@@ -17,6 +17,7 @@ import {
 } from '../assay-client.js';
 import { exitCodeForOutcome, type EvaluationRecord, type EvaluationStatus } from '../../spec/record.js';
 import { formatSpecIssue } from '../../spec/issues.js';
+import { createS3ObjectStore, loadS3Config, type ObjectStore } from '../../storage/index.js';
 import { exitCodes } from './exit-codes.js';
 
 export type OutputFormat = 'table' | 'json' | 'yaml';
@@ -219,10 +220,23 @@ export async function waitForRecord(
     }
   })();
   try {
-    return await client.result(evaluationId);
+    // Every command that prints the record prints the whole result, also one too large for history.
+    return await withStoredResult(await client.result(evaluationId));
   } finally {
     done = true;
     spin?.stop();
     await watcher;
   }
+}
+
+/** The full result of a record whose result was too large to travel through history (read from its object). */
+export async function withStoredResult(
+  record: EvaluationRecord,
+  store?: ObjectStore,
+): Promise<EvaluationRecord> {
+  const info = record.resultInfo;
+  if (record.result !== null || info === null || info === undefined || info.inline) return record;
+  const s = store ?? createS3ObjectStore(loadS3Config());
+  const bytes = await s.getBytes(info.key);
+  return { ...record, result: JSON.parse(bytes.toString('utf8')) as EvaluationRecord['result'] };
 }

@@ -1,6 +1,5 @@
 /** `assay result ID`: wait for an evaluation's outcome and print its record; the exit code follows the outcome. */
 import { Command } from 'commander';
-import { withStoredResult } from './artifacts.js';
 import {
   exitCodeOf,
   outputOption,
@@ -21,8 +20,7 @@ export function resultCommand(io: CliIo = process): Command {
       .addOption(outputOption())
       .action(async (id: string, options: { output: OutputFormat }) => {
         process.exitCode = await withClient(io, async (client) => {
-          // A result too large for history is read back from its object.
-          const record = await withStoredResult(await waitForRecord(io, client, id, false));
+          const record = await waitForRecord(io, client, id, false);
           printRecord(io, options.output, record, uiLink(client, record.workflowId));
           return exitCodeOf(record);
         });
