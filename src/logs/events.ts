@@ -1,7 +1,9 @@
 /**
- * Groups log lines into events (DESIGN.md "Log capture"): a Python traceback — chained exceptions included — is one
- * event, an indented line joins the event before it, and a spec may add its own patterns. Pure and deterministic: the
- * same lines give the same events, which is what lets a resumed capture regroup from the last stored event.
+ * Groups log lines into events (README.md, "Logs"): a Python traceback — chained exceptions included — is one event,
+ * an indented line joins the event before it, and a spec may add its own patterns. A traceback header (`Traceback …`,
+ * `+ Exception Group Traceback …`) always starts a new event unless a chain message (`During handling of the above
+ * exception…`, `The above exception was the direct cause…`) just announced it. Pure and deterministic: the same lines
+ * give the same events, which is what lets a resumed capture regroup from the last stored event.
  */
 
 /** Which stream an event came from; `combined` when the cluster could not split stdout from stderr. */
@@ -34,6 +36,11 @@ export const eventLimits = { maxLines: 2000, maxChars: 256 * 1024 } as const;
 
 const tracebackStart = /^Traceback \(most recent call last\):\s*$/;
 const exceptionGroupStart = /^\s*\+ Exception Group Traceback \(most recent call last\):\s*$/;
+/**
+ * The first line of a SyntaxError CPython reports without a traceback (the script itself does not compile):
+ * `  File "<path>", line <n>` — unlike a frame, without `, in <function>`.
+ */
+const syntaxErrorStart = /^ {2}File ".*", line \d+\s*$/;
 const chainMessages = [
   /^During handling of the above exception, another exception occurred:\s*$/,
   /^The above exception was the direct cause of the following exception:\s*$/,
@@ -143,6 +150,12 @@ export class EventGrouper<M> {
   }
 
   #joins(open: Open<M>, text: string): boolean {
+    if (tracebackStart.test(text) || exceptionGroupStart.test(text)) {
+      // A traceback header starts a new event unless a chain message announced it.
+      if (open.phase !== 'chained') return false;
+      open.phase = tracebackStart.test(text) ? 'frames' : 'raised';
+      return true;
+    }
     switch (open.phase) {
       case 'frames':
         if (!isIndented(text)) {
@@ -151,15 +164,12 @@ export class EventGrouper<M> {
         }
         return true;
       case 'raised':
+        if (syntaxErrorStart.test(text)) return false;
         return isIndented(text) || this.#continues(text);
       case 'chained':
-        if (tracebackStart.test(text)) {
-          open.phase = 'frames';
-          return true;
-        }
         return text.trim() === '';
       case 'plain':
-        if (tracebackStart.test(text) || exceptionGroupStart.test(text)) return false;
+        if (syntaxErrorStart.test(text)) return false;
         if (this.#start.length > 0 && !this.#start.some((r) => r.test(text))) return true;
         return isIndented(text) || this.#continues(text);
     }
@@ -171,11 +181,13 @@ export class EventGrouper<M> {
 
   #startEvent(time: string, text: string, mark: M): void {
     // An exception group's lines are all indented: it ends at the first unindented line, like a raised exception.
-    const phase: Phase = tracebackStart.test(text)
-      ? 'frames'
-      : exceptionGroupStart.test(text)
-        ? 'raised'
-        : 'plain';
+    // A bare SyntaxError report is one frame: its source and caret lines are indented, its exception line is not.
+    const phase: Phase =
+      tracebackStart.test(text) || syntaxErrorStart.test(text)
+        ? 'frames'
+        : exceptionGroupStart.test(text)
+          ? 'raised'
+          : 'plain';
     this.#open = {
       time,
       lines: [text],
