@@ -12,7 +12,7 @@ import { EntryPolicy } from '../artifacts/policy.js';
 import { extractTar, type ExtractOutcome } from '../artifacts/extract.js';
 import { apiStatus, type KubeClients } from '../kube/clients.js';
 import { execStream } from '../kube/exec-stream.js';
-import { assayArtifactsDir } from '../spec/evaluation-job.js';
+import { assayArtifactsDir } from '../spec/spec-constants.js';
 import type { JobOutputs } from '../spec/job-request.js';
 import {
   storageKeys,

@@ -12,7 +12,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import { assayArtifactsDir, assayResultDir } from '../spec/evaluation-job.js';
+import { assayArtifactsDir, assayResultDir } from '../spec/spec-constants.js';
 import type { JobRequest } from '../spec/job-request.js';
 import {
   annotationKeys,

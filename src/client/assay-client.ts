@@ -16,11 +16,8 @@ import {
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { ulid } from 'ulid';
 import { z } from 'zod';
-import {
-  InvalidEvaluationSpecError,
-  parseEvaluationJob,
-  type EvaluationJob,
-} from '../spec/evaluation-job.js';
+import { InvalidEvaluationSpecError, parseEvaluationJob } from '../spec/evaluation-job.js';
+import type { EvaluationJob } from '../spec/evaluation-job-schema.js';
 import {
   evaluationIdSchema,
   evaluationRecordSchema,

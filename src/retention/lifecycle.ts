@@ -5,7 +5,7 @@
  * scheduled sweep, since lifecycle rules cannot read a record. The local stack's versitygw answers 501: `unsupported`.
  */
 import { PutBucketLifecycleConfigurationCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { specLimits } from '../spec/evaluation-job.js';
+import { specLimits } from '../spec/spec-constants.js';
 import { toS3ClientConfig, type S3StoreConfig } from '../storage/config.js';
 
 /** Longer than the longest attempt (7 days), so a live upload (a log being captured) is never aborted. */

@@ -6,8 +6,10 @@
  * @packageDocumentation
  */
 export * from './evaluation-job.js';
+export * from './evaluation-job-schema.js';
 export * from './issues.js';
 export * from './json-schema.js';
 export * from './kubernetes-rules.js';
 export * from './quantity.js';
 export * from './search-attributes.js';
+export * from './spec-constants.js';

@@ -3,7 +3,7 @@
  * shape the Kubernetes Job, plus the identity of the attempt. Plain data, so it travels through Temporal history.
  */
 import { z } from 'zod';
-import { priorities } from './evaluation-job.js';
+import { priorities } from './spec-constants.js';
 import { evaluationIdSchema } from './record.js';
 
 export const jobEnvVarSchema = z.union([

@@ -10,7 +10,7 @@
  * @packageDocumentation
  */
 import { z } from 'zod';
-import { evaluationJobSchema } from './evaluation-job.js';
+import { evaluationJobSchema } from './evaluation-job-schema.js';
 
 /** A JSON value. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };

@@ -3,7 +3,9 @@
  * workflow follows. Pure (zod only), so the workflow itself validates the manifest it was given.
  */
 import type { z } from 'zod';
-import { parseEvaluationJob, type EvaluationJob, type Priority } from './evaluation-job.js';
+import { parseEvaluationJob } from './evaluation-job.js';
+import type { EvaluationJob } from './evaluation-job-schema.js';
+import type { Priority } from './spec-constants.js';
 import type { SpecIssue } from './issues.js';
 import type { JobEnvVar, JobOutputs, JobRequest, JobResources } from './job-request.js';
 
