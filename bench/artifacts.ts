@@ -20,7 +20,7 @@ import { buildJob, buildNamespace, collectorContainerName } from '../src/activit
 import { createJobActivities } from '../src/activities/jobs.js';
 import { apiStatus, createKubeClients, type KubeClients } from '../src/kube/clients.js';
 import { execStream } from '../src/kube/exec-stream.js';
-import { storageKeys } from '../src/spec/record.js';
+import { storageKeys } from '../src/spec/storage-keys.js';
 import { busyboxImage, collectorImage } from '../src/stack/images/catalog.js';
 import { imageRef } from '../src/stack/images/local-images.js';
 import { collect } from '../src/storage/object-store.js';

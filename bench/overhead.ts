@@ -8,7 +8,7 @@ import { buildJob, attemptSelector } from '../src/activities/job-manifest.js';
 import { createKubeClients, openGet } from '../src/kube/clients.js';
 import { watchUntil } from '../src/kube/watch.js';
 import { jobRequestFor, planEvaluation } from '../src/spec/plan.js';
-import { evaluationWorkflowId } from '../src/spec/record.js';
+import { evaluationWorkflowId } from '../src/spec/names.js';
 import { workerConfigSchema } from '../src/spec/worker-config.js';
 import { createS3ObjectStore, loadS3Config } from '../src/storage/index.js';
 import { loadWorkflowBundle, startWorkers } from '../src/workers/run.js';

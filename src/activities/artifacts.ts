@@ -14,13 +14,8 @@ import { apiStatus, type KubeClients } from '../kube/clients.js';
 import { execStream } from '../kube/exec-stream.js';
 import { assayArtifactsDir } from '../spec/spec-constants.js';
 import type { JobOutputs } from '../spec/job-request.js';
-import {
-  storageKeys,
-  type ArtifactEntry,
-  type ArtifactViolation,
-  type ArtifactsSummary,
-  type ResultInfo,
-} from '../spec/record.js';
+import type { ArtifactEntry, ArtifactViolation, ArtifactsSummary, ResultInfo } from '../spec/record.js';
+import { storageKeys } from '../spec/storage-keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { collectorContainerName } from './job-manifest.js';
 import type { AttemptRef } from './types.js';

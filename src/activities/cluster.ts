@@ -3,7 +3,8 @@
  * return the choice (recorded in history as this activity's result).
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { clusterTaskQueue, errorTypes, workflowTaskQueue } from '../spec/record.js';
+import { clusterTaskQueue, workflowTaskQueue } from '../spec/names.js';
+import { errorTypes } from '../spec/error-types.js';
 import { teamNamespace, type ClusterRegistry } from '../spec/worker-config.js';
 import type { ClusterActivities, ClusterChoice, ClusterRequirements } from './types.js';
 

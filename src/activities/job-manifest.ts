@@ -14,13 +14,8 @@ import type {
 } from '@kubernetes/client-node';
 import { assayArtifactsDir, assayResultDir } from '../spec/spec-constants.js';
 import type { JobRequest } from '../spec/job-request.js';
-import {
-  annotationKeys,
-  attemptJobName,
-  captureFinalizer,
-  labelKeys,
-  managedByValue,
-} from '../spec/record.js';
+import { attemptJobName } from '../spec/names.js';
+import { annotationKeys, captureFinalizer, labelKeys, managedByValue } from '../spec/kube-labels.js';
 
 /** Name of the container that runs the user's image. */
 export const mainContainerName = 'main';

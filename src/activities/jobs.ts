@@ -14,14 +14,10 @@ import {
 } from '@kubernetes/client-node';
 import { apiMessage, apiStatus, type KubeClients } from '../kube/clients.js';
 import { watchUntil } from '../kube/watch.js';
-import {
-  attemptJobName,
-  captureFinalizer,
-  errorTypes,
-  labelKeys,
-  managedByValue,
-  type AttemptEnd,
-} from '../spec/record.js';
+import type { AttemptEnd } from '../spec/record.js';
+import { attemptJobName } from '../spec/names.js';
+import { captureFinalizer, labelKeys, managedByValue } from '../spec/kube-labels.js';
+import { errorTypes } from '../spec/error-types.js';
 import { classifyPod, podVanished } from './classify.js';
 import { attemptSelector, buildJob, buildNamespace } from './job-manifest.js';
 import type { AttemptRef, JobActivities } from './types.js';

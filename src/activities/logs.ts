@@ -17,7 +17,8 @@ import {
   type LogSource,
 } from '../logs/capture.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { storageKeys, type AttemptLogs } from '../spec/record.js';
+import type { AttemptLogs } from '../spec/record.js';
+import { storageKeys } from '../spec/storage-keys.js';
 import { attemptSelector, mainContainerName } from './job-manifest.js';
 import type { LogActivities } from './types.js';
 

@@ -2,7 +2,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { ObjectStore } from '../storage/object-store.js';
 import { StorageError } from '../storage/errors.js';
-import { evaluationRecordSchema, storageKeys } from '../spec/record.js';
+import { evaluationRecordSchema } from '../spec/record.js';
+import { storageKeys } from '../spec/storage-keys.js';
 import type { RecordActivities } from './types.js';
 import { retentionIndexKey } from '../retention/keys.js';
 

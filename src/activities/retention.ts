@@ -7,7 +7,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
-import { storageKeys } from '../spec/record.js';
+import { storageKeys } from '../spec/storage-keys.js';
 import { ObjectNotFoundError } from '../storage/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { parseRetentionIndexKey, retentionIndexKey, retentionIndexPrefix } from '../retention/keys.js';

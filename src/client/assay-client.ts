@@ -19,22 +19,24 @@ import { z } from 'zod';
 import { InvalidEvaluationSpecError, parseEvaluationJob } from '../spec/evaluation-job.js';
 import type { EvaluationJob } from '../spec/evaluation-job-schema.js';
 import {
-  evaluationIdSchema,
   evaluationRecordSchema,
   evaluationStatusSchema,
-  evaluationWorkflowId,
-  evaluationWorkflowType,
   outcomeSchema,
   phaseSchema,
-  statusQueryName,
-  storageKeys,
-  workflowTaskQueue,
   type EvaluationInput,
   type EvaluationRecord,
   type EvaluationStatus,
   type Outcome,
   type Phase,
 } from '../spec/record.js';
+import {
+  evaluationIdSchema,
+  evaluationWorkflowId,
+  evaluationWorkflowType,
+  statusQueryName,
+  workflowTaskQueue,
+} from '../spec/names.js';
+import { storageKeys } from '../spec/storage-keys.js';
 import { searchAttributeKeys } from '../spec/search-attribute-keys.js';
 
 export { InvalidEvaluationSpecError };

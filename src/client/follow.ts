@@ -9,7 +9,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { openGet, type KubeClients } from '../kube/clients.js';
 import { ObjectNotFoundError } from '../storage/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { labelKeys, type AttemptLogs, type EvaluationStatus } from '../spec/record.js';
+import type { AttemptLogs, EvaluationStatus } from '../spec/record.js';
+import { labelKeys } from '../spec/kube-labels.js';
 
 export type FollowStreams = 'stdout' | 'stderr' | 'all';
 

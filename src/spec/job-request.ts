@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { priorities } from './spec-constants.js';
-import { evaluationIdSchema } from './record.js';
+import { evaluationIdSchema } from './names.js';
 
 export const jobEnvVarSchema = z.union([
   z.object({ name: z.string().min(1), value: z.string() }),

@@ -1,48 +1,14 @@
 /**
- * The evaluation record and the evaluation workflow's contract (DESIGN.md "The evaluation workflow", "The record").
+ * The evaluation record and the evaluation workflow's contract: its input, its output (the record), its status query.
+ * The names derived from an evaluation id are in `./names.ts`, object keys in `./storage-keys.ts`, Kubernetes labels
+ * in `./kube-labels.ts`, failure types in `./error-types.ts` and exit codes in `./exit-codes.ts`.
  *
  * Key names here are API: the record is what `assay result -o json` prints, what `AssayClient.result` returns and
  * what `evaluations/<id>/record.json` holds. Everything is a zod schema with the type inferred from it, so anything
  * read back from storage or from Temporal can be parsed again at the boundary.
  */
 import { z } from 'zod';
-
-/** Name of the evaluation workflow type. */
-export const evaluationWorkflowType = 'evaluation';
-/** Task queue of the evaluation workflows and of the activities that need no cluster credentials. */
-export const workflowTaskQueue = 'assay';
-/**
- * Task queue of the activities that act on cluster `name` (served by a worker holding its credentials):
- * `assay-cluster-<name>` for the default workflow queue. Tests run isolated queues with another base.
- */
-export function clusterTaskQueue(name: string, workflowQueue: string = workflowTaskQueue): string {
-  return `${workflowQueue}-cluster-${name}`;
-}
-/** Workflow id of evaluation `evaluationId`. */
-export function evaluationWorkflowId(evaluationId: string): string {
-  return `eval-${evaluationId}`;
-}
-/** Kubernetes Job name of attempt `attempt` of evaluation `evaluationId`. */
-export function attemptJobName(evaluationId: string, attempt: number): string {
-  return `assay-${evaluationId}-${attempt}`;
-}
-
-/** Name of the query that returns {@link EvaluationStatus}. */
-export const statusQueryName = 'status';
-
-/**
- * Evaluation ids become parts of Kubernetes names (`assay-<id>-<n>`, ≤ 63 characters) and of object keys: a DNS-1123
- * label of at most 54 characters, which leaves room for the prefix and an attempt number up to 10 (the same bound as
- * `metadata.name`).
- */
-export const evaluationIdSchema = z
-  .string()
-  .min(1)
-  .max(54)
-  .regex(
-    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
-    'must be lowercase letters, digits and "-", starting and ending alphanumeric',
-  );
+import { evaluationIdSchema } from './names.js';
 
 /** Phases of an evaluation, in the order they are normally passed through. */
 export const phases = [
@@ -57,7 +23,7 @@ export const phases = [
 export const phaseSchema = z.enum(phases);
 export type Phase = z.infer<typeof phaseSchema>;
 
-/** Outcomes of an evaluation (DESIGN.md "The record"). */
+/** Outcomes of an evaluation: how it ended, one per terminal webhook event and CLI exit code. */
 export const outcomes = [
   'Succeeded',
   'Failed',
@@ -68,24 +34,6 @@ export const outcomes = [
 ] as const;
 export const outcomeSchema = z.enum(outcomes);
 export type Outcome = z.infer<typeof outcomeSchema>;
-
-/**
- * `type` names of the application failures Assay's activities and workflows raise. Across Temporal, match on these,
- * never on `instanceof`.
- */
-export const errorTypes = {
-  /** The manifest does not satisfy the EvaluationJob schema. Not retryable. */
-  invalidSpec: 'InvalidSpec',
-  /** No cluster in the registry satisfies the spec's requirements. Not retryable. */
-  noCluster: 'NoClusterAvailable',
-  /** A Job with our deterministic name exists but is not ours (labels differ). Not retryable. */
-  jobConflict: 'JobNameConflict',
-  /** The cluster refused the Job or Pod outright (admission, invalid object). Not retryable. */
-  rejected: 'JobRejected',
-  /** The worker's configuration does not allow the operation (e.g. unknown cluster). Not retryable. */
-  workerMisconfigured: 'WorkerMisconfigured',
-} as const;
-export type ErrorType = (typeof errorTypes)[keyof typeof errorTypes];
 
 /**
  * How one attempt ended, as the classifier sees it. `Infrastructure` attempts are retried by the workflow;
@@ -219,7 +167,7 @@ export const artifactsSummarySchema = z.object({
 });
 export type ArtifactsSummary = z.infer<typeof artifactsSummarySchema>;
 
-/** The durable record of one evaluation (DESIGN.md "The record"). */
+/** The durable record of one evaluation: what `assay result` prints, kept in object storage after the workflow ends. */
 export const evaluationRecordSchema = z.object({
   evaluationId: evaluationIdSchema,
   workflowId: z.string(),
@@ -281,60 +229,3 @@ export const evaluationStatusSchema = z.object({
   nextAttemptAt: isoTimestamp.nullable(),
 });
 export type EvaluationStatus = z.infer<typeof evaluationStatusSchema>;
-
-/** Object keys (DESIGN.md "Object storage layout"). */
-export const storageKeys = {
-  record: (evaluationId: string): string => `evaluations/${evaluationId}/record.json`,
-  attemptPrefix: (evaluationId: string, attempt: number): string =>
-    `evaluations/${evaluationId}/attempts/${attempt}/`,
-  stdout: (evaluationId: string, attempt: number): string =>
-    `evaluations/${evaluationId}/attempts/${attempt}/stdout.log`,
-  stderr: (evaluationId: string, attempt: number): string =>
-    `evaluations/${evaluationId}/attempts/${attempt}/stderr.log`,
-  result: (evaluationId: string, attempt: number): string =>
-    `evaluations/${evaluationId}/attempts/${attempt}/result.json`,
-  artifactsPrefix: (evaluationId: string): string => `evaluations/${evaluationId}/artifacts/`,
-  /** The complete artifact manifest; beside `artifacts/`, so no artifact path can collide with it. */
-  artifactsManifest: (evaluationId: string): string => `evaluations/${evaluationId}/artifacts.json`,
-  evaluationPrefix: (evaluationId: string): string => `evaluations/${evaluationId}/`,
-  events: (evaluationId: string, attempt: number): string =>
-    `evaluations/${evaluationId}/attempts/${attempt}/events.ndjson`,
-  /** Used only when the cluster cannot split the streams. */
-  combined: (evaluationId: string, attempt: number): string =>
-    `evaluations/${evaluationId}/attempts/${attempt}/combined.log`,
-};
-
-/** Labels and annotations Assay sets on its Jobs and Pods (DESIGN.md "Pod anatomy"). */
-export const labelKeys = {
-  evaluationId: 'assay.dev/evaluation-id',
-  attempt: 'assay.dev/attempt',
-  team: 'assay.dev/team',
-  user: 'assay.dev/user',
-  priority: 'assay.dev/priority',
-  managedBy: 'app.kubernetes.io/managed-by',
-} as const;
-export const annotationKeys = {
-  workflowId: 'assay.dev/workflow-id',
-  runId: 'assay.dev/run-id',
-  image: 'assay.dev/image',
-} as const;
-/** The pod finalizer that keeps a pod (and its logs) until the workflow has captured everything. */
-export const captureFinalizer = 'assay.dev/capture';
-/** Value of `app.kubernetes.io/managed-by` on everything Assay creates. */
-export const managedByValue = 'assay';
-
-/** The CLI exit code that follows an outcome (DESIGN.md "The record"). */
-export function exitCodeForOutcome(outcome: Outcome): 0 | 1 | 3 | 4 {
-  switch (outcome) {
-    case 'Succeeded':
-      return 0;
-    case 'Failed':
-    case 'TimedOut':
-      return 1;
-    case 'ConfigurationError':
-    case 'InfrastructureError':
-      return 3;
-    case 'Cancelled':
-      return 4;
-  }
-}

@@ -7,7 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { applyLifecycleRules } from '../retention/lifecycle.js';
 import { ensureRetentionSchedule } from '../retention/schedule.js';
-import { workflowTaskQueue } from '../spec/record.js';
+import { workflowTaskQueue } from '../spec/names.js';
 import { createS3ObjectStore, loadS3Config } from '../storage/index.js';
 import { loadWorkerConfig } from './config.js';
 import { loadWorkflowBundle, startWorkers } from './run.js';

@@ -12,7 +12,7 @@ import { createLogActivities } from '../activities/logs.js';
 import { createRecordActivities } from '../activities/records.js';
 import { createRetentionActivities } from '../activities/retention.js';
 import { createKubeClients } from '../kube/clients.js';
-import { clusterTaskQueue } from '../spec/record.js';
+import { clusterTaskQueue } from '../spec/names.js';
 import type { WorkerConfig } from '../spec/worker-config.js';
 import type { ObjectStore } from '../storage/object-store.js';
 

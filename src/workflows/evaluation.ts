@@ -23,19 +23,18 @@ import type { CollectedOutputs, OutputActivities } from '../activities/artifacts
 import { withArtifactViolations } from '../artifacts/outcome.js';
 import type { AttemptLogs } from '../spec/record.js';
 import { jobRequestFor, planEvaluation, type EvaluationPlan } from '../spec/plan.js';
-import {
-  attemptJobName,
-  errorTypes,
-  statusQueryName,
-  storageKeys,
-  type AttemptEnd,
-  type AttemptRecord,
-  type EvaluationInput,
-  type EvaluationRecord,
-  type EvaluationStatus,
-  type Outcome,
-  type Phase,
+import type {
+  AttemptEnd,
+  AttemptRecord,
+  EvaluationInput,
+  EvaluationRecord,
+  EvaluationStatus,
+  Outcome,
+  Phase,
 } from '../spec/record.js';
+import { attemptJobName, statusQueryName } from '../spec/names.js';
+import { storageKeys } from '../spec/storage-keys.js';
+import { errorTypes } from '../spec/error-types.js';
 import { searchAttributeKeys } from '../spec/search-attribute-keys.js';
 
 export const statusQuery = defineQuery<EvaluationStatus>(statusQueryName);

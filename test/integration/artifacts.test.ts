@@ -16,7 +16,8 @@ import { retentionIndexKey } from '../../src/retention/keys.js';
 import { applyLifecycleRules } from '../../src/retention/lifecycle.js';
 import { retentionSweep } from '../../src/workflows/retention.js';
 import { ensureRetentionSchedule } from '../../src/retention/schedule.js';
-import { storageKeys, type EvaluationRecord } from '../../src/spec/record.js';
+import type { EvaluationRecord } from '../../src/spec/record.js';
+import { storageKeys } from '../../src/spec/storage-keys.js';
 import { collect } from '../../src/storage/object-store.js';
 import { loadS3Config, type S3ObjectStore } from '../../src/storage/index.js';
 import {

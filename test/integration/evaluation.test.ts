@@ -10,14 +10,10 @@ import { temporal } from '@temporalio/proto';
 import { ulid } from 'ulid';
 import { AssayClient } from '../../src/client/assay-client.js';
 import type { KubeClients } from '../../src/kube/clients.js';
-import {
-  captureFinalizer,
-  evaluationWorkflowId,
-  labelKeys,
-  storageKeys,
-  type EvaluationRecord,
-  type EvaluationStatus,
-} from '../../src/spec/record.js';
+import type { EvaluationRecord, EvaluationStatus } from '../../src/spec/record.js';
+import { evaluationWorkflowId } from '../../src/spec/names.js';
+import { storageKeys } from '../../src/spec/storage-keys.js';
+import { captureFinalizer, labelKeys } from '../../src/spec/kube-labels.js';
 import type { S3ObjectStore } from '../../src/storage/index.js';
 import {
   createWorkerProcesses,

@@ -16,13 +16,9 @@ import type {
   OutputActivities,
 } from '../../src/activities/artifacts.js';
 import type { JobRequest } from '../../src/spec/job-request.js';
-import {
-  clusterTaskQueue,
-  errorTypes,
-  type AttemptEnd,
-  type EvaluationRecord,
-  type EvaluationStatus,
-} from '../../src/spec/record.js';
+import type { AttemptEnd, EvaluationRecord, EvaluationStatus } from '../../src/spec/record.js';
+import { clusterTaskQueue } from '../../src/spec/names.js';
+import { errorTypes } from '../../src/spec/error-types.js';
 import { searchAttributeKeys } from '../../src/spec/search-attribute-keys.js';
 import { loadWorkflowBundle } from '../../src/workers/run.js';
 import { installQuietTemporalRuntime } from '../support/temporal.js';

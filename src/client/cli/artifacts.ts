@@ -12,12 +12,9 @@ import Table from 'cli-table3';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { safeSegments } from '../../artifacts/policy.js';
-import {
-  artifactEntrySchema,
-  artifactViolationSchema,
-  evaluationIdSchema,
-  storageKeys,
-} from '../../spec/record.js';
+import { artifactEntrySchema, artifactViolationSchema } from '../../spec/record.js';
+import { evaluationIdSchema } from '../../spec/names.js';
+import { storageKeys } from '../../spec/storage-keys.js';
 import {
   ObjectNotFoundError,
   createS3ObjectStore,

@@ -15,7 +15,8 @@ import {
   InvalidEvaluationSpecError,
   webUiLink,
 } from '../assay-client.js';
-import { exitCodeForOutcome, type EvaluationRecord, type EvaluationStatus } from '../../spec/record.js';
+import type { EvaluationRecord, EvaluationStatus } from '../../spec/record.js';
+import { exitCodeForOutcome } from '../../spec/exit-codes.js';
 import { formatSpecIssue } from '../../spec/issues.js';
 import { createS3ObjectStore, loadS3Config, type ObjectStore } from '../../storage/index.js';
 import { exitCodes } from './exit-codes.js';

@@ -12,12 +12,8 @@ import {
   ObjectNotFoundError,
   type ObjectStore,
 } from '../../storage/index.js';
-import {
-  evaluationRecordSchema,
-  storageKeys,
-  type AttemptRecord,
-  type EvaluationRecord,
-} from '../../spec/record.js';
+import { evaluationRecordSchema, type AttemptRecord, type EvaluationRecord } from '../../spec/record.js';
+import { storageKeys } from '../../spec/storage-keys.js';
 import { exitCodes } from './exit-codes.js';
 import { usageExitsTwo, withClient, type CliIo } from './evaluation-common.js';
 

@@ -1,0 +1,17 @@
+/**
+ * `type` names of the application failures Assay's activities and workflows raise. Across Temporal, match on these,
+ * never on `instanceof`.
+ */
+export const errorTypes = {
+  /** The manifest does not satisfy the EvaluationJob schema. Not retryable. */
+  invalidSpec: 'InvalidSpec',
+  /** No cluster in the registry satisfies the spec's requirements. Not retryable. */
+  noCluster: 'NoClusterAvailable',
+  /** A Job with our deterministic name exists but is not ours (labels differ). Not retryable. */
+  jobConflict: 'JobNameConflict',
+  /** The cluster refused the Job or Pod outright (admission, invalid object). Not retryable. */
+  rejected: 'JobRejected',
+  /** The worker's configuration does not allow the operation (e.g. unknown cluster). Not retryable. */
+  workerMisconfigured: 'WorkerMisconfigured',
+} as const;
+export type ErrorType = (typeof errorTypes)[keyof typeof errorTypes];
