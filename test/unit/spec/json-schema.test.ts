@@ -1,14 +1,26 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import {
   evaluationJobOpenApiSchema,
-  evaluationJobOpenApiSchemaText,
   specDefaults,
   type JsonObject,
   type JsonValue,
 } from '../../../src/spec/index.js';
 
+const root = fileURLToPath(new URL('../../../', import.meta.url));
 const committedPath = new URL('../../../deploy/crd/evaluationjob.schema.json', import.meta.url);
+
+/**
+ * The schema file as committed — what a CRD is built from. The shape tests below read this file, not the generator's
+ * in-memory object, so they check what is shipped.
+ */
+function committedSchema(): JsonObject {
+  const parsed = JSON.parse(readFileSync(committedPath, 'utf8')) as JsonValue;
+  if (!isObject(parsed)) throw new Error(`${committedPath.pathname} does not hold a JSON object`);
+  return parsed;
+}
 
 function isObject(value: JsonValue | undefined): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -46,12 +58,20 @@ describe('EvaluationJob JSON schema', () => {
     expect(committed).toEqual(evaluationJobOpenApiSchema());
   });
 
-  it('prints valid JSON from the export script text', () => {
-    expect(JSON.parse(evaluationJobOpenApiSchemaText())).toEqual(evaluationJobOpenApiSchema());
-  });
+  it('is what `npm run schema` prints: the export script output parses to the committed file', () => {
+    // The command the regeneration instructions name, run as a user runs it (tsx, as `npm run schema` does).
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/spec/export-json-schema.ts'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual(committedSchema());
+  }, 60_000);
 
   it('is a structural schema Kubernetes accepts for a CRD', () => {
-    const schema = evaluationJobOpenApiSchema();
+    const schema = committedSchema();
     const text = JSON.stringify(schema);
     expect(text).not.toContain('"$ref"');
     expect(text).not.toContain('"$defs"');
@@ -72,20 +92,20 @@ describe('EvaluationJob JSON schema', () => {
   });
 
   it('constrains only metadata.name inside metadata', () => {
-    const metadata = at(evaluationJobOpenApiSchema(), 'metadata');
+    const metadata = at(committedSchema(), 'metadata');
     expect(Object.keys(metadata.properties as JsonObject)).toEqual(['name']);
     expect(at(metadata, 'name')).toMatchObject({ type: 'string', maxLength: 54 });
   });
 
   it('describes quantities as int-or-string with the Kubernetes pattern', () => {
-    const memory = at(evaluationJobOpenApiSchema(), 'spec', 'resources', 'memory');
+    const memory = at(committedSchema(), 'spec', 'resources', 'memory');
     expect(memory).toMatchObject({ 'x-kubernetes-int-or-string': true, pattern: expect.any(String) });
     expect(new RegExp(memory.pattern as string).test('1.5Gi')).toBe(true);
     expect(new RegExp(memory.pattern as string).test('12 parsecs')).toBe(false);
   });
 
   it('publishes the same defaults and bounds as the parser', () => {
-    const spec = at(evaluationJobOpenApiSchema(), 'spec');
+    const spec = at(committedSchema(), 'spec');
     expect(at(spec, 'timeoutSeconds')).toMatchObject({
       default: specDefaults.timeoutSeconds,
       maximum: 604800,
@@ -101,7 +121,7 @@ describe('EvaluationJob JSON schema', () => {
   });
 
   it('requires exactly one of value and secretRef for an env var, and has no secret value field', () => {
-    const envVar = at(evaluationJobOpenApiSchema(), 'spec', 'env');
+    const envVar = at(committedSchema(), 'spec', 'env');
     const item = envVar.items as JsonObject;
     expect(item.oneOf).toEqual([{ required: ['value'] }, { required: ['secretRef'] }]);
     expect(Object.keys(at(item, 'secretRef').properties as JsonObject)).toEqual(['name', 'key']);
