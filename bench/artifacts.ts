@@ -119,11 +119,12 @@ async function main(): Promise<void> {
     runtimeClassName: null,
     outputs: { result: null, artifacts: limits },
   };
-  const jobs = createJobActivities({ kube });
+  const collector = { image: imageRef(collectorImage), imagePullPolicy: 'Never' } as const;
+  const jobs = createJobActivities({ kube, cluster: { collector } });
   await ensureNamespace(kube);
   await kube.batch.createNamespacedJob({
     namespace,
-    body: buildJob(request, { collectorImage: imageRef(collectorImage) }),
+    body: buildJob(request, { collector }),
   });
   try {
     process.stdout.write(`writing ${options.mb} MiB + 8 small files in the pod…\n`);

@@ -125,17 +125,20 @@ async function main(): Promise<void> {
 
   async function bareOnce(): Promise<number> {
     const id = `b-${ulid().toLowerCase()}`;
-    const job = buildJob({
-      ...jobRequestFor(plan, {
-        evaluationId: id,
-        attempt: 1,
-        namespace,
-        workflowId: 'bare',
-        runId: 'bare',
-        runtimeClassName: null,
-      }),
-      labels: { 'assay.dev/bench': 'bare' },
-    });
+    const job = buildJob(
+      {
+        ...jobRequestFor(plan, {
+          evaluationId: id,
+          attempt: 1,
+          namespace,
+          workflowId: 'bare',
+          runId: 'bare',
+          runtimeClassName: null,
+        }),
+        labels: { 'assay.dev/bench': 'bare' },
+      },
+      { collector: null },
+    );
     delete job.spec!.template.metadata!.finalizers;
     const name = job.metadata!.name!;
     const selector = attemptSelector(id, 1);

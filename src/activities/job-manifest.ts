@@ -1,6 +1,6 @@
 /**
- * Builds the Kubernetes objects of one attempt (DESIGN.md "Pod anatomy"). Pure: the same request always gives the
- * same objects, so creating them is idempotent by name.
+ * Builds the Kubernetes objects of one attempt (the pod anatomy of docs/architecture.md). Pure: the same request and
+ * cluster settings always give the same objects, so creating them is idempotent by name.
  */
 import type {
   V1Container,
@@ -14,6 +14,7 @@ import type {
 } from '@kubernetes/client-node';
 import { assayArtifactsDir, assayResultDir } from '../spec/spec-constants.js';
 import type { JobRequest } from '../spec/job-request.js';
+import type { CollectorSettings } from '../spec/worker-config.js';
 import { attemptJobName } from '../spec/names.js';
 import { annotationKeys, captureFinalizer, labelKeys, managedByValue } from '../spec/kube-labels.js';
 
@@ -34,8 +35,6 @@ export const terminationGracePeriodSeconds = 10;
 export const scratchSizeLimit = '1Gi';
 /** Name of the sidecar that keeps the pod alive after `main` so its result and artifacts can be read (`exec tar`). */
 export const collectorContainerName = 'collector';
-/** The collector image the local stack builds (`src/stack/images`): busybox `sh` and `tar`, nothing else. */
-export const defaultCollectorImage = 'localhost/assay/collector:1';
 /** Volume names of the shared result and artifact directories. */
 export const resultVolumeName = 'assay-result';
 export const artifactsVolumeName = 'assay-artifacts';
@@ -157,14 +156,29 @@ function outputEnv(request: JobRequest): V1EnvVar[] {
   return env;
 }
 
+/**
+ * Thrown by {@link buildJob} for an attempt that declares a result file or artifacts on a cluster whose registry
+ * entry names no collector image.
+ */
+export class CollectorNotConfiguredError extends Error {
+  constructor(readonly evaluationId: string) {
+    super(
+      `evaluation ${evaluationId} declares a result file or artifacts, but this cluster has no collector image ` +
+        '(set clusters[].collector.image in the worker config)',
+    );
+    this.name = 'CollectorNotConfiguredError';
+  }
+}
+
 /** The collector sidecar, or none when the spec declares neither a result file nor artifacts. */
-function collectorContainers(request: JobRequest, image: string): V1Container[] {
+function collectorContainers(request: JobRequest, collector: CollectorSettings | null): V1Container[] {
   if (request.outputs === null || request.outputs === undefined) return [];
+  if (collector === null) throw new CollectorNotConfiguredError(request.evaluationId);
   return [
     {
       name: collectorContainerName,
-      image,
-      imagePullPolicy: imagePullPolicy(image),
+      image: collector.image,
+      imagePullPolicy: collector.imagePullPolicy,
       command: collectorCommand,
       // Small and fixed: `tar` streams; the page cache it fills is reclaimable.
       resources: {
@@ -195,13 +209,21 @@ function envVars(request: JobRequest): V1EnvVar[] {
   ];
 }
 
+/** What the cluster the attempt runs on contributes to its Job (from the cluster's registry entry). */
+export interface JobClusterSettings {
+  /** The collector sidecar's image and pull policy; null where the cluster has none. */
+  readonly collector: CollectorSettings | null;
+}
+
 /**
  * The Job of attempt `request.attempt`, named `assay-<evaluationId>-<attempt>`.
  *
  * The pod is hardened so the `restricted` Pod Security Standard admits it, never retried by Kubernetes (the workflow
  * owns retries), and carries the `assay.dev/capture` finalizer so it outlives its end until the workflow has read it.
+ *
+ * @throws CollectorNotConfiguredError when the request declares outputs and `cluster.collector` is null.
  */
-export function buildJob(request: JobRequest, options: { collectorImage?: string } = {}): V1Job {
+export function buildJob(request: JobRequest, cluster: JobClusterSettings): V1Job {
   const name = attemptJobName(request.evaluationId, request.attempt);
   const labels = attemptLabels(request);
   const annotations = {
@@ -250,7 +272,7 @@ export function buildJob(request: JobRequest, options: { collectorImage?: string
               securityContext: containerSecurity,
               volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...outputMounts(request, false)],
             },
-            ...collectorContainers(request, options.collectorImage ?? defaultCollectorImage),
+            ...collectorContainers(request, cluster.collector),
           ],
           volumes: [{ name: 'tmp', emptyDir: { sizeLimit: scratchSizeLimit } }, ...outputVolumes(request)],
         },

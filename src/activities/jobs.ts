@@ -19,11 +19,19 @@ import { attemptJobName } from '../spec/names.js';
 import { captureFinalizer, labelKeys, managedByValue } from '../spec/kube-labels.js';
 import { errorTypes } from '../spec/error-types.js';
 import { classifyPod, podVanished } from './classify.js';
-import { attemptSelector, buildJob, buildNamespace } from './job-manifest.js';
+import {
+  CollectorNotConfiguredError,
+  attemptSelector,
+  buildJob,
+  buildNamespace,
+  type JobClusterSettings,
+} from './job-manifest.js';
 import type { AttemptRef, JobActivities } from './types.js';
 
 export interface JobActivityDeps {
   readonly kube: KubeClients;
+  /** The served cluster's registry settings that shape its Jobs (the collector sidecar). */
+  readonly cluster: JobClusterSettings;
   /** How often the wait activity heartbeats. */
   readonly heartbeatIntervalMs?: number;
 }
@@ -165,7 +173,17 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
     },
 
     async createJob(request) {
-      const body = buildJob(request);
+      let body: V1Job;
+      try {
+        body = buildJob(request, deps.cluster);
+      } catch (err) {
+        if (!(err instanceof CollectorNotConfiguredError)) throw err;
+        throw ApplicationFailure.create({
+          type: errorTypes.workerMisconfigured,
+          nonRetryable: true,
+          message: err.message,
+        });
+      }
       const name = body.metadata!.name!;
       try {
         await batch.createNamespacedJob({ namespace: request.namespace, body });

@@ -1,5 +1,5 @@
 /**
- * The retention index (DESIGN.md "Object storage layout", retention): one empty object per evaluation under
+ * The retention index (the object storage layout of docs/architecture.md): one empty object per evaluation under
  * `retention/<yyyy-mm-dd>/<evaluationId>`, the day its `retentionUntil` falls on. Keys sort by day, so the sweep reads
  * only the days that have passed instead of listing every object of every evaluation. Pure: no I/O.
  */
@@ -18,6 +18,13 @@ export function parseRetentionIndexKey(key: string): { day: string; evaluationId
   return match === null ? null : { day: match[1]!, evaluationId: match[2]! };
 }
 
-/** Name of the sweep workflow type and id of its Temporal Schedule. */
+/** Name of the sweep workflow type. */
 export const retentionSweepWorkflowType = 'retentionSweep';
-export const retentionScheduleId = 'assay-retention-sweep';
+
+/**
+ * Id of the Temporal Schedule that sweeps for the workers of `taskQueue`: one per queue, so each deployment (and each
+ * test's queue) has its own, created by its workers; `assay-retention-sweep` for the production queue `assay`.
+ */
+export function retentionScheduleId(taskQueue: string): string {
+  return `${taskQueue}-retention-sweep`;
+}

@@ -6,7 +6,7 @@ import { retentionScheduleId, retentionSweepWorkflowType } from './keys.js';
 
 export interface RetentionScheduleOptions {
   readonly taskQueue: string;
-  /** Default `assay-retention-sweep`; tests use their own. */
+  /** Default {@link retentionScheduleId} of the task queue. */
   readonly scheduleId?: string;
   readonly everyMinutes?: number;
 }
@@ -16,7 +16,7 @@ export async function ensureRetentionSchedule(
   client: Client,
   options: RetentionScheduleOptions,
 ): Promise<boolean> {
-  const scheduleId = options.scheduleId ?? retentionScheduleId;
+  const scheduleId = options.scheduleId ?? retentionScheduleId(options.taskQueue);
   try {
     await client.schedule.create({
       scheduleId,

@@ -10,7 +10,21 @@ const dnsLabel = z
   .max(40)
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lowercase letters, digits, "-")');
 
-/** One cluster of the registry (DESIGN.md "Multi-cluster"). */
+/** Pull policies a container may ask for. */
+export const imagePullPolicies = ['Always', 'IfNotPresent', 'Never'] as const;
+
+/**
+ * The collector sidecar of one cluster: the image that keeps a pod alive after `main` so its result file and artifacts
+ * can be read (`exec tar`). It needs `sh`, `sleep` and `tar` and nothing else. Per cluster, because each cluster pulls
+ * from its own registry (or, like the local stack's node, from none).
+ */
+export const collectorSchema = z.object({
+  image: z.string().min(1, 'must name an image'),
+  imagePullPolicy: z.enum(imagePullPolicies).default('IfNotPresent'),
+});
+export type CollectorSettings = z.infer<typeof collectorSchema>;
+
+/** One cluster of the registry: how to reach it and what it offers (see docs/architecture.md). */
 export const clusterEntrySchema = z
   .object({
     name: dnsLabel,
@@ -40,6 +54,11 @@ export const clusterEntrySchema = z
      * `auto` asks the API server's feature-gate metric once.
      */
     splitLogStreams: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+    /**
+     * The collector sidecar's image; null: the cluster runs no evaluation that declares `result:` or `artifacts:`
+     * (such an attempt fails as `WorkerMisconfigured`, naming this field).
+     */
+    collector: collectorSchema.nullable().default(null),
   })
   .refine((c) => !(c.inCluster && c.kubeconfig !== null), {
     message: 'set either inCluster or kubeconfig, not both',
@@ -52,6 +71,10 @@ export const clusterRegistrySchema = z
   .min(1, 'at least one cluster is required')
   .refine((list) => new Set(list.map((c) => c.name)).size === list.length, 'cluster names must be unique');
 export type ClusterRegistry = z.infer<typeof clusterRegistrySchema>;
+
+/** Log levels of the worker's logger, lowest first. */
+export const logLevels = ['trace', 'debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof logLevels)[number];
 
 export const workerConfigSchema = z.object({
   temporal: z
@@ -71,6 +94,30 @@ export const workerConfigSchema = z.object({
   shutdownGraceSeconds: z.number().int().nonnegative().max(3600).default(20),
   /** Concurrency bound of activity executions per worker. */
   maxConcurrentActivities: z.number().int().positive().max(10_000).default(200),
+  /** Lowest level of the worker's structured (JSON) log lines on stderr. */
+  logLevel: z.enum(logLevels).default('info'),
+  /**
+   * A workflow bundle built ahead of time (`bundleWorkflowCode`), read instead of bundling `src/workflows` at start-up;
+   * null: bundle at start-up. Saves the seconds of bundling per start (tests build one per run).
+   */
+  workflowBundle: z.string().min(1).nullable().default(null),
+  /**
+   * What a worker that serves workflows sets up at start, whatever its task queue: the retention sweep's Temporal
+   * Schedule for its queue and the bucket's lifecycle rules. Idempotent, so every such worker may do it.
+   */
+  retention: z
+    .object({
+      /** False: set up neither (e.g. where another deployment of the same queue and bucket owns it). */
+      setup: z.boolean().default(true),
+      /** How often the schedule starts a sweep. */
+      sweepEveryMinutes: z
+        .number()
+        .int()
+        .positive()
+        .max(7 * 24 * 60)
+        .default(60),
+    })
+    .prefault({}),
 });
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 

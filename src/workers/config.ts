@@ -1,13 +1,30 @@
 /**
  * Loads the worker configuration once at start-up: an optional YAML/JSON file named by `ASSAY_WORKER_CONFIG`,
  * overlaid with the environment (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `ASSAY_TASK_QUEUE`,
- * `ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS`).
- * Without a file the registry has one cluster, `local` (or `ASSAY_CLUSTER_NAME`), reached through `$KUBECONFIG`.
+ * `ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS`, `ASSAY_LOG_LEVEL`, `ASSAY_WORKFLOW_BUNDLE`, `ASSAY_RETENTION_SETUP`).
+ * Without a file the registry has one cluster, `local` (or `ASSAY_CLUSTER_NAME`), reached through `$KUBECONFIG`, with
+ * the local stack's collector image unless `ASSAY_COLLECTOR_IMAGE` / `ASSAY_COLLECTOR_PULL_POLICY` say otherwise.
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { workerConfigSchema, type WorkerConfig } from '../spec/worker-config.js';
+import { envBoolean } from '../spec/env.js';
+import {
+  imagePullPolicies,
+  logLevels,
+  workerConfigSchema,
+  type CollectorSettings,
+  type WorkerConfig,
+} from '../spec/worker-config.js';
+
+/**
+ * The collector of the default cluster `local`: the image the local stack builds and imports into its node's
+ * containerd (`src/stack/images/catalog.ts`). The node has no registry, so it is never pulled.
+ */
+export const localStackCollector: CollectorSettings = {
+  image: 'localhost/assay/collector:1',
+  imagePullPolicy: 'Never',
+};
 
 /** Thrown for an unreadable or invalid configuration; the message names every bad field. */
 export class WorkerConfigError extends Error {
@@ -30,7 +47,17 @@ const envSchema = z.object({
   ASSAY_CLUSTER_NAME: z.string().min(1).optional(),
   ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().optional(),
   ASSAY_TASK_QUEUE: z.string().min(1).optional(),
+  ASSAY_LOG_LEVEL: z.enum(logLevels).optional(),
+  ASSAY_WORKFLOW_BUNDLE: z.string().min(1).optional(),
+  ASSAY_RETENTION_SETUP: envBoolean,
+  ASSAY_COLLECTOR_IMAGE: z.string().min(1).optional(),
+  ASSAY_COLLECTOR_PULL_POLICY: z.enum(imagePullPolicies).optional(),
 });
+
+/** A file section the environment may overlay; anything else is left for the schema to name as invalid. */
+function isRecordOrAbsent(value: unknown): value is Record<string, unknown> | undefined {
+  return value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value));
+}
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -74,12 +101,27 @@ export function loadWorkerConfig(
     ...file,
     temporal,
     clusters: file.clusters ?? [
-      { name: e.ASSAY_CLUSTER_NAME ?? 'local', kubeconfig: { path: e.KUBECONFIG ?? null, context: null } },
+      {
+        name: e.ASSAY_CLUSTER_NAME ?? 'local',
+        kubeconfig: { path: e.KUBECONFIG ?? null, context: null },
+        collector: {
+          image: e.ASSAY_COLLECTOR_IMAGE ?? localStackCollector.image,
+          imagePullPolicy:
+            e.ASSAY_COLLECTOR_PULL_POLICY ??
+            (e.ASSAY_COLLECTOR_IMAGE === undefined ? localStackCollector.imagePullPolicy : 'IfNotPresent'),
+        },
+      },
     ],
     ...(e.ASSAY_TASK_QUEUE !== undefined ? { taskQueue: e.ASSAY_TASK_QUEUE } : {}),
     ...(e.ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS !== undefined
       ? { shutdownGraceSeconds: e.ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS }
       : {}),
+    ...(e.ASSAY_LOG_LEVEL !== undefined ? { logLevel: e.ASSAY_LOG_LEVEL } : {}),
+    ...(e.ASSAY_WORKFLOW_BUNDLE !== undefined ? { workflowBundle: e.ASSAY_WORKFLOW_BUNDLE } : {}),
+    retention:
+      e.ASSAY_RETENTION_SETUP !== undefined && isRecordOrAbsent(file.retention)
+        ? { ...(file.retention ?? {}), setup: e.ASSAY_RETENTION_SETUP }
+        : file.retention,
   };
   const parsed = workerConfigSchema.safeParse(merged);
   if (!parsed.success) {

@@ -1,88 +1,109 @@
 /**
- * `npm run worker`: the Assay worker process. Reads its configuration (file + environment) and the object-store
- * environment, connects to Temporal, bundles the workflows once and serves the `assay` queue and each cluster's
- * queue. SIGTERM/SIGINT shut it down gracefully: polling stops, in-flight activities get the grace time.
+ * `npm run worker`: the Assay worker process. Wires, in order: the configuration (read once through its schema), the
+ * JSON logger and the Temporal Runtime, the connections, the workers, then the retention set-up. SIGTERM/SIGINT shut
+ * it down gracefully: polling stops, in-flight activities get the grace time.
  */
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime } from '@temporalio/worker';
-import { applyLifecycleRules } from '../retention/lifecycle.js';
-import { ensureRetentionSchedule } from '../retention/schedule.js';
-import { workflowTaskQueue } from '../spec/names.js';
-import { createS3ObjectStore, loadS3Config } from '../storage/index.js';
+import { NativeConnection } from '@temporalio/worker';
+import { setUpRetention } from '../retention/setup.js';
+import type { WorkerConfig } from '../spec/worker-config.js';
+import { createS3ObjectStore, loadS3Config, type S3StoreConfig } from '../storage/index.js';
 import { loadWorkerConfig } from './config.js';
+import { createLogger, installWorkerRuntime, type Logger } from './logger.js';
 import { loadWorkflowBundle, startWorkers } from './run.js';
 
-function say(message: string): void {
-  process.stderr.write(`assay worker: ${message}\n`);
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** The schedule and lifecycle rules of the worker's queue, logged; they never stop the worker. */
+async function retentionSetUp(config: WorkerConfig, s3: S3StoreConfig, logger: Logger): Promise<void> {
+  const connection = await Connection.connect({ address: config.temporal.address });
+  try {
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const report = await setUpRetention(
+      { taskQueue: config.taskQueue, sweepEveryMinutes: config.retention.sweepEveryMinutes },
+      { client, s3 },
+    );
+    const log = logger.child({ component: 'retention' });
+    if (report.schedule.status === 'failed') {
+      log.warn(
+        { scheduleId: report.schedule.id, error: report.schedule.error },
+        'no retention sweep schedule',
+      );
+    } else {
+      log.info(
+        { scheduleId: report.schedule.id, status: report.schedule.status },
+        'retention sweep schedule',
+      );
+    }
+    if (report.lifecycle.status === 'failed') {
+      log.warn({ error: report.lifecycle.error }, 'cannot apply bucket lifecycle rules');
+    } else {
+      log.info(
+        { status: report.lifecycle.status },
+        report.lifecycle.status === 'applied'
+          ? 'bucket lifecycle rules applied (backstops; retention itself is swept)'
+          : 'the object store has no lifecycle rules: retention relies on the scheduled sweep',
+      );
+    }
+  } finally {
+    await connection.close();
+  }
 }
 
-async function main(): Promise<void> {
+async function main(logger: Logger): Promise<void> {
   const config = loadWorkerConfig();
-  const store = createS3ObjectStore(loadS3Config());
-  // Runtime.install registers SIGINT/SIGTERM: each shuts every worker down, honouring shutdownGraceTime.
-  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  logger.level = config.logLevel;
+  const s3 = loadS3Config();
+  installWorkerRuntime(logger);
+  for (const cluster of config.clusters) {
+    if (cluster.collector === null) {
+      logger.warn(
+        { cluster: cluster.name },
+        'cluster has no collector image: its evaluations cannot declare result: or artifacts:',
+      );
+    }
+  }
+  const store = createS3ObjectStore(s3);
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect({ address: config.temporal.address });
   } catch (err) {
     throw new Error(
-      `cannot reach Temporal at ${config.temporal.address} (set TEMPORAL_ADDRESS, or run \`npm run stack -- up\`): ${
-        err instanceof Error ? err.message : String(err)
-      }`,
+      `cannot reach Temporal at ${config.temporal.address} (set TEMPORAL_ADDRESS, or run \`npm run stack -- up\`): ${messageOf(err)}`,
       { cause: err },
     );
   }
   try {
     await store.exists('evaluations/.probe');
   } catch (err) {
-    throw new Error(
-      `cannot reach the object store (ASSAY_S3_*): ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err },
+    throw new Error(`cannot reach the object store (ASSAY_S3_*): ${messageOf(err)}`, { cause: err });
+  }
+  const bundle = await loadWorkflowBundle(config.workflowBundle, logger);
+  const running = await startWorkers(config, { connection, store, bundle });
+  if (config.serveWorkflows && config.retention.setup) {
+    await retentionSetUp(config, s3, logger).catch((err: unknown) =>
+      logger.warn({ error: messageOf(err) }, 'retention set-up failed'),
     );
   }
-  const bundle = await loadWorkflowBundle(process.env.ASSAY_WORKFLOW_BUNDLE);
-  const running = await startWorkers(config, { connection, store, bundle });
-  // The retention sweep's schedule belongs to the production queue; isolated (test) queues opt in explicitly.
-  if (
-    config.serveWorkflows &&
-    (config.taskQueue === workflowTaskQueue || process.env.ASSAY_RETENTION_SCHEDULE === '1')
-  ) {
-    try {
-      const scheduling = await Connection.connect({ address: config.temporal.address });
-      try {
-        const client = new Client({ connection: scheduling, namespace: config.temporal.namespace });
-        if (await ensureRetentionSchedule(client, { taskQueue: config.taskQueue })) {
-          say('created the retention sweep schedule');
-        }
-      } finally {
-        await scheduling.close();
-      }
-    } catch (err) {
-      say(`cannot create the retention sweep schedule: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    try {
-      const lifecycle = await applyLifecycleRules(loadS3Config());
-      say(
-        lifecycle === 'applied'
-          ? 'bucket lifecycle rules applied (backstops; retention itself is swept)'
-          : 'the object store has no lifecycle rules: retention relies on the scheduled sweep',
-      );
-    } catch (err) {
-      say(`cannot apply bucket lifecycle rules: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-  say(
-    `serving ${running.taskQueues.join(', ')} on ${config.temporal.address} (namespace ${config.temporal.namespace}); pid ${process.pid}`,
+  logger.info(
+    {
+      taskQueues: running.taskQueues,
+      temporal: config.temporal.address,
+      namespace: config.temporal.namespace,
+      workflowBundle: config.workflowBundle ?? 'bundled at start-up',
+    },
+    `serving ${running.taskQueues.join(', ')}`,
   );
   try {
     await running.done;
   } finally {
     await connection.close();
   }
-  say('stopped');
+  logger.info('stopped');
 }
 
-main().catch((err: unknown) => {
-  say(err instanceof Error ? err.message : String(err));
+const logger = createLogger();
+main(logger).catch((err: unknown) => {
+  logger.error({ err }, messageOf(err));
   process.exit(1);
 });

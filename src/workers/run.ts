@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import type { Logger as TemporalLogger } from '@temporalio/common';
 import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import { createClusterActivities } from '../activities/cluster.js';
 import { createOutputActivities } from '../activities/artifacts.js';
@@ -15,28 +16,46 @@ import { createKubeClients } from '../kube/clients.js';
 import { clusterTaskQueue } from '../spec/names.js';
 import type { WorkerConfig } from '../spec/worker-config.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { activityLogAttributes, type Logger } from './logger.js';
 
 /** Path of the workflow entry module that the bundle is built from. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 /**
- * The workflow bundle: read from `prebuiltPath` when given (tests build it once per run), else built now.
+ * The workflow bundle: read from `prebuiltPath` when given (the worker config's `workflowBundle`; tests build one per
+ * run), else bundled now from {@link workflowsPath}. The bundler's warnings and errors go to `logger` when given.
  */
-export async function loadWorkflowBundle(prebuiltPath?: string): Promise<WorkflowBundle> {
-  if (prebuiltPath !== undefined && prebuiltPath !== '') {
+export async function loadWorkflowBundle(
+  prebuiltPath?: string | null,
+  logger?: Logger,
+): Promise<WorkflowBundle> {
+  if (prebuiltPath !== undefined && prebuiltPath !== null && prebuiltPath !== '') {
     return { code: await readFile(prebuiltPath, 'utf8') };
   }
-  return await bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
+  return await bundleWorkflowCode({
+    workflowsPath,
+    logger: bundlerLogger(logger?.child({ component: 'bundler' })),
+  });
 }
 
-const quietBundlerLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => process.stderr.write(`bundler: ${message}\n`),
-  error: (message: string) => process.stderr.write(`bundler: ${message}\n`),
-};
+/** The bundler's logger: warnings and errors only, to `logger` or else stderr. */
+function bundlerLogger(logger: Logger | undefined): TemporalLogger {
+  const report =
+    (level: 'warn' | 'error') =>
+    (message: string, meta?: Record<string, unknown>): void => {
+      if (logger !== undefined) logger[level]({ ...meta }, message);
+      else process.stderr.write(`bundler: ${message}\n`);
+    };
+  const ignore = (): void => undefined;
+  return {
+    log: ignore,
+    trace: ignore,
+    debug: ignore,
+    info: ignore,
+    warn: report('warn'),
+    error: report('error'),
+  };
+}
 
 export interface RunningWorkers {
   readonly taskQueues: readonly string[];
@@ -68,6 +87,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
         ...common,
         taskQueue: config.taskQueue,
         workflowBundle: deps.bundle,
+        interceptors: { activity: [activityLogAttributes(null)] },
         activities: {
           ...createClusterActivities({ registry: config.clusters, taskQueue: config.taskQueue }),
           ...createRecordActivities({ store: deps.store }),
@@ -93,9 +113,11 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
       await Worker.create({
         ...common,
         taskQueue: clusterTaskQueue(cluster.name, config.taskQueue),
+        interceptors: { activity: [activityLogAttributes(cluster.name)] },
         activities: {
           ...createJobActivities({
             kube,
+            cluster: { collector: cluster.collector },
             ...(deps.heartbeatIntervalMs !== undefined
               ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
               : {}),

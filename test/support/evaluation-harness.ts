@@ -11,6 +11,7 @@ import { AssayClient } from '../../src/client/assay-client.js';
 import { createKubeClients, type KubeClients } from '../../src/kube/clients.js';
 import { workerConfigSchema } from '../../src/spec/worker-config.js';
 import { createS3ObjectStore, loadS3Config, type S3ObjectStore } from '../../src/storage/index.js';
+import { localStackCollector } from '../../src/workers/config.js';
 import { loadWorkflowBundle, startWorkers, type RunningWorkers } from '../../src/workers/run.js';
 import { installQuietTemporalRuntime } from './temporal.js';
 import { stackTestEnv } from './test-env.js';
@@ -65,7 +66,13 @@ export async function startEvaluationHarness(options: EvaluationHarnessOptions):
     const config = workerConfigSchema.parse({
       temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE },
       taskQueue,
-      clusters: [{ name: 'local', kubeconfig: { path: process.env.KUBECONFIG ?? null } }],
+      clusters: [
+        {
+          name: 'local',
+          kubeconfig: { path: process.env.KUBECONFIG ?? null },
+          collector: localStackCollector,
+        },
+      ],
       shutdownGraceSeconds: 2,
     });
     const workers = await startWorkers(config, {
@@ -98,7 +105,7 @@ export async function startEvaluationHarness(options: EvaluationHarnessOptions):
 export interface WorkerProcesses {
   /**
    * Starts `src/workers/main.ts` as a child process serving `queue`, with a 1 s shutdown grace. Resolves once it
-   * reports `assay worker: serving`; rejects, with its stderr so far, if it exits first.
+   * logs its `serving …` line; rejects, with its stderr so far, if it exits first.
    */
   start(queue: string): Promise<ChildProcess>;
   /** Kills `child` with SIGKILL and resolves once it has exited. */
@@ -132,7 +139,7 @@ export function createWorkerProcesses(options: { bundlePath?: string } = {}): Wo
       return new Promise((resolve, reject) => {
         child.stderr?.on('data', (chunk: Buffer) => {
           output += chunk.toString();
-          if (output.includes('assay worker: serving')) resolve(child);
+          if (output.includes('"msg":"serving ')) resolve(child);
         });
         child.on('exit', (code) => reject(new Error(`worker exited with ${code}: ${output}`)));
       });

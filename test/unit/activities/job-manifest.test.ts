@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { buildJob, buildNamespace, attemptSelector } from '../../../src/activities/job-manifest.js';
+import {
+  CollectorNotConfiguredError,
+  attemptSelector,
+  buildJob,
+  buildNamespace,
+  collectorContainerName,
+} from '../../../src/activities/job-manifest.js';
 import type { JobRequest } from '../../../src/spec/job-request.js';
 
 const request: JobRequest = {
@@ -29,8 +35,10 @@ const request: JobRequest = {
   runtimeClassName: null,
 };
 
+const noCollector = { collector: null };
+
 describe('buildJob', () => {
-  const job = buildJob(request);
+  const job = buildJob(request, noCollector);
   const pod = job.spec!.template.spec!;
   const main = pod.containers[0]!;
 
@@ -96,18 +104,49 @@ describe('buildJob', () => {
   });
 
   it('is deterministic', () => {
-    expect(buildJob(request)).toEqual(job);
+    expect(buildJob(request, noCollector)).toEqual(job);
   });
 
   it('adds GPU limits and the runtime class when asked', () => {
-    const gpuJob = buildJob({
-      ...request,
-      resources: { ...request.resources, gpu: { count: 2, type: 'a100' } },
-      runtimeClassName: 'gvisor',
-    });
+    const gpuJob = buildJob(
+      {
+        ...request,
+        resources: { ...request.resources, gpu: { count: 2, type: 'a100' } },
+        runtimeClassName: 'gvisor',
+      },
+      noCollector,
+    );
     expect(gpuJob.spec?.template.spec?.containers[0]?.resources?.limits?.['nvidia.com/gpu']).toBe('2');
     expect(gpuJob.spec?.template.spec?.containers[0]?.resources?.requests?.['nvidia.com/gpu']).toBe('2');
     expect(gpuJob.spec?.template.spec?.runtimeClassName).toBe('gvisor');
+  });
+});
+
+describe('buildJob: the collector sidecar comes from the cluster', () => {
+  const withOutputs: JobRequest = {
+    ...request,
+    outputs: { result: { path: 'result.json', maxBytes: 4096 }, artifacts: null },
+  };
+
+  it("uses the cluster's image and pull policy as given", () => {
+    const job = buildJob(withOutputs, {
+      collector: { image: 'registry.example/assay/collector:2', imagePullPolicy: 'Always' },
+    });
+    const collector = job.spec!.template.spec!.containers.find((c) => c.name === collectorContainerName);
+    expect(collector).toMatchObject({
+      image: 'registry.example/assay/collector:2',
+      imagePullPolicy: 'Always',
+    });
+  });
+
+  it('refuses outputs on a cluster without a collector, naming the config field', () => {
+    expect(() => buildJob(withOutputs, noCollector)).toThrow(CollectorNotConfiguredError);
+    expect(() => buildJob(withOutputs, noCollector)).toThrow('clusters[].collector.image');
+  });
+
+  it('needs no collector when nothing is declared', () => {
+    const containers = buildJob({ ...request, outputs: null }, noCollector).spec!.template.spec!.containers;
+    expect(containers.map((c) => c.name)).toEqual(['main']);
   });
 });
 

@@ -141,7 +141,7 @@ describe('buildJob with outputs', () => {
   };
 
   it('has no sidecar and no output volumes when nothing is declared', () => {
-    const pod = buildJob(base).spec!.template.spec!;
+    const pod = buildJob(base, { collector: null }).spec!.template.spec!;
     expect(pod.containers.map((c) => c.name)).toEqual(['main']);
     expect(pod.volumes?.map((v) => v.name)).toEqual(['tmp']);
   });
@@ -155,7 +155,7 @@ describe('buildJob with outputs', () => {
           artifacts: { paths: ['.'], maxBytes: 2048, maxFiles: 5 },
         },
       },
-      { collectorImage: 'localhost/assay/collector:test' },
+      { collector: { image: 'localhost/assay/collector:test', imagePullPolicy: 'Never' } },
     ).spec!.template.spec!;
     const [main, collector] = pod.containers;
     expect(collector?.name).toBe(collectorContainerName);
