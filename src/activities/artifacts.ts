@@ -1,5 +1,5 @@
 /**
- * Result and artifact extraction (DESIGN.md "The evaluation workflow" steps 6–7, "Pod anatomy"): after `main` has
+ * Result and artifact extraction (docs/architecture.md, "The evaluation workflow" steps 6–7, "Pod anatomy"): after `main` has
  * ended, `tar` runs in the collector sidecar through the API server (exec) and its stream is parsed and stored under
  * the evaluation's prefix; the result comes from the result file or the termination message and is stored as the
  * attempt's `result.json`. Only keys, sizes, digests and counts go back to the workflow; a large result or manifest

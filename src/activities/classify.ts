@@ -1,5 +1,5 @@
 /**
- * Classifies how an attempt ended from what Kubernetes reports about its pod (DESIGN.md "The evaluation workflow",
+ * Classifies how an attempt ended from what Kubernetes reports about its pod (docs/architecture.md, "The evaluation workflow",
  * step 6). Pure: the wait activity feeds it every pod state it sees, and it answers `null` while the attempt runs.
  */
 import type { V1ContainerStatus, V1Job, V1Pod } from '@kubernetes/client-node';

@@ -1,5 +1,5 @@
 /**
- * Cluster selection (DESIGN.md step 2): filter the registry by the spec's requirements, score what is left, and
+ * Cluster selection (docs/architecture.md, "The evaluation workflow" step 2): filter the registry by the spec's requirements, score what is left, and
  * return the choice (recorded in history as this activity's result).
  */
 import { ApplicationFailure } from '@temporalio/common';

@@ -1,5 +1,5 @@
 /**
- * The retention sweep (DESIGN.md "Object storage layout"): deletes every object of the evaluations whose
+ * The retention sweep (docs/architecture.md, "Object storage layout"): deletes every object of the evaluations whose
  * `retentionUntil` has passed — logs, results, artifacts, manifest and, last, the record — and aborts their unfinished
  * uploads. Needed where the store has no lifecycle rules (the local stack's versitygw answers 501), and correct
  * everywhere, since each evaluation has its own retention. Idempotent: a retried sweep finds the record again and

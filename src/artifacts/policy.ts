@@ -1,5 +1,5 @@
 /**
- * What may leave an evaluation's pod (DESIGN.md "Pod anatomy"): the pure rules the artifact extraction applies to
+ * What may leave an evaluation's pod (docs/architecture.md, "Pod anatomy"): the pure rules the artifact extraction applies to
  * every entry of the tar stream it reads from the collector. An evaluation may be hostile, so each entry's name and
  * type is checked before anything is written, and nothing can map to a key outside the evaluation's prefix.
  *

@@ -1,5 +1,5 @@
 /**
- * Live following of an evaluation's logs (`assay logs -f`, `assay run --follow`; DESIGN.md "Log capture"): while an
+ * Live following of an evaluation's logs (`assay logs -f`, `assay run --follow`; docs/architecture.md, "Log capture"): while an
  * attempt's pod runs its log is read from the pod as it is printed; once the pod is gone the rest comes from the
  * stored log. Lines are counted per stream, so the switch neither skips nor repeats a line: the stored log is printed
  * from the first line the pod did not deliver. Attempts are followed one after the other until the evaluation ends.

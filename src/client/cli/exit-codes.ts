@@ -1,4 +1,4 @@
-/** CLI exit codes (DESIGN.md "The record"): they follow the evaluation's outcome. */
+/** CLI exit codes (docs/architecture.md, "The record"): they follow the evaluation's outcome. */
 export const exitCodes = {
   succeeded: 0,
   failed: 1,

@@ -2,7 +2,7 @@ import type { KubeLayout } from './layout.js';
 import { CLUSTER } from './layout.js';
 import type { PkiPaths } from './pki.js';
 
-/** The plugins the API server admits with, on top of its defaults (DESIGN.md "The local stack"). */
+/** The plugins the API server admits with, on top of its defaults (docs/architecture.md, "The local stack"). */
 export const ADMISSION_PLUGINS = [
   'NamespaceLifecycle',
   'LimitRanger',
