@@ -1,21 +1,17 @@
 /**
- * The log capture activity (DESIGN.md "Log capture", step 5 of the workflow): started alongside the wait for the main
- * container, it follows the pod's log with timestamps — stdout and stderr separately where the cluster can split
- * them — and streams it into object storage as it arrives (see `src/logs/capture.ts`). It heartbeats its resume point,
- * so a retry after a worker crash continues the same uploads. It finishes when the container has ended and everything
- * is stored; a cancellation from the workflow means "stop following, store what the log holds now, and finish".
+ * The log capture activity (README.md, "Logs"): started alongside the wait for the main container, it follows the
+ * pod's log with timestamps — stdout and stderr separately where the cluster can split them — and streams it into
+ * object storage as it arrives (see `src/logs/capture.ts`). It heartbeats its resume point, so a retry after a worker
+ * crash continues the same uploads. It finishes when the container has ended and everything is stored; a
+ * cancellation from the workflow means "stop following, store what the log holds now, and finish".
  */
 import { Context } from '@temporalio/activity';
 import type { V1Pod } from '@kubernetes/client-node';
 import { apiStatus, getText, KubeHttpError, openGet, type KubeClients } from '../kube/clients.js';
 import { watchUntil } from '../kube/watch.js';
-import {
-  LogCapture,
-  LogGoneError,
-  captureCheckpointSchema,
-  type CaptureCheckpoint,
-  type LogSource,
-} from '../logs/capture.js';
+import { LogCapture } from '../logs/capture.js';
+import { captureCheckpointSchema, type CaptureCheckpoint } from '../logs/checkpoint.js';
+import { LogGoneError, type LogSource } from '../logs/source.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { AttemptLogs } from '../spec/record.js';
 import { storageKeys } from '../spec/storage-keys.js';

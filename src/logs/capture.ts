@@ -1,85 +1,23 @@
 /**
- * The log capture engine (DESIGN.md "Log capture"), free of Temporal and Kubernetes: it follows one or two log streams
- * from a {@link LogSource}, writes the raw lines and the grouped events to object storage as they arrive through
- * multipart uploads, and exposes a small {@link CaptureCheckpoint} after every stored part. Started again from a
- * checkpoint it continues the same uploads from the last stored line: none lost, none repeated.
+ * The log capture engine (README.md, "Logs"), free of Temporal and Kubernetes: it follows one or two log streams from
+ * a {@link LogSource}, writes the raw lines and the grouped events to object storage as they arrive through multipart
+ * uploads, and exposes a small {@link CaptureCheckpoint} after every stored part. Started again from a checkpoint it
+ * continues the same uploads from the last stored line: none lost, none repeated.
  *
  * Memory is bounded: per file, the part being filled and the part being uploaded. While a part cannot be stored (the
  * store is down), reading pauses, which pushes back on the log stream; a stream that breaks meanwhile is re-read from
  * the last line read.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
-import { MultipartUploadNotFoundError, StorageError, StorageRequestError } from '../storage/errors.js';
+import { StorageError } from '../storage/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { emptyUpload, type CaptureCheckpoint } from './checkpoint.js';
 import { EventGrouper, type LogStreamName, type MultilineRules } from './events.js';
-import { LineSplitter, advance, timestampKey, type LineCursor, type StampedLine } from './lines.js';
-
-/** The API server's names of the streams; null reads both, merged. */
-export type SourceStream = 'Stdout' | 'Stderr' | null;
-
-/** What the capture needs from the cluster. */
-export interface LogSource {
-  /**
-   * Opens the container's log from `since` (null: from its start), with timestamps. With `follow` the stream stays
-   * open while the container runs.
-   *
-   * @throws {LogGoneError} when the pod (and so its log) no longer exists.
-   */
-  open(
-    stream: SourceStream,
-    since: string | null,
-    follow: boolean,
-    signal: AbortSignal,
-  ): Promise<AsyncIterable<Buffer>>;
-  /** Whether the container still runs; `gone` when the pod no longer exists. */
-  state(signal: AbortSignal): Promise<'running' | 'ended' | 'waiting' | 'gone'>;
-}
-
-/** Thrown by a {@link LogSource} when the log no longer exists (the pod was removed). */
-export class LogGoneError extends Error {
-  readonly code = 'LOG_GONE';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'LogGoneError';
-  }
-}
-
-const cursorSchema = z.object({ ts: z.string(), n: z.number().int().positive() }).nullable();
-
-const uploadSchema = z.object({
-  key: z.string(),
-  uploadId: z.string().nullable(),
-  parts: z.array(z.object({ partNumber: z.number().int().positive(), etag: z.string(), size: z.number() })),
-  bytes: z.number().int().nonnegative(),
-  completed: z.boolean(),
-});
-export type UploadState = z.infer<typeof uploadSchema>;
-
-const streamNameSchema = z.enum(['stdout', 'stderr', 'combined']);
-
-/** The resume point heartbeated by the capture activity: upload ids, stored parts and the last stored line. */
-export const captureCheckpointSchema = z.object({
-  version: z.literal(1),
-  pod: z.string(),
-  split: z.boolean(),
-  streams: z.array(
-    z.object({
-      name: streamNameSchema,
-      log: uploadSchema,
-      /** Last line stored in the log file. */
-      logCursor: cursorSchema,
-      /** Number of lines stored in the log file. */
-      lines: z.number().int().nonnegative(),
-      /** Last line covered by an event stored in `events.ndjson`. */
-      eventsCursor: cursorSchema,
-    }),
-  ),
-  events: uploadSchema,
-  /** Number of events stored in `events.ndjson`. */
-  eventCount: z.number().int().nonnegative(),
-});
-export type CaptureCheckpoint = z.infer<typeof captureCheckpointSchema>;
+import { LineFeed } from './line-feed.js';
+import { LineSplitter, timestampKey, type LineCursor, type StampedLine } from './lines.js';
+import { PartWriter } from './part-writer.js';
+import { LogGoneError, type LogSource, type SourceStream } from './source.js';
+import { StoreFailedError, type RetryDelays } from './store-retry.js';
 
 /** The files of one capture. */
 export interface CaptureKeys {
@@ -126,191 +64,6 @@ export interface CaptureSignals {
 
 export const defaultPartSizeBytes = 8 * 1024 * 1024;
 
-/**
- * Whether a store call may succeed if tried again. Only answers that say "never" stop the capture (missing bucket or
- * upload, denied access, an invalid key, an HTTP error answer); anything without an answer — a refused or reset
- * connection, however the SDK wraps it — is the store being away, and is waited out.
- */
-function isRetryable(err: unknown): boolean {
-  if (err instanceof StorageRequestError) return err.httpStatus === undefined || err.httpStatus >= 500;
-  if (err instanceof StorageError) return err.retryable;
-  return !(err instanceof Error && err.name === 'AbortError');
-}
-
-/** A store call failed for good: the capture stops (the activity's retry resumes from the checkpoint). */
-class StoreFailedError extends Error {
-  readonly code = 'LOG_STORE_FAILED';
-  constructor(cause: unknown) {
-    super(`storing the log failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = 'StoreFailedError';
-  }
-}
-
-/** Runs `fn` until it succeeds, backing off on retryable storage errors (the store may be down for a while). */
-async function retrying<T>(
-  fn: () => Promise<T>,
-  signal: AbortSignal,
-  delays: { first: number; max: number },
-): Promise<T> {
-  let delay = delays.first;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (signal.aborted || !isRetryable(err)) throw err;
-      await sleep(delay, undefined, { signal });
-      delay = Math.min(delay * 2, delays.max);
-    }
-  }
-}
-
-/** A growable byte buffer that copies what it is given (so that source chunks are not retained). */
-class ByteBuffer {
-  #buf: Buffer;
-  #len = 0;
-  constructor(capacity: number) {
-    this.#buf = Buffer.allocUnsafe(capacity);
-  }
-  get length(): number {
-    return this.#len;
-  }
-  append(bytes: Buffer | string): void {
-    const n = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
-    if (this.#len + n > this.#buf.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#len + n));
-      this.#buf.copy(next, 0, 0, this.#len);
-      this.#buf = next;
-    }
-    if (typeof bytes === 'string') this.#len += this.#buf.write(bytes, this.#len);
-    else this.#len += bytes.copy(this.#buf, this.#len);
-  }
-  appendByte(byte: number): void {
-    if (this.#len + 1 > this.#buf.length) this.append(Buffer.of(byte));
-    else this.#buf[this.#len++] = byte;
-  }
-  /** The bytes so far, and a fresh empty buffer for what follows. */
-  take(capacity: number): Buffer {
-    const out = this.#buf.subarray(0, this.#len);
-    this.#buf = Buffer.allocUnsafe(capacity);
-    this.#len = 0;
-    return out;
-  }
-}
-
-/**
- * One file written as a multipart upload, part by part: at most one part uploading while the next fills. `M` marks
- * what the bytes so far cover (a log cursor), so that the checkpoint says exactly what is stored.
- */
-class PartWriter<M> {
-  readonly state: UploadState;
-  durable: M;
-  #pending: M;
-  #buffer: ByteBuffer;
-  #inflight: Promise<void> | null = null;
-  readonly #partSize: number;
-
-  constructor(
-    private readonly store: ObjectStore,
-    state: UploadState,
-    mark: M,
-    partSize: number,
-    private readonly signal: AbortSignal,
-    private readonly delays: { first: number; max: number },
-    private readonly stored: () => void,
-    private readonly contentType: string,
-  ) {
-    this.state = { ...state, parts: [...state.parts] };
-    this.durable = mark;
-    this.#pending = mark;
-    this.#partSize = partSize;
-    this.#buffer = new ByteBuffer(Math.ceil(partSize * 1.1));
-  }
-
-  get buffer(): ByteBuffer {
-    return this.#buffer;
-  }
-
-  /** Says what the buffered bytes cover. */
-  mark(mark: M): void {
-    this.#pending = mark;
-  }
-
-  /** Sends a full part (or, with `force`, whatever is buffered); waits while the previous part is still uploading. */
-  async cut(force = false): Promise<void> {
-    while (this.#inflight !== null) await this.#inflight;
-    const size = this.#buffer.length;
-    if (size === 0 || (!force && size < this.#partSize)) return;
-    const body = this.#buffer.take(Math.ceil(this.#partSize * 1.1));
-    const mark = this.#pending;
-    const upload = this.#upload(body, mark).then(
-      () => {
-        this.#inflight = null;
-      },
-      (err: unknown) => {
-        throw this.signal.aborted ? err : new StoreFailedError(err);
-      },
-    );
-    // Awaited by the next cut or by finish; never left unhandled.
-    upload.catch(() => undefined);
-    this.#inflight = upload;
-  }
-
-  async #upload(body: Buffer, mark: M): Promise<void> {
-    const { key } = this.state;
-    this.state.uploadId ??= (
-      await retrying(
-        () => this.store.createMultipart(key, { contentType: this.contentType, signal: this.signal }),
-        this.signal,
-        this.delays,
-      )
-    ).uploadId;
-    const uploadId = this.state.uploadId;
-    const partNumber = this.state.parts.length + 1;
-    const part = await retrying(
-      () => this.store.uploadPart(key, uploadId, partNumber, body, { signal: this.signal }),
-      this.signal,
-      this.delays,
-    );
-    this.state.parts.push({ partNumber, etag: part.etag, size: part.size });
-    this.state.bytes += body.length;
-    this.durable = mark;
-    this.stored();
-  }
-
-  /** Stores the rest and completes the object (an empty object when nothing was written). Idempotent. */
-  async finish(): Promise<void> {
-    await this.cut(true);
-    while (this.#inflight !== null) await this.#inflight;
-    if (this.state.completed) return;
-    const { key, uploadId } = this.state;
-    if (uploadId === null) {
-      await retrying(
-        () => this.store.put(key, '', { contentType: this.contentType, signal: this.signal }),
-        this.signal,
-        this.delays,
-      );
-    } else {
-      try {
-        await retrying(
-          () => this.store.completeMultipart(key, uploadId, this.state.parts, { signal: this.signal }),
-          this.signal,
-          this.delays,
-        );
-      } catch (err) {
-        // Completed by an earlier run that stopped before it could say so.
-        if (!(err instanceof MultipartUploadNotFoundError) || !(await this.store.exists(key))) throw err;
-      }
-    }
-    this.state.completed = true;
-    this.durable = this.#pending;
-    this.stored();
-  }
-}
-
-function emptyUpload(key: string): UploadState {
-  return { key, uploadId: null, parts: [], bytes: 0, completed: false };
-}
-
 function earlier(a: LineCursor | null, b: LineCursor | null): LineCursor | null {
   if (a === null || b === null) return null;
   return timestampKey(a.ts) <= timestampKey(b.ts) ? a : b;
@@ -356,7 +109,7 @@ export class LogCapture {
   readonly #eventCursors: Partial<Record<LogStreamName, LineCursor | null>>;
   readonly #internal = new AbortController();
   #eventCount: number;
-  readonly #delays: { first: number; max: number };
+  readonly #delays: RetryDelays;
 
   constructor(options: CaptureOptions) {
     this.#o = options;
@@ -371,31 +124,31 @@ export class LogCapture {
       cursors[name] = resume?.streams.find((s) => s.name === name)?.eventsCursor ?? null;
     this.#eventCursors = { ...cursors };
     this.#eventCount = resume?.eventCount ?? 0;
-    this.#events = new PartWriter<EventMarks>(
-      options.store,
-      resume?.events ?? emptyUpload(options.keys.events),
-      { cursors, count: this.#eventCount },
+    this.#events = new PartWriter<EventMarks>({
+      store: options.store,
+      upload: resume?.events ?? emptyUpload(options.keys.events),
+      mark: { cursors, count: this.#eventCount },
       partSize,
       signal,
-      this.#delays,
-      stored,
-      'application/x-ndjson',
-    );
+      delays: this.#delays,
+      onStored: stored,
+      contentType: 'application/x-ndjson',
+    });
     this.#streams = names.map((name) => {
       const prior = resume?.streams.find((s) => s.name === name);
       const state: StreamState = {
         name,
         source: name === 'stdout' ? 'Stdout' : name === 'stderr' ? 'Stderr' : null,
-        log: new PartWriter<LogMark>(
-          options.store,
-          prior?.log ?? emptyUpload(options.keys[name]),
-          { cursor: prior?.logCursor ?? null, lines: prior?.lines ?? 0 },
+        log: new PartWriter<LogMark>({
+          store: options.store,
+          upload: prior?.log ?? emptyUpload(options.keys[name]),
+          mark: { cursor: prior?.logCursor ?? null, lines: prior?.lines ?? 0 },
           partSize,
           signal,
-          this.#delays,
-          stored,
-          'text/plain; charset=utf-8',
-        ),
+          delays: this.#delays,
+          onStored: stored,
+          contentType: 'text/plain; charset=utf-8',
+        }),
         grouper: new EventGrouper<LineCursor>(name, options.rules, (event, last) => {
           this.#events.buffer.append(`${JSON.stringify(event)}\n`);
           this.#eventCursors[name] = last;
@@ -409,7 +162,7 @@ export class LogCapture {
     });
   }
 
-  /** The resume point as stored now. */
+  /** The resume point as stored now: a copy, which later progress does not change. */
   checkpoint(): CaptureCheckpoint {
     return {
       version: 1,
@@ -417,12 +170,12 @@ export class LogCapture {
       split: this.#o.split,
       streams: this.#streams.map((s) => ({
         name: s.name,
-        log: s.log.state,
+        log: s.log.snapshot(),
         logCursor: s.log.durable.cursor,
         lines: s.log.durable.lines,
         eventsCursor: this.#events.durable.cursors[s.name] ?? null,
       })),
-      events: this.#events.state,
+      events: this.#events.snapshot(),
       eventCount: this.#events.durable.count,
     };
   }
@@ -442,10 +195,16 @@ export class LogCapture {
     signals.abort.addEventListener('abort', onAbort, { once: true });
     try {
       if (signals.abort.aborted) throw signals.abort.reason;
-      await Promise.all(this.#streams.map((s) => this.#read(s, signals)));
+      // A failure of one stream stops the others (and their store calls) before run() settles: nothing of this run
+      // may write after its caller has moved on — a retry would race it for the same uploads.
+      const reading = {
+        abort: AbortSignal.any([signals.abort, this.#internal.signal]),
+        drain: signals.drain,
+      };
+      await this.#all(this.#streams.map((s) => this.#read(s, reading)));
       for (const s of this.#streams) s.grouper.flush();
       this.#events.mark({ cursors: { ...this.#eventCursors }, count: this.#eventCount });
-      await Promise.all([...this.#streams.map((s) => s.log.finish()), this.#events.finish()]);
+      await this.#all([...this.#streams.map((s) => s.log.finish()), this.#events.finish()]);
       const files: Record<LogStreamName, { key: string; bytes: number } | undefined> = {
         stdout: undefined,
         stderr: undefined,
@@ -460,6 +219,17 @@ export class LogCapture {
       };
     } finally {
       signals.abort.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Like `Promise.all`, but on the first failure stops the rest and waits for them to settle before rejecting. */
+  async #all(tasks: Promise<void>[]): Promise<void> {
+    try {
+      await Promise.all(tasks);
+    } catch (err) {
+      this.#internal.abort(err);
+      await Promise.allSettled(tasks);
+      throw err;
     }
   }
 
@@ -483,7 +253,7 @@ export class LogCapture {
         const since = earlier(s.logPos, s.eventPos);
         const body = await this.#o.source.open(s.source, since?.ts ?? null, !final, connection.signal);
         splitter = new LineSplitter();
-        lines = new LineFeed(s);
+        lines = new LineFeed(s.logPos, s.eventPos);
         for await (const chunk of body) {
           await this.#feed(s, lines, splitter.push(chunk));
         }
@@ -544,20 +314,5 @@ export class LogCapture {
     s.log.mark({ cursor: s.logPos, lines: s.lines });
     this.#events.mark({ cursors: { ...this.#eventCursors }, count: this.#eventCount });
     await Promise.all([s.log.cut(), this.#events.cut()]);
-  }
-}
-
-/** Cursor bookkeeping of one read of one stream: where each line is, and whether re-read lines are behind us. */
-class LineFeed {
-  #at: LineCursor | null = null;
-  logPassing: boolean;
-  eventsPassing: boolean;
-  constructor(s: StreamState) {
-    this.logPassing = s.logPos === null;
-    this.eventsPassing = s.eventPos === null;
-  }
-  next(ts: string): LineCursor {
-    this.#at = advance(this.#at, ts);
-    return this.#at;
   }
 }
