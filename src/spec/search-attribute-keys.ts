@@ -1,17 +1,33 @@
 /**
- * Typed Temporal search attribute keys for the `Assay*` attributes. Derived from the table in
- * `search-attributes.ts`, which the local stack registers; workflows and clients use these keys.
+ * Typed Temporal search attribute keys for the `Assay*` attributes, derived from the table in `./search-attributes.ts`
+ * (which the local stack registers); workflows and clients use these keys. Kept apart from that table because it
+ * needs `@temporalio/common`, which the rest of the spec does not.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { assaySearchAttributeTable, type SearchAttributeValueType } from './search-attributes.js';
 
-export const searchAttributeKeys = {
-  team: defineSearchAttributeKey('AssayTeam', SearchAttributeType.KEYWORD),
-  user: defineSearchAttributeKey('AssayUser', SearchAttributeType.KEYWORD),
-  cluster: defineSearchAttributeKey('AssayCluster', SearchAttributeType.KEYWORD),
-  phase: defineSearchAttributeKey('AssayPhase', SearchAttributeType.KEYWORD),
-  outcome: defineSearchAttributeKey('AssayOutcome', SearchAttributeType.KEYWORD),
-  image: defineSearchAttributeKey('AssayImage', SearchAttributeType.KEYWORD),
-  priority: defineSearchAttributeKey('AssayPriority', SearchAttributeType.KEYWORD),
-  exitCode: defineSearchAttributeKey('AssayExitCode', SearchAttributeType.INT),
-  costUsd: defineSearchAttributeKey('AssayCostUsd', SearchAttributeType.DOUBLE),
-} as const;
+/** The SDK's spelling of each value type. */
+const sdkTypes = {
+  Keyword: SearchAttributeType.KEYWORD,
+  Int: SearchAttributeType.INT,
+  Double: SearchAttributeType.DOUBLE,
+  Text: SearchAttributeType.TEXT,
+  Datetime: SearchAttributeType.DATETIME,
+  Bool: SearchAttributeType.BOOL,
+} as const satisfies Record<SearchAttributeValueType, SearchAttributeType>;
+
+type Table = typeof assaySearchAttributeTable;
+/** The typed key of a search attribute of SDK type `T` (the SDK does not export the interface by name). */
+type KeyOf<T extends SearchAttributeType> = ReturnType<typeof defineSearchAttributeKey<T>>;
+
+/** One typed key per row of the table, under the row's key. */
+export type AssaySearchAttributeKeys = {
+  readonly [K in keyof Table]: KeyOf<(typeof sdkTypes)[Table[K]['type']]>;
+};
+
+export const searchAttributeKeys = Object.fromEntries(
+  Object.entries(assaySearchAttributeTable).map(([key, { name, type }]) => [
+    key,
+    defineSearchAttributeKey(name, sdkTypes[type]),
+  ]),
+) as AssaySearchAttributeKeys;
