@@ -229,6 +229,7 @@ export class LogCapture {
     } catch (err) {
       this.#internal.abort(err);
       await Promise.allSettled(tasks);
+      await Promise.all([...this.#streams.map((s) => s.log.settled()), this.#events.settled()]);
       throw err;
     }
   }

@@ -54,6 +54,12 @@ export class PartWriter<M> {
     return this.#buffer;
   }
 
+  /** Resolves once no part is uploading (whether it was stored or not). */
+  async settled(): Promise<void> {
+    // At most one part uploads at a time; a failed one stays as #inflight, so wait for it once.
+    await this.#inflight?.catch(() => undefined);
+  }
+
   /** Says what the buffered bytes cover. */
   mark(mark: M): void {
     this.#pending = mark;

@@ -270,7 +270,7 @@ describe('LogCapture', () => {
         abort: never(),
         drain: never(),
       });
-      expectComplete(store, lines, result);
+      expectComplete(store, lines, result, { resumed: true });
     },
   );
 

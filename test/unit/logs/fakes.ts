@@ -18,6 +18,7 @@ import type {
   ObjectStore,
   ObjectSummary,
   PutResult,
+  RequestOptions,
   UploadedPart,
 } from '../../../src/storage/object-store.js';
 import type { LogSource, SourceStream } from '../../../src/logs/source.js';
@@ -92,9 +93,11 @@ export class MemoryStore implements ObjectStore {
     uploadId: string,
     partNumber: number,
     body: Buffer | Uint8Array | string,
+    options?: RequestOptions,
   ): Promise<UploadedPart> {
-    // A part is a network round trip: let the capture read on meanwhile.
+    // A part is a network round trip: let the capture read on meanwhile. A call aborted before it is sent fails.
     await new Promise((r) => setImmediate(r));
+    options?.signal?.throwIfAborted();
     this.#call('uploadPart', key);
     const upload = this.uploads.get(uploadId);
     if (upload?.key !== key) throw new MultipartUploadNotFoundError(this.bucket, key, uploadId);
