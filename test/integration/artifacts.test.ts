@@ -13,13 +13,12 @@ import { AssayClient } from '../../src/client/assay-client.js';
 import type { StoredManifest } from '../../src/activities/artifacts.js';
 import type { KubeClients } from '../../src/kube/clients.js';
 import { retentionIndexKey } from '../../src/retention/keys.js';
-import { applyLifecycleRules } from '../../src/retention/lifecycle.js';
 import { retentionSweep } from '../../src/workflows/retention.js';
 import { ensureRetentionSchedule } from '../../src/retention/schedule.js';
 import type { EvaluationRecord } from '../../src/spec/record.js';
 import { storageKeys } from '../../src/spec/storage-keys.js';
 import { collect } from '../../src/storage/object-store.js';
-import { loadS3Config, type S3ObjectStore } from '../../src/storage/index.js';
+import type { S3ObjectStore } from '../../src/storage/index.js';
 import {
   createWorkerProcesses,
   manifestBuilder,
@@ -335,10 +334,6 @@ describe('retention', () => {
       await client.temporal.schedule.getHandle(scheduleId).delete();
     }
   }, 120_000);
-
-  it('lifecycle rules are applied where the store supports them (versitygw: not, so the sweep is the way)', async () => {
-    expect(['applied', 'unsupported']).toContain(await applyLifecycleRules(loadS3Config()));
-  });
 
   it('the record says when its objects expire', async () => {
     const started = await client.start(manifest({ command: ['true'], retentionDays: 7 }), {
