@@ -1,9 +1,12 @@
 /**
- * Watch a Kubernetes collection until a decision is reached (STYLE.md 7): list once, then watch from the list's
- * resourceVersion, resume from the last resourceVersion seen when the connection closes, re-list on 410 Gone.
- * Never polls.
+ * Watch a Kubernetes collection until a decision is reached: list once, then watch from the list's resourceVersion,
+ * resume from the last resourceVersion seen when the connection closes, re-list on 410 Gone. Never polls.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Watch } from '@kubernetes/client-node';
+
+/** What {@link watchUntil} needs of `@kubernetes/client-node`'s `Watch` (a seam for tests). */
+export type Watcher = Pick<Watch, 'watch'>;
 
 export type WatchEventType = 'LISTED' | 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -30,6 +33,8 @@ export interface WatchUntilOptions {
   readonly timeoutSeconds?: number;
   /** Pause before reconnecting after an error. */
   readonly reconnectDelayMs?: number;
+  /** How to pause (tests pass their own); resolves early or rejects when `signal` aborts. */
+  readonly delay?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** A resourceVersion to start watching from instead of listing first. */
   readonly resumeFrom?: string | null;
 }
@@ -46,7 +51,7 @@ function abortError(signal: AbortSignal): unknown {
  * @throws the abort reason when `signal` aborts; the list's errors.
  */
 export async function watchUntil<T extends KubeObject, R>(
-  watch: Watch,
+  watch: Watcher,
   target: WatchTarget<T>,
   decide: (object: T, type: WatchEventType) => R | null,
   options: WatchUntilOptions,
@@ -127,7 +132,8 @@ export async function watchUntil<T extends KubeObject, R>(
     }
     if (round.error !== null && round.error !== undefined) {
       // A dropped connection or an API server restart: resume from where we were after a short pause.
-      await new Promise<void>((r) => setTimeout(r, options.reconnectDelayMs ?? 1000));
+      const delay = options.delay ?? ((ms: number, s: AbortSignal) => sleep(ms, undefined, { signal: s }));
+      await delay(options.reconnectDelayMs ?? 1000, signal).catch(() => undefined);
     }
   }
 }
