@@ -92,12 +92,29 @@ function disruption(pod: V1Pod): { reason: string; message: string | null } | nu
 }
 
 /**
+ * True when the pod's deletion was requested once the main container had run its `timeoutSeconds`: the wait activity
+ * deletes it then. Derived from the pod alone, so a retried wait (after a worker crash) judges the same way.
+ */
+function deletedAtDeadline(
+  pod: V1Pod,
+  startedAt: string | null,
+  timeoutSeconds: number | undefined,
+): boolean {
+  const deletion = pod.metadata?.deletionTimestamp;
+  if (deletion === undefined || startedAt === null || timeoutSeconds === undefined) return false;
+  const requestedAt = new Date(deletion).getTime() - (pod.metadata?.deletionGracePeriodSeconds ?? 0) * 1000;
+  // startedAt has one-second precision: allow that much.
+  return requestedAt >= new Date(startedAt).getTime() + timeoutSeconds * 1000 - 1000;
+}
+
+/**
  * How the attempt whose pod is `pod` ended, or `null` while it has not ended.
  *
  * @param pod the latest state of the attempt's pod
  * @param job the latest state of the attempt's Job, when known (it tells a Job-level deadline apart from a deletion)
+ * @param timeoutSeconds the spec's timeout, when known: a deletion at or after it is the timeout, not a loss
  */
-export function classifyPod(pod: V1Pod, job?: V1Job): AttemptEnd | null {
+export function classifyPod(pod: V1Pod, job?: V1Job, timeoutSeconds?: number): AttemptEnd | null {
   const status = mainStatus(pod);
   const podName = pod.metadata?.name ?? null;
   const end = (
@@ -156,7 +173,16 @@ export function classifyPod(pod: V1Pod, job?: V1Job): AttemptEnd | null {
   };
   const terminatedReason = terminated.reason ?? null;
 
-  if (pod.status?.reason === 'DeadlineExceeded' || jobDeadlineExceeded(job)) {
+  // A main container that exited 0 finished its work, whatever deadline the pod (kept alive by the collector) met.
+  if (exitCode !== 0 && deletedAtDeadline(pod, iso(terminated.startedAt), timeoutSeconds)) {
+    return end(
+      'TimedOut',
+      'DeadlineExceeded',
+      `the evaluation exceeded its timeout of ${timeoutSeconds} s and was stopped`,
+      extra,
+    );
+  }
+  if (exitCode !== 0 && (pod.status?.reason === 'DeadlineExceeded' || jobDeadlineExceeded(job))) {
     return end(
       'TimedOut',
       'DeadlineExceeded',

@@ -29,6 +29,11 @@ export const ttlSecondsAfterFinished = 24 * 60 * 60;
  * the pod (reason `DeadlineExceeded`); the Job's deadline only catches a pod that never started.
  */
 export const jobDeadlineSlackSeconds = 120;
+/**
+ * The pod's own deadline is only a backstop: the wait activity stops the main container at `timeoutSeconds` after it
+ * started (the kubelet enforces `activeDeadlineSeconds` late, on its next sync, and counts from the pod's start).
+ */
+export const podDeadlineSlackSeconds = 30;
 /** Grace period for the main container when the pod is deleted (cancellation, cleanup). */
 export const terminationGracePeriodSeconds = 10;
 /** Size limit of the writable scratch directory mounted at `/tmp` (the root filesystem is read-only). */
@@ -245,7 +250,7 @@ export function buildJob(request: JobRequest, cluster: JobClusterSettings): V1Jo
         metadata: { labels, annotations, finalizers: [captureFinalizer] },
         spec: {
           restartPolicy: 'Never',
-          activeDeadlineSeconds: request.timeoutSeconds,
+          activeDeadlineSeconds: request.timeoutSeconds + podDeadlineSlackSeconds,
           terminationGracePeriodSeconds,
           automountServiceAccountToken: false,
           enableServiceLinks: false,

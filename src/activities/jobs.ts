@@ -1,6 +1,7 @@
 /**
- * Job lifecycle activities on one cluster (DESIGN.md steps 4–6 and 8): namespace, idempotent create, wait for the
- * main container to end (watch, heartbeat, cancellation), cleanup.
+ * Job lifecycle activities on one cluster (docs/architecture.md, steps 4–6 and 8): idempotent create (making the
+ * team's namespace ready first), wait for the main container to end (watch, heartbeat, cancellation, the exact
+ * timeout), cleanup.
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -24,9 +25,10 @@ import {
   attemptSelector,
   buildJob,
   buildNamespace,
+  mainContainerName,
   type JobClusterSettings,
 } from './job-manifest.js';
-import type { AttemptRef, JobActivities } from './types.js';
+import type { AwaitAttemptInput, JobActivities } from './types.js';
 
 export interface JobActivityDeps {
   readonly kube: KubeClients;
@@ -41,6 +43,8 @@ export interface AwaitHeartbeat {
   podsResourceVersion: string | null;
   eventsResourceVersion: string | null;
   pod: string | null;
+  /** When the main container must be stopped (epoch ms), once it is known to run. */
+  deadlineAt?: number | null;
 }
 
 function rejected(message: string, cause?: unknown): ApplicationFailure {
@@ -133,46 +137,58 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
     }
   }
 
+  /** Namespaces this process has made ready; a Job refused for a missing namespace forgets its entry. */
+  const readyNamespaces = new Set<string>();
+
+  /** Creates the team's namespace when missing and waits for its `default` ServiceAccount. Idempotent. */
+  async function namespaceReady(namespace: string, team: string): Promise<{ created: boolean }> {
+    let created = false;
+    try {
+      await core.readNamespace({ name: namespace });
+    } catch (err) {
+      if (apiStatus(err) !== 404) throw err;
+      try {
+        await core.createNamespace({ body: buildNamespace(namespace, team) });
+        created = true;
+      } catch (createErr) {
+        if (apiStatus(createErr) === 403) {
+          throw rejected(`cannot create namespace ${namespace}: ${apiMessage(createErr)}`, createErr);
+        }
+        if (apiStatus(createErr) !== 409) throw createErr;
+      }
+    }
+    // The ServiceAccount admission plugin refuses pods until the controller has made the namespace's `default`
+    // ServiceAccount: wait for it (watching), so the first Job's pod is not refused.
+    const ctx = Context.current();
+    await watchUntil<V1ServiceAccount, true>(
+      watch,
+      {
+        path: `/api/v1/namespaces/${namespace}/serviceaccounts`,
+        query: { fieldSelector: 'metadata.name=default' },
+        list: async () => {
+          const list = await core.listNamespacedServiceAccount({
+            namespace,
+            fieldSelector: 'metadata.name=default',
+          });
+          return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+        },
+      },
+      (_sa, type) => (type === 'DELETED' ? null : true),
+      { signal: ctx.cancellationSignal },
+    );
+    return { created };
+  }
+
   return {
     async ensureNamespace({ namespace, team }) {
-      let created = false;
-      try {
-        await core.readNamespace({ name: namespace });
-      } catch (err) {
-        if (apiStatus(err) !== 404) throw err;
-        try {
-          await core.createNamespace({ body: buildNamespace(namespace, team) });
-          created = true;
-        } catch (createErr) {
-          if (apiStatus(createErr) === 403) {
-            throw rejected(`cannot create namespace ${namespace}: ${apiMessage(createErr)}`, createErr);
-          }
-          if (apiStatus(createErr) !== 409) throw createErr;
-        }
-      }
-      // The ServiceAccount admission plugin refuses pods until the controller has made the namespace's `default`
-      // ServiceAccount: wait for it (watching), so the first Job's pod is not refused.
-      const ctx = Context.current();
-      await watchUntil<V1ServiceAccount, true>(
-        watch,
-        {
-          path: `/api/v1/namespaces/${namespace}/serviceaccounts`,
-          query: { fieldSelector: 'metadata.name=default' },
-          list: async () => {
-            const list = await core.listNamespacedServiceAccount({
-              namespace,
-              fieldSelector: 'metadata.name=default',
-            });
-            return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
-          },
-        },
-        (_sa, type) => (type === 'DELETED' ? null : true),
-        { signal: ctx.cancellationSignal },
-      );
-      return { created };
+      return await namespaceReady(namespace, team);
     },
 
     async createJob(request) {
+      if (!readyNamespaces.has(request.namespace)) {
+        await namespaceReady(request.namespace, request.team);
+        readyNamespaces.add(request.namespace);
+      }
       let body: V1Job;
       try {
         body = buildJob(request, deps.cluster);
@@ -204,11 +220,13 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         if (status === 400 || status === 403 || status === 422) {
           throw rejected(`the cluster refused Job ${name}: ${apiMessage(err)}`, err);
         }
+        // The namespace went away since this process made it ready: make it again on the retry.
+        if (status === 404) readyNamespaces.delete(request.namespace);
         throw err;
       }
     },
 
-    async awaitAttempt(ref: AttemptRef) {
+    async awaitAttempt(ref: AwaitAttemptInput) {
       const ctx = Context.current();
       const job = attemptJobName(ref.evaluationId, ref.attempt);
       const previous = ctx.info.heartbeatDetails as Partial<AwaitHeartbeat> | undefined;
@@ -216,9 +234,42 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         podsResourceVersion: previous?.podsResourceVersion ?? null,
         eventsResourceVersion: previous?.eventsResourceVersion ?? null,
         pod: previous?.pod ?? null,
+        deadlineAt: previous?.deadlineAt ?? null,
       };
       ctx.heartbeat(progress);
       const timer = setInterval(() => ctx.heartbeat(progress), heartbeatEvery);
+      let deadline: NodeJS.Timeout | undefined;
+      /**
+       * The exact timeout: once the main container runs, its pod is deleted `timeoutSeconds` after the container
+       * started (the pod's own `activeDeadlineSeconds` is a late backstop). The container's `startedAt` has
+       * one-second precision, so the moment this process first sees it running refines it; a retried wait takes the
+       * heartbeated deadline, or the container's `startedAt` when it never heartbeated one.
+       */
+      const armDeadline = (pod: V1Pod): void => {
+        if (ref.timeoutSeconds === undefined || deadline !== undefined) return;
+        const running = pod.status?.containerStatuses?.find((c) => c.name === mainContainerName)?.state
+          ?.running?.startedAt;
+        const name = pod.metadata?.name;
+        if (running === undefined || name === undefined || pod.metadata?.deletionTimestamp !== undefined)
+          return;
+        if (progress.deadlineAt == null) {
+          const started = new Date(running).getTime();
+          const seen = previous === undefined ? Math.min(Date.now(), started + 1000) : started;
+          progress.deadlineAt = Math.max(started, seen) + ref.timeoutSeconds * 1000;
+          ctx.heartbeat(progress);
+        }
+        deadline = setTimeout(
+          () => {
+            // A one-second grace period: SIGTERM now, SIGKILL once the kubelet's shortest stop window has passed.
+            core
+              .deleteNamespacedPod({ name, namespace: ref.namespace, gracePeriodSeconds: 1 })
+              .catch((err: unknown) => {
+                if (apiStatus(err) !== 404) ctx.log.warn('deleting the pod at its deadline failed', { err });
+              });
+          },
+          Math.max(0, progress.deadlineAt - Date.now()),
+        );
+      };
       const local = new AbortController();
       const onCancel = (): void => local.abort(ctx.cancellationSignal.reason);
       ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
@@ -239,8 +290,9 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
           },
           (pod, type) => {
             progress.pod = pod.metadata?.name ?? progress.pod;
-            const end = classifyPod(pod);
+            const end = classifyPod(pod, undefined, ref.timeoutSeconds);
             if (end !== null) return end;
+            armDeadline(pod);
             if (type === 'DELETED') {
               return podVanished(
                 pod.metadata?.name ?? null,
@@ -286,7 +338,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
           // The Job controller deletes the pod when the Job's own deadline passes: that is a timeout, not a loss.
           const current = await readJob(ref.namespace, job);
           const pod = end.pod === null ? undefined : await readPod(ref.namespace, end.pod);
-          if (pod !== undefined) end = classifyPod(pod, current) ?? end;
+          if (pod !== undefined) end = classifyPod(pod, current, ref.timeoutSeconds) ?? end;
           else if (
             (current?.status?.conditions ?? []).some(
               (c) => c.type === 'Failed' && c.reason === 'DeadlineExceeded',
@@ -306,6 +358,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         throw err;
       } finally {
         clearInterval(timer);
+        clearTimeout(deadline);
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
         local.abort();
       }

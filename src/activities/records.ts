@@ -1,5 +1,8 @@
 /** The durable record of an evaluation in object storage (`evaluations/<id>/record.json`). */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import type { z } from 'zod';
+import { startInputOf } from '../client/start-input.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { StorageError } from '../storage/errors.js';
 import { evaluationRecordSchema } from '../spec/record.js';
@@ -9,13 +12,33 @@ import { retentionIndexKey } from '../retention/keys.js';
 
 export interface RecordActivityDeps {
   readonly store: ObjectStore;
+  /**
+   * The spec the calling workflow was started with. Default: read from the first event of its history through the
+   * worker's client, so the spec is not copied into history a second time as this activity's argument.
+   */
+  readonly specOf?: (execution: { workflowId: string; runId: string }) => Promise<unknown>;
+}
+
+async function specFromHistory(execution: { workflowId: string; runId: string }): Promise<unknown> {
+  const input = await startInputOf(Context.current().client, execution);
+  if (input === null) {
+    throw ApplicationFailure.create({
+      type: 'RecordSpecMissing',
+      message: `workflow ${execution.workflowId} has no evaluation input to take the spec from`,
+      nonRetryable: true,
+    });
+  }
+  return input.spec;
 }
 
 export function createRecordActivities(deps: RecordActivityDeps): RecordActivities {
   return {
-    async writeRecord(record) {
+    async writeRecord(output) {
+      const execution = Context.current().info.workflowExecution;
+      if (execution === undefined) throw new Error('writeRecord runs only as an activity of a workflow');
+      const spec = (await (deps.specOf ?? specFromHistory)(execution)) as z.core.util.JSONType;
       // Validated at the boundary: what lands in storage is what readers will parse.
-      const parsed = evaluationRecordSchema.parse(record);
+      const parsed = evaluationRecordSchema.parse({ ...output, spec });
       const key = storageKeys.record(parsed.evaluationId);
       const body = `${JSON.stringify(parsed, null, 2)}\n`;
       try {

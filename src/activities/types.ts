@@ -4,7 +4,7 @@
  */
 import type { MultilineRules } from '../logs/events.js';
 import type { JobRequest } from '../spec/job-request.js';
-import type { AttemptEnd, AttemptLogs, EvaluationRecord } from '../spec/record.js';
+import type { AttemptEnd, AttemptLogs, EvaluationOutput } from '../spec/record.js';
 
 /** What the workflow asks of the cluster registry. */
 export interface ClusterRequirements {
@@ -37,6 +37,11 @@ export interface AttemptRef {
   attempt: number;
 }
 
+/** Input of the wait: the attempt, and the spec's timeout, enforced from the main container's start. */
+export interface AwaitAttemptInput extends AttemptRef {
+  timeoutSeconds?: number;
+}
+
 export interface CreateJobResult {
   job: string;
   /** False when the Job already existed with our labels (a retried create). */
@@ -49,6 +54,7 @@ export interface CleanupResult {
 }
 
 export interface JobActivities {
+  /** Creates the team's namespace when missing and waits until it admits pods (`createJob` does this itself). */
   ensureNamespace(input: { namespace: string; team: string }): Promise<{ created: boolean }>;
   /**
    * Creates the Job of one attempt; idempotent.
@@ -57,7 +63,7 @@ export interface JobActivities {
    */
   createJob(request: JobRequest): Promise<CreateJobResult>;
   /** Waits (watching, heartbeating) until the attempt's main container has ended, and classifies the end. */
-  awaitAttempt(input: AttemptRef): Promise<AttemptEnd>;
+  awaitAttempt(input: AwaitAttemptInput): Promise<AttemptEnd>;
   /** Deletes the attempt's Job and removes our finalizer from its pods. Idempotent. */
   cleanupAttempt(input: AttemptRef): Promise<CleanupResult>;
 }
@@ -77,8 +83,8 @@ export interface LogActivities {
 }
 
 export interface RecordActivities {
-  /** Writes `evaluations/<id>/record.json`; idempotent. */
-  writeRecord(record: EvaluationRecord): Promise<{ key: string; bytes: number }>;
+  /** Writes `evaluations/<id>/record.json` (the output joined with the workflow's input spec); idempotent. */
+  writeRecord(record: EvaluationOutput): Promise<{ key: string; bytes: number }>;
 }
 
 /** Activities served on the `assay` task queue (no cluster credentials needed). */

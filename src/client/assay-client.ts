@@ -1,9 +1,10 @@
 /**
  * `AssayClient`: the typed way for services (and the CLI) to start, follow, cancel and find evaluations.
  *
- * A retried `start` with the same idempotency key never starts a second run: the workflow id is derived from the
- * key, a running evaluation is returned as is (conflict policy USE_EXISTING) and a finished one is not started
- * again (reuse policy REJECT_DUPLICATE).
+ * Idempotency keys work like a payment API's: a retried `start` with the same key and the same normalised spec never
+ * starts a second run (the workflow id is derived from the key; a running evaluation is returned as is — conflict
+ * policy USE_EXISTING — and a finished one is not started again — reuse policy REJECT_DUPLICATE); the same key with
+ * a different spec is refused with {@link EvaluationConflictError}.
  */
 import {
   Client,
@@ -38,8 +39,60 @@ import {
 } from '../spec/names.js';
 import { storageKeys } from '../spec/storage-keys.js';
 import { searchAttributeKeys } from '../spec/search-attribute-keys.js';
+import { startInputOf } from './start-input.js';
 
 export { InvalidEvaluationSpecError };
+
+/** What is known of an evaluation that already existed under a key. */
+export interface ExistingEvaluation {
+  /** Temporal's execution status (RUNNING, COMPLETED, …). */
+  readonly status: string;
+  readonly outcome: string | null;
+  readonly startTime: Date;
+  readonly closeTime: Date | null;
+}
+
+/** The key names an evaluation that was started with another spec: nothing was started. */
+export class EvaluationConflictError extends Error {
+  readonly code = 'ASSAY_EVALUATION_CONFLICT';
+  constructor(
+    readonly evaluationId: string,
+    readonly existing: ExistingEvaluation,
+  ) {
+    super(
+      `evaluation ${evaluationId} already exists with a different spec (${describeExisting(existing)}); ` +
+        `to start a new evaluation, give it another id (--id or metadata.name), or leave both out for a generated one`,
+    );
+    this.name = 'EvaluationConflictError';
+  }
+}
+
+function ago(then: Date, now: Date): string {
+  const seconds = Math.max(0, Math.round((now.getTime() - then.getTime()) / 1000));
+  if (seconds < 90) return `${seconds} s ago`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 90) return `${minutes} min ago`;
+  const hours = Math.round(minutes / 60);
+  return hours < 36 ? `${hours} h ago` : `${Math.round(hours / 24)} d ago`;
+}
+
+/** `Succeeded 3 min ago`, `Running, started 12 s ago`. */
+export function describeExisting(existing: ExistingEvaluation, now: Date = new Date()): string {
+  if (existing.closeTime === null)
+    return `${existing.status === 'RUNNING' ? 'Running' : existing.status}, started ${ago(existing.startTime, now)}`;
+  return `${existing.outcome ?? existing.status} ${ago(existing.closeTime, now)}`;
+}
+
+/** JSON with object keys sorted, so two equal specs compare equal whatever their key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
+  );
+}
 
 /** The idempotency key is not usable as an evaluation id. */
 export class InvalidEvaluationIdError extends Error {
@@ -96,8 +149,10 @@ export interface StartOptions {
 export interface StartedEvaluation {
   readonly evaluationId: string;
   readonly workflowId: string;
-  /** True when the key named an evaluation that already existed: nothing new was started. */
+  /** True when the key named an evaluation that already existed with the same spec: nothing new was started. */
   readonly existing: boolean;
+  /** Set when `existing`: its status, outcome and times. */
+  readonly existingEvaluation?: ExistingEvaluation;
   readonly manifest: EvaluationJob;
 }
 
@@ -197,10 +252,12 @@ export class AssayClient {
   }
 
   /**
-   * Validates the manifest and starts its evaluation, or returns the evaluation the key already names.
+   * Validates the manifest and starts its evaluation, or returns the evaluation the key already names when it was
+   * started with the same normalised spec.
    *
    * @throws {InvalidEvaluationSpecError} listing every field-level issue; nothing is started.
    * @throws {InvalidEvaluationIdError} when the key is not a valid evaluation id.
+   * @throws {EvaluationConflictError} when the key names an evaluation started with a different spec.
    */
   async start(manifest: unknown, options: StartOptions = {}): Promise<StartedEvaluation> {
     const parsed = parseEvaluationJob(manifest);
@@ -214,12 +271,12 @@ export class AssayClient {
     const workflowId = evaluationWorkflowId(evaluationId);
     const input: EvaluationInput = {
       evaluationId,
-      manifest: JSON.parse(JSON.stringify(job)) as EvaluationInput['manifest'],
+      spec: JSON.parse(JSON.stringify(job)) as EvaluationInput['spec'],
       submittedAt: new Date().toISOString(),
     };
     const s = job.spec;
     try {
-      const handle = await this.temporal.workflow.start(evaluationWorkflowType, {
+      await this.temporal.workflow.start(evaluationWorkflowType, {
         taskQueue: this.taskQueue,
         workflowId,
         args: [input],
@@ -243,28 +300,29 @@ export class AssayClient {
           `**Record:** \`${storageKeys.record(evaluationId)}\``,
         ].join('\n\n'),
       });
-      // With USE_EXISTING the server answers with the running execution when there is one: it is ours only if
-      // it carries the input this call sent.
-      const existing = (await this.submittedAt(handle.workflowId)) !== input.submittedAt;
-      return { evaluationId, workflowId, existing, manifest: job };
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        return { evaluationId, workflowId, existing: true, manifest: job };
-      }
-      throw err;
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
+    // With USE_EXISTING the server answers with the running execution when there is one, and REJECT_DUPLICATE
+    // refuses a finished one: the execution is ours only if it carries the input this call sent.
+    const existing = await startInputOf(this.temporal, { workflowId });
+    if (existing?.submittedAt === input.submittedAt)
+      return { evaluationId, workflowId, existing: false, manifest: job };
+    const existingEvaluation = await this.existingOf(workflowId);
+    if (existing === null || canonicalJson(existing.spec) !== canonicalJson(input.spec)) {
+      throw new EvaluationConflictError(evaluationId, existingEvaluation);
+    }
+    return { evaluationId, workflowId, existing: true, existingEvaluation, manifest: job };
   }
 
-  /** `submittedAt` of the input the execution was started with. */
-  private async submittedAt(workflowId: string): Promise<string | undefined> {
-    const history = await this.temporal.workflow.getHandle(workflowId).fetchHistory();
-    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-    if (payload === undefined) return undefined;
-    const input =
-      this.temporal.options.loadedDataConverter.payloadConverter.fromPayload<Partial<EvaluationInput>>(
-        payload,
-      );
-    return input.submittedAt;
+  private async existingOf(workflowId: string): Promise<ExistingEvaluation> {
+    const info = await this.temporal.workflow.getHandle(workflowId).describe();
+    return {
+      status: info.status.name,
+      outcome: info.typedSearchAttributes.get(searchAttributeKeys.outcome) ?? null,
+      startTime: info.startTime,
+      closeTime: info.closeTime ?? null,
+    };
   }
 
   /**
@@ -291,10 +349,12 @@ export class AssayClient {
    */
   async result(evaluationId: string): Promise<EvaluationRecord> {
     try {
-      const raw: unknown = await this.temporal.workflow
-        .getHandle(evaluationWorkflowId(evaluationId))
-        .result();
-      return evaluationRecordSchema.parse(raw);
+      const workflowId = evaluationWorkflowId(evaluationId);
+      const handle = this.temporal.workflow.getHandle(workflowId);
+      const raw = (await handle.result()) as Record<string, unknown>;
+      // The workflow's result leaves the spec in its input (history holds it once): join it back.
+      const input = await startInputOf(this.temporal, { workflowId });
+      return evaluationRecordSchema.parse({ ...raw, spec: raw.spec ?? input?.spec ?? null });
     } catch (err) {
       throw this.translate(err, evaluationId);
     }

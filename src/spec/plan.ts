@@ -1,8 +1,9 @@
 /**
- * From a manifest to what the evaluation workflow needs: validation with field-level issues, then the plain plan the
- * workflow follows. Pure (zod only), so the workflow itself validates the manifest it was given.
+ * From a normalised manifest to what the evaluation workflow needs. The client validates and normalises with zod
+ * (`parseEvaluationJob`); the workflow only maps the normalised spec it was started with onto its plan and checks the
+ * few fields it cannot work without (`planFromSpec`). Neither step runs zod inside the workflow: a stricter schema or
+ * a new default therefore applies to new evaluations only and can never change the decisions of one that runs.
  */
-import type { z } from 'zod';
 import { parseEvaluationJob } from './evaluation-job.js';
 import type { EvaluationJob } from './evaluation-job-schema.js';
 import type { Priority } from './spec-constants.js';
@@ -30,8 +31,6 @@ export interface EvaluationPlan {
   readonly multiline: { continuation?: string[]; start?: string[] };
   /** The result file and artifacts the spec declares; null when it declares neither (no collector sidecar). */
   readonly outputs: JobOutputs | null;
-  /** The normalised manifest, kept in the record. */
-  readonly manifest: z.core.util.JSONType;
 }
 
 export type PlanResult = { ok: true; plan: EvaluationPlan } | { ok: false; issues: readonly SpecIssue[] };
@@ -85,15 +84,66 @@ export function planFromJob(job: EvaluationJob): EvaluationPlan {
                     maxFiles: s.artifacts.maxFiles,
                   },
           },
-    manifest: JSON.parse(JSON.stringify(job)) as z.core.util.JSONType,
   };
 }
 
-/** Validates a manifest and plans it; every problem is returned with its field path. Never throws. */
+/** Validates a manifest and plans it (client side); every problem is returned with its field path. Never throws. */
 export function planEvaluation(manifest: unknown): PlanResult {
   const parsed = parseEvaluationJob(manifest);
   if (!parsed.ok) return { ok: false, issues: parsed.issues };
   return { ok: true, plan: planFromJob(parsed.value) };
+}
+
+type Check = (value: unknown) => boolean;
+const text: Check = (v) => typeof v === 'string' && v.length > 0;
+const count =
+  (min: number): Check =>
+  (v) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= min;
+const list: Check = (v) => Array.isArray(v);
+const record: Check = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The fields the workflow cannot do without, and what each must be. Everything else has a safe fallback. */
+const required: readonly [string, Check][] = [
+  ['spec.team', text],
+  ['spec.user', text],
+  ['spec.image', text],
+  ['spec.priority', text],
+  ['spec.env', list],
+  ['spec.resources', record],
+  ['spec.resources.cpu', text],
+  ['spec.resources.memory', text],
+  ['spec.resources.limits', record],
+  ['spec.timeoutSeconds', count(1)],
+  ['spec.retries.maxAttempts', count(1)],
+  ['spec.retries.backoffSeconds', count(0)],
+  ['spec.retries.transientExitCodes', list],
+  ['spec.cluster', record],
+  ['spec.retentionDays', count(1)],
+];
+
+function at(value: unknown, path: string): unknown {
+  let here = value;
+  for (const part of path.split('.')) {
+    if (typeof here !== 'object' || here === null) return undefined;
+    here = (here as Record<string, unknown>)[part];
+  }
+  return here;
+}
+
+/**
+ * The plan of a spec the client already normalised (the workflow's input). No schema is applied here: only the
+ * fields the workflow needs are checked, so that a spec it cannot use is refused (`InvalidSpec`) instead of failing
+ * half-way. Deterministic and free of I/O, as workflow code must be.
+ */
+export function planFromSpec(spec: unknown): PlanResult {
+  const issues = required
+    .filter(([path, ok]) => !ok(at(spec, path)))
+    .map(([path]) => ({ path, message: 'missing or not usable in a normalised spec' }));
+  if (at(spec, 'kind') !== 'EvaluationJob')
+    issues.unshift({ path: 'kind', message: 'must be EvaluationJob' });
+  if (issues.length > 0) return { ok: false, issues };
+  return { ok: true, plan: planFromJob(spec as EvaluationJob) };
 }
 
 /** Where and as what one attempt of a plan runs: the identity half of a {@link JobRequest}. */

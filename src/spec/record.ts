@@ -199,16 +199,24 @@ export const evaluationRecordSchema = z.object({
 });
 export type EvaluationRecord = z.infer<typeof evaluationRecordSchema>;
 
-/** Input of the `evaluation` workflow. `manifest` is validated again inside the workflow. */
+/**
+ * Input of the `evaluation` workflow. `spec` is the EvaluationJob as the client validated and normalised it (every
+ * default filled in): the workflow plans from it without parsing it again, so a later change of the schema cannot
+ * change the decisions of an evaluation that already runs. It is the only copy of the manifest in the history.
+ */
 export const evaluationInputSchema = z.object({
   evaluationId: evaluationIdSchema,
-  manifest: z.json(),
+  spec: z.json(),
   submittedAt: isoTimestamp,
 });
 export type EvaluationInput = z.infer<typeof evaluationInputSchema>;
 
-/** Output of the `evaluation` workflow: the record. */
-export type EvaluationOutput = EvaluationRecord;
+/**
+ * Output of the `evaluation` workflow and argument of `writeRecord`: the record without `spec`, which stays in the
+ * workflow's input (the history holds it once); whoever reads the record back joins the two.
+ */
+export const evaluationOutputSchema = evaluationRecordSchema.omit({ spec: true });
+export type EvaluationOutput = z.infer<typeof evaluationOutputSchema>;
 
 /** Result of the `status` query. */
 export const evaluationStatusSchema = z.object({

@@ -1,7 +1,10 @@
 /**
- * The `evaluation` workflow (DESIGN.md "The evaluation workflow"): it decides, activities act. Each attempt's log is
- * captured while its pod runs, in parallel with the wait for the main container; the pod's finalizer is removed by the
- * cleanup, which runs only after the capture has finished.
+ * The `evaluation` workflow (docs/architecture.md, "The evaluation workflow"): it decides, activities act. Each
+ * attempt's log is captured while its pod runs, in parallel with the wait for the main container; the pod's finalizer
+ * is removed by the cleanup, which runs only after the capture has finished.
+ *
+ * History economy: the spec travels once (the input); search attributes are upserted only when the phase a user
+ * filters on changes (Running, BackingOff, Completed), never repeating what the start already set.
  */
 import {
   ActivityCancellationType,
@@ -9,7 +12,6 @@ import {
   CancellationScope,
   defineQuery,
   isCancellation,
-  patched,
   proxyActivities,
   setHandler,
   setCurrentDetails,
@@ -18,16 +20,17 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { CentralActivities, ClusterChoice, ClusterQueueActivities } from '../activities/types.js';
 import type { CollectedOutputs, OutputActivities } from '../activities/artifacts.js';
 import { withArtifactViolations } from '../artifacts/outcome.js';
 import type { AttemptLogs } from '../spec/record.js';
-import { jobRequestFor, planEvaluation, type EvaluationPlan } from '../spec/plan.js';
+import { jobRequestFor, planFromSpec, type EvaluationPlan } from '../spec/plan.js';
 import type {
   AttemptEnd,
   AttemptRecord,
   EvaluationInput,
-  EvaluationRecord,
+  EvaluationOutput,
   EvaluationStatus,
   Outcome,
   Phase,
@@ -45,12 +48,8 @@ export const awaitHeartbeatTimeoutSeconds = 15;
 export const captureHeartbeatTimeoutSeconds = 10;
 /** How long the capture may take to store the rest once the main container has ended, before it is told to finish. */
 export const captureGraceSeconds = 120;
-/** Marks histories whose attempts capture logs while the pod runs (older ones stored the log after the end). */
-export const streamingLogCapturePatch = 'streaming-log-capture';
 /** Heartbeat timeout of the result/artifact extraction: how quickly a crashed worker's upload is retried. */
 export const collectHeartbeatTimeoutSeconds = 20;
-/** Marks histories that store results and extract artifacts (older ones only kept the termination message). */
-export const collectOutputsPatch = 'collect-outputs';
 /** Upper bound on the back-off between attempts. */
 export const maxBackoffSeconds = 600;
 
@@ -97,7 +96,6 @@ async function collectAttemptOutputs(
   const readPod =
     plan.outputs !== null && end.pod !== null && (end.kind === 'Succeeded' || end.kind === 'Failed');
   if (!readPod && end.result === null) return { collected: null, note: null };
-  if (!patched(collectOutputsPatch)) return { collected: null, note: null };
   try {
     const collected = await collector.collectOutputs({
       ...ref,
@@ -143,13 +141,13 @@ function failureText(err: unknown): { reason: string; message: string } {
 }
 
 /**
- * Runs one evaluation to its outcome and returns its record.
+ * Runs one evaluation to its outcome and returns its record (without `spec`, which is the input's).
  *
- * @throws ApplicationFailure `InvalidSpec` (nothing is created) when the manifest is not a valid EvaluationJob.
+ * @throws ApplicationFailure `InvalidSpec` (nothing is created) when the input's spec lacks what the workflow needs.
  */
-export async function evaluation(input: EvaluationInput): Promise<EvaluationRecord> {
+export async function evaluation(input: EvaluationInput): Promise<EvaluationOutput> {
   const info = workflowInfo();
-  const planned = planEvaluation(input.manifest);
+  const planned = planFromSpec(input.spec);
   if (!planned.ok) {
     throw ApplicationFailure.create({
       type: errorTypes.invalidSpec,
@@ -209,25 +207,29 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
     lines.push(`**Record:** \`${storageKeys.record(input.evaluationId)}\``);
     return lines.join('\n\n');
   };
-  const setPhase = (phase: Phase): void => {
+  /** The phase search attribute as last upserted (the start sets `Validating`). */
+  let listedPhase: Phase = 'Validating';
+  /**
+   * A phase change shows in the status query and the Web UI's details at once (neither costs an event); the
+   * `AssayPhase` search attribute, one history event per upsert, follows only the phases worth filtering on.
+   */
+  const setPhase = (phase: Phase, attributes: SearchAttributeUpdatePair[] = []): void => {
     state.phase = phase;
-    upsertSearchAttributes([{ key: searchAttributeKeys.phase, value: phase }]);
     setCurrentDetails(describe());
+    const listed = phase === 'Running' || phase === 'BackingOff' || phase === 'Completed';
+    const changes = [
+      ...(listed && phase !== listedPhase ? [{ key: searchAttributeKeys.phase, value: phase }] : []),
+      ...attributes,
+    ];
+    if (listed) listedPhase = phase;
+    if (changes.length > 0) upsertSearchAttributes(changes);
   };
-
-  upsertSearchAttributes([
-    { key: searchAttributeKeys.team, value: plan.team },
-    { key: searchAttributeKeys.user, value: plan.user },
-    { key: searchAttributeKeys.image, value: plan.image },
-    { key: searchAttributeKeys.priority, value: plan.priority },
-  ]);
-  setPhase('Validating');
+  setCurrentDetails(describe());
 
   const central = proxyActivities<CentralActivities>(centralOptions());
   let kube: ClusterQueueActivities | null = null;
   /** The attempt whose Job may exist and has not been cleaned up yet. */
   let pending: number | null = null;
-  const streamingCapture = patched(streamingLogCapturePatch);
   /** Running log captures by attempt; cancelling a scope tells its capture to store what there is and finish. */
   const captures = new Map<number, { scope: CancellationScope; logs: Promise<AttemptLogs | null> }>();
 
@@ -258,9 +260,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
       attempt: attempt.attempt,
     };
     try {
-      attempt.logs = streamingCapture
-        ? await settleCapture(attempt, ended)
-        : await kube.storeAttemptLogs(ref);
+      attempt.logs = await settleCapture(attempt, ended);
     } catch (err) {
       // Losing a log must not leak the Job: note it and clean up anyway.
       attempt.message = `${attempt.message ?? ''}${attempt.message ? '; ' : ''}log not stored: ${failureText(err).message}`;
@@ -278,7 +278,6 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
       gpuType: plan.cluster.gpuType,
     });
     state.cluster = cluster;
-    upsertSearchAttributes([{ key: searchAttributeKeys.cluster, value: cluster.name }]);
     kube = proxyActivities<ClusterQueueActivities>(clusterOptions(cluster.taskQueue));
     const waiter = proxyActivities<ClusterQueueActivities>({
       ...clusterOptions(cluster.taskQueue),
@@ -298,8 +297,6 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
       startToCloseTimeout: `${collectTimeoutSeconds(plan)} seconds`,
       heartbeatTimeout: `${collectHeartbeatTimeoutSeconds} seconds`,
     });
-
-    await kube.ensureNamespace({ namespace: cluster.namespace, team: plan.team });
 
     for (let attempt = 1; ; attempt++) {
       setPhase('CreatingJob');
@@ -326,22 +323,21 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
         runtimeClassName: cluster.runtimeClassName,
       });
       await kube.createJob(request);
-      if (streamingCapture) {
-        // Step 5: the capture runs alongside the wait; only an explicit cancel of its own scope reaches it.
-        const ref = { namespace: cluster.namespace, evaluationId: input.evaluationId, attempt };
-        let scope!: CancellationScope;
-        const logs = CancellationScope.nonCancellable(() => {
-          scope = new CancellationScope();
-          return scope.run(() => capturer.storeAttemptLogs({ ...ref, multiline: plan.multiline }));
-        });
-        logs.catch(() => undefined);
-        captures.set(attempt, { scope, logs });
-      }
-      setPhase('Running');
+      // Step 5: the capture runs alongside the wait; only an explicit cancel of its own scope reaches it.
+      const ref = { namespace: cluster.namespace, evaluationId: input.evaluationId, attempt };
+      let scope!: CancellationScope;
+      const logs = CancellationScope.nonCancellable(() => {
+        scope = new CancellationScope();
+        return scope.run(() => capturer.storeAttemptLogs({ ...ref, multiline: plan.multiline }));
+      });
+      logs.catch(() => undefined);
+      captures.set(attempt, { scope, logs });
+      setPhase('Running', attempt === 1 ? [{ key: searchAttributeKeys.cluster, value: cluster.name }] : []);
       const end = await waiter.awaitAttempt({
         namespace: cluster.namespace,
         evaluationId: input.evaluationId,
         attempt,
+        timeoutSeconds: plan.timeoutSeconds,
       });
       Object.assign(record, {
         pod: end.pod,
@@ -423,7 +419,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
     state.reason = judged.reason;
     state.message = judged.message;
     const last = current();
-    const record: EvaluationRecord = {
+    const record: EvaluationOutput = {
       evaluationId: input.evaluationId,
       workflowId: info.workflowId,
       runId: info.runId,
@@ -438,7 +434,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
       exitCode: last?.exitCode ?? null,
       attempts: state.attempts,
       // The collected result when one was found (null here when too large to inline: see resultInfo).
-      result: outputs?.resultInfo != null ? (outputs.result as EvaluationRecord['result']) : resultOf,
+      result: outputs?.resultInfo != null ? (outputs.result as EvaluationOutput['result']) : resultOf,
       resultInfo: outputs?.resultInfo ?? null,
       artifacts: outputs?.artifacts ?? [],
       artifactsSummary: outputs?.artifactsSummary ?? null,
@@ -446,14 +442,12 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationReco
       cost: null,
       retentionUntil: new Date(Date.now() + plan.retentionDays * 86_400_000).toISOString(),
       recordKey: storageKeys.record(input.evaluationId),
-      spec: plan.manifest,
     };
     await central.writeRecord(record);
-    upsertSearchAttributes([
+    setPhase('Completed', [
       { key: searchAttributeKeys.outcome, value: record.outcome },
       ...(record.exitCode !== null ? [{ key: searchAttributeKeys.exitCode, value: record.exitCode }] : []),
     ]);
-    setPhase('Completed');
     return record;
   });
 }

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Context } from '@temporalio/activity';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { ulid } from 'ulid';
 import type { AttemptRef, CentralActivities, ClusterQueueActivities } from '../../src/activities/types.js';
@@ -16,7 +17,8 @@ import type {
   OutputActivities,
 } from '../../src/activities/artifacts.js';
 import type { JobRequest } from '../../src/spec/job-request.js';
-import type { AttemptEnd, EvaluationRecord, EvaluationStatus } from '../../src/spec/record.js';
+import type { AttemptEnd, EvaluationOutput, EvaluationStatus } from '../../src/spec/record.js';
+import { parseEvaluationJob } from '../../src/spec/evaluation-job.js';
 import { clusterTaskQueue } from '../../src/spec/names.js';
 import { errorTypes } from '../../src/spec/error-types.js';
 import { searchAttributeKeys } from '../../src/spec/search-attribute-keys.js';
@@ -60,6 +62,13 @@ function manifest(spec: Record<string, unknown> = {}): Record<string, unknown> {
   };
 }
 
+/** The spec as the client sends it: validated and normalised. */
+function normalised(raw: Record<string, unknown>): unknown {
+  const parsed = parseEvaluationJob(raw);
+  if (!parsed.ok) throw new Error(`test manifest invalid: ${JSON.stringify(parsed.issues)}`);
+  return JSON.parse(JSON.stringify(parsed.value));
+}
+
 function end(kind: AttemptEnd['kind'], extra: Partial<AttemptEnd> = {}): AttemptEnd {
   return {
     kind,
@@ -80,7 +89,7 @@ interface Calls {
   awaited: AttemptRef[];
   cleaned: AttemptRef[];
   logs: AttemptRef[];
-  records: EvaluationRecord[];
+  records: EvaluationOutput[];
   outputs: CollectOutputsInput[];
 }
 
@@ -92,12 +101,13 @@ async function runEvaluation(
   outcomes: (AttemptEnd | 'block')[],
   options: {
     spec?: Record<string, unknown>;
-    manifest?: unknown;
+    /** The workflow input's spec as is (default: the test manifest, normalised as the client does). */
+    rawSpec?: unknown;
     whileRunning?: (id: string) => Promise<void>;
     createJob?: (request: JobRequest) => Promise<{ job: string; created: boolean }>;
     collected?: CollectedOutputs;
   } = {},
-): Promise<{ record?: EvaluationRecord; error?: unknown; calls: Calls; workflowId: string }> {
+): Promise<{ record?: EvaluationOutput; error?: unknown; calls: Calls; workflowId: string }> {
   const queue = `assay-wft-${ulid().toLowerCase()}`;
   const calls: Calls = { created: [], awaited: [], cleaned: [], logs: [], records: [], outputs: [] };
   let started!: () => void;
@@ -117,7 +127,7 @@ async function runEvaluation(
     },
   };
   const kube: ClusterQueueActivities = {
-    ensureNamespace: () => Promise.resolve({ created: false }),
+    ensureNamespace: () => Promise.reject(new Error('the workflow leaves the namespace to createJob')),
     createJob:
       options.createJob ??
       ((request) => {
@@ -184,7 +194,7 @@ async function runEvaluation(
       args: [
         {
           evaluationId,
-          manifest: options.manifest ?? manifest(options.spec),
+          spec: options.rawSpec ?? normalised(manifest(options.spec)),
           submittedAt: new Date().toISOString(),
         },
       ],
@@ -194,7 +204,7 @@ async function runEvaluation(
       await options.whileRunning(workflowId);
     }
     try {
-      const record = (await handle.result()) as EvaluationRecord;
+      const record = (await handle.result()) as EvaluationOutput;
       return { record, calls, workflowId };
     } catch (error) {
       return { error, calls, workflowId };
@@ -229,6 +239,26 @@ describe('evaluation workflow (stub activities)', () => {
     expect(description.typedSearchAttributes.get(searchAttributeKeys.phase)).toBe('Completed');
     expect(description.typedSearchAttributes.get(searchAttributeKeys.team)).toBe('ml');
     expect(description.typedSearchAttributes.get(searchAttributeKeys.exitCode)).toBe(0);
+    expect(record).not.toHaveProperty('spec');
+
+    // History economy: the spec travels once (the input), the start's search attributes are not repeated, and the
+    // phase is upserted once per listed phase (Running, Completed).
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    const events = history.events ?? [];
+    const upserts = events.flatMap((e) =>
+      e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields
+        ? [Object.keys(e.upsertWorkflowSearchAttributesEventAttributes.searchAttributes.indexedFields).sort()]
+        : [],
+    );
+    expect(upserts).toEqual([
+      ['AssayCluster', 'AssayPhase'],
+      ['AssayExitCode', 'AssayOutcome', 'AssayPhase'],
+    ]);
+    const withSpec = events.filter((e) => JSON.stringify(e).includes('cost-center'));
+    expect(withSpec.map((e) => e.eventType)).toEqual([
+      temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+    ]);
+    expect(events.length).toBeLessThanOrEqual(40);
   }, 60_000);
 
   it('collects the declared outputs of the final attempt before cleanup; refused entries fail a success', async () => {
@@ -356,15 +386,17 @@ describe('evaluation workflow (stub activities)', () => {
     expect(calls.cleaned.map((c) => c.attempt)).toEqual([1]);
   }, 60_000);
 
-  it('rejects an invalid manifest before doing anything', async () => {
+  it('rejects a spec it cannot use (not normalised by a client) before doing anything', async () => {
     const { error, calls } = await runEvaluation([], {
-      manifest: manifest({ resources: { memory: '12 parsecs' } }),
+      rawSpec: manifest({ resources: { memory: 256 } }),
     });
     expect(error).toBeInstanceOf(WorkflowFailedError);
     const cause = (error as WorkflowFailedError).cause;
     expect(cause).toBeInstanceOf(ApplicationFailure);
     expect((cause as ApplicationFailure).type).toBe(errorTypes.invalidSpec);
     expect((cause as ApplicationFailure).message).toContain('spec.resources.memory');
+    // Not normalised: the defaults the client fills in are missing too, and named.
+    expect((cause as ApplicationFailure).message).toContain('spec.timeoutSeconds');
     expect(calls.created).toHaveLength(0);
     expect(calls.records).toHaveLength(0);
   }, 60_000);

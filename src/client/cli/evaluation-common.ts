@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { ZodError } from 'zod';
 import {
   AssayClient,
+  EvaluationConflictError,
   EvaluationNotFoundError,
   EvaluationWorkflowError,
   InvalidEvaluationIdError,
@@ -160,7 +161,11 @@ export function reportError(io: CliIo, err: unknown): number {
     for (const issue of err.issues) io.stderr.write(`assay: ${issue.path.join('.')}: ${issue.message}\n`);
     return exitCodes.invalidInput;
   }
-  if (err instanceof InvalidEvaluationIdError || err instanceof EvaluationNotFoundError) {
+  if (
+    err instanceof InvalidEvaluationIdError ||
+    err instanceof EvaluationNotFoundError ||
+    err instanceof EvaluationConflictError
+  ) {
     io.stderr.write(`assay: ${err.message}\n`);
     return exitCodes.invalidInput;
   }

@@ -18,6 +18,7 @@ import { ManifestFileError, loadEvaluationJobFile, sourceName } from './manifest
 import { followLogs } from '../follow.js';
 import { createS3ObjectStore, loadS3Config } from '../../storage/index.js';
 import { followKube } from './logs.js';
+import { describeExisting } from '../assay-client.js';
 
 interface RunOptions {
   file: string;
@@ -51,6 +52,11 @@ export async function runRun(options: RunOptions, io: CliIo): Promise<number> {
       ...(options.id !== undefined ? { idempotencyKey: options.id } : {}),
     });
     const link = uiLink(client, started.workflowId);
+    if (started.existingEvaluation !== undefined) {
+      io.stderr.write(
+        `evaluation ${started.evaluationId} already exists (${describeExisting(started.existingEvaluation)})\n`,
+      );
+    }
     if (options.wait !== true && options.follow !== true) {
       const summary = {
         evaluationId: started.evaluationId,
