@@ -788,12 +788,6 @@ describe('bounds: each accepts its maximum and rejects one more', () => {
     ]);
   });
 
-  it('keeps assay-<name>-<attempt> a valid Job name', () => {
-    const jobName = `assay-${'n'.repeat(specLimits.nameLength)}-${specLimits.maxAttempts}`;
-    expect(jobName.length).toBeLessThanOrEqual(63);
-    expect(`assay-${'t'.repeat(specLimits.teamLength)}`.length).toBeLessThanOrEqual(63);
-  });
-
   it('does not parse an enormous quantity into an enormous number', () => {
     const issues = expectIssues(manifestWith({ 'spec.resources.memory': '9e999999999' }));
     expect(issues[0]?.message).toContain('too large');
