@@ -1,6 +1,7 @@
 /**
  * Errors of the object store. Callers match on `code` (stable) rather than on the S3 SDK's error names, so an
- * activity can turn them into `ApplicationFailure`s with a `type` and the right retryability (STYLE.md 5).
+ * activity can turn them into `ApplicationFailure`s with a `type` and the right retryability (a configuration or
+ * permission problem fails at once; an unreachable store is retried).
  */
 export abstract class StorageError extends Error {
   abstract readonly code: string;
@@ -110,5 +111,26 @@ export class StorageRequestError extends StorageError {
       `${operation} s3://${bucket}/${key ?? ''} failed: ${s3Code}${httpStatus ? ` (HTTP ${httpStatus})` : ''}`,
       options,
     );
+  }
+}
+
+/** One of the "does not exist" errors, for {@link orNullIfNotFound}. */
+type NotFoundErrorClass =
+  typeof ObjectNotFoundError | typeof BucketNotFoundError | typeof MultipartUploadNotFoundError;
+
+/**
+ * The value of a storage read, or null when what it reads does not exist; every other error propagates.
+ *
+ * @param notFound - which absence means null: a missing object unless told otherwise.
+ */
+export async function orNullIfNotFound<T>(
+  read: Promise<T>,
+  notFound: NotFoundErrorClass = ObjectNotFoundError,
+): Promise<T | null> {
+  try {
+    return await read;
+  } catch (err) {
+    if (err instanceof notFound) return null;
+    throw err;
   }
 }

@@ -3,3 +3,4 @@ export * from './object-store.js';
 export * from './errors.js';
 export * from './config.js';
 export * from './s3.js';
+export * from './s3-errors.js';

@@ -11,8 +11,11 @@ import {
   ListObjectsV2Command,
   ListPartsCommand,
   S3Client,
-  S3ServiceException,
   UploadPartCommand,
+  type $Command,
+  type S3ClientResolvedConfig,
+  type ServiceInputTypes,
+  type ServiceOutputTypes,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
@@ -20,11 +23,10 @@ import { type S3StoreConfig, toS3ClientConfig } from './config.js';
 import {
   BucketNotFoundError,
   MultipartUploadNotFoundError,
-  ObjectNotFoundError,
-  StorageAccessDeniedError,
   StorageRequestError,
-  StorageUnavailableError,
+  orNullIfNotFound,
 } from './errors.js';
+import { mapS3Error } from './s3-errors.js';
 import {
   assertValidKey,
   type ListOptions,
@@ -84,8 +86,7 @@ export class S3ObjectStore implements ObjectStore {
       queueSize: this.#queueSize,
       leavePartsOnError: false,
       params: {
-        Bucket: this.bucket,
-        Key: key,
+        ...this.#object(key),
         Body: body,
         ...(options.contentType ? { ContentType: options.contentType } : {}),
         ...(options.metadata ? { Metadata: { ...options.metadata } } : {}),
@@ -110,87 +111,55 @@ export class S3ObjectStore implements ObjectStore {
 
   async get(key: string, options: RequestOptions = {}): Promise<Readable> {
     assertValidKey(key);
-    try {
-      const out = await this.#client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key }),
-        abortOptions(options),
-      );
-      if (!(out.Body instanceof Readable)) {
-        throw new StorageRequestError(
-          'get',
-          this.bucket,
-          key,
-          'UnexpectedBody',
-          out.$metadata.httpStatusCode,
-        );
-      }
-      return out.Body;
-    } catch (err) {
-      throw this.#mapError(err, 'get', key);
+    const out = await this.#send('get', key, new GetObjectCommand(this.#object(key)), options);
+    if (!(out.Body instanceof Readable)) {
+      throw new StorageRequestError('get', this.bucket, key, 'UnexpectedBody', out.$metadata.httpStatusCode);
     }
+    return out.Body;
   }
 
   async getBytes(key: string, options: RequestOptions = {}): Promise<Buffer> {
-    assertValidKey(key);
+    const stream = await this.get(key, options);
+    const chunks: Buffer[] = [];
     try {
-      const out = await this.#client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key }),
-        abortOptions(options),
-      );
-      if (!out.Body) return Buffer.alloc(0);
-      return Buffer.from(await out.Body.transformToByteArray());
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
     } catch (err) {
       throw this.#mapError(err, 'get', key);
     }
+    return Buffer.concat(chunks);
   }
 
   async head(key: string, options: RequestOptions = {}): Promise<ObjectInfo> {
     assertValidKey(key);
-    try {
-      const out = await this.#client.send(
-        new HeadObjectCommand({ Bucket: this.bucket, Key: key }),
-        abortOptions(options),
-      );
-      return {
-        key,
-        size: out.ContentLength ?? 0,
-        etag: out.ETag,
-        contentType: out.ContentType,
-        lastModified: out.LastModified,
-        metadata: out.Metadata ?? {},
-      };
-    } catch (err) {
-      throw this.#mapError(err, 'head', key);
-    }
+    const out = await this.#send('head', key, new HeadObjectCommand(this.#object(key)), options);
+    return {
+      key,
+      size: out.ContentLength ?? 0,
+      etag: out.ETag,
+      contentType: out.ContentType,
+      lastModified: out.LastModified,
+      metadata: out.Metadata ?? {},
+    };
   }
 
   async exists(key: string, options: RequestOptions = {}): Promise<boolean> {
-    try {
-      await this.head(key, options);
-      return true;
-    } catch (err) {
-      if (err instanceof ObjectNotFoundError) return false;
-      throw err;
-    }
+    return (await orNullIfNotFound(this.head(key, options))) !== null;
   }
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectSummary> {
     let token: string | undefined;
     do {
-      let out;
-      try {
-        out = await this.#client.send(
-          new ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: prefix,
-            ...(token ? { ContinuationToken: token } : {}),
-            ...(options.pageSize ? { MaxKeys: options.pageSize } : {}),
-          }),
-          abortOptions(options),
-        );
-      } catch (err) {
-        throw this.#mapError(err, 'list', prefix);
-      }
+      const out = await this.#send(
+        'list',
+        prefix,
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          ...(token ? { ContinuationToken: token } : {}),
+          ...(options.pageSize ? { MaxKeys: options.pageSize } : {}),
+        }),
+        options,
+      );
       for (const o of out.Contents ?? []) {
         if (o.Key === undefined) continue;
         yield { key: o.Key, size: o.Size ?? 0, etag: o.ETag, lastModified: o.LastModified };
@@ -201,37 +170,25 @@ export class S3ObjectStore implements ObjectStore {
 
   async delete(key: string, options: RequestOptions = {}): Promise<void> {
     assertValidKey(key);
-    try {
-      await this.#client.send(
-        new DeleteObjectCommand({ Bucket: this.bucket, Key: key }),
-        abortOptions(options),
-      );
-    } catch (err) {
-      const mapped = this.#mapError(err, 'delete', key);
-      // Some S3-compatible servers answer 404 for a missing key where AWS answers 204; both mean "it is gone".
-      if (mapped instanceof ObjectNotFoundError) return;
-      throw mapped;
-    }
+    // Some S3-compatible servers answer 404 for a missing key where AWS answers 204; both mean "it is gone".
+    await orNullIfNotFound(this.#send('delete', key, new DeleteObjectCommand(this.#object(key)), options));
   }
 
   async createMultipart(key: string, options: PutOptions = {}): Promise<MultipartUpload> {
     assertValidKey(key);
-    try {
-      const out = await this.#client.send(
-        new CreateMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: key,
-          ...(options.contentType ? { ContentType: options.contentType } : {}),
-          ...(options.metadata ? { Metadata: { ...options.metadata } } : {}),
-        }),
-        abortOptions(options),
-      );
-      if (!out.UploadId)
-        throw new StorageRequestError('createMultipart', this.bucket, key, 'NoUploadId', undefined);
-      return { key, uploadId: out.UploadId };
-    } catch (err) {
-      throw this.#mapError(err, 'createMultipart', key);
-    }
+    const out = await this.#send(
+      'createMultipart',
+      key,
+      new CreateMultipartUploadCommand({
+        ...this.#object(key),
+        ...(options.contentType ? { ContentType: options.contentType } : {}),
+        ...(options.metadata ? { Metadata: { ...options.metadata } } : {}),
+      }),
+      options,
+    );
+    if (!out.UploadId)
+      throw new StorageRequestError('createMultipart', this.bucket, key, 'NoUploadId', undefined);
+    return { key, uploadId: out.UploadId };
   }
 
   async uploadPart(
@@ -243,49 +200,45 @@ export class S3ObjectStore implements ObjectStore {
   ): Promise<UploadedPart> {
     assertValidKey(key);
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    try {
-      const out = await this.#client.send(
-        new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: key,
-          UploadId: uploadId,
-          PartNumber: partNumber,
-          Body: bytes,
-          ContentLength: bytes.byteLength,
-        }),
-        abortOptions(options),
-      );
-      if (!out.ETag) throw new StorageRequestError('uploadPart', this.bucket, key, 'NoETag', undefined);
-      return { partNumber, etag: out.ETag, size: bytes.byteLength };
-    } catch (err) {
-      throw this.#mapError(err, 'uploadPart', key, uploadId);
-    }
+    const out = await this.#send(
+      'uploadPart',
+      key,
+      new UploadPartCommand({
+        ...this.#object(key),
+        UploadId: uploadId,
+        PartNumber: partNumber,
+        Body: bytes,
+        ContentLength: bytes.byteLength,
+      }),
+      options,
+      uploadId,
+    );
+    if (!out.ETag) throw new StorageRequestError('uploadPart', this.bucket, key, 'NoETag', undefined);
+    return { partNumber, etag: out.ETag, size: bytes.byteLength };
   }
 
   async listParts(key: string, uploadId: string, options: RequestOptions = {}): Promise<UploadedPart[]> {
     assertValidKey(key);
     const parts: UploadedPart[] = [];
     let marker: string | undefined;
-    try {
-      do {
-        const out = await this.#client.send(
-          new ListPartsCommand({
-            Bucket: this.bucket,
-            Key: key,
-            UploadId: uploadId,
-            ...(marker ? { PartNumberMarker: marker } : {}),
-          }),
-          abortOptions(options),
-        );
-        for (const p of out.Parts ?? []) {
-          if (p.PartNumber === undefined || p.ETag === undefined) continue;
-          parts.push({ partNumber: p.PartNumber, etag: p.ETag, size: p.Size ?? 0 });
-        }
-        marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
-      } while (marker);
-    } catch (err) {
-      throw this.#mapError(err, 'listParts', key, uploadId);
-    }
+    do {
+      const out = await this.#send(
+        'listParts',
+        key,
+        new ListPartsCommand({
+          ...this.#object(key),
+          UploadId: uploadId,
+          ...(marker ? { PartNumberMarker: marker } : {}),
+        }),
+        options,
+        uploadId,
+      );
+      for (const p of out.Parts ?? []) {
+        if (p.PartNumber === undefined || p.ETag === undefined) continue;
+        parts.push({ partNumber: p.PartNumber, etag: p.ETag, size: p.Size ?? 0 });
+      }
+      marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
+    } while (marker);
     return parts.sort((a, b) => a.partNumber - b.partNumber);
   }
 
@@ -297,34 +250,33 @@ export class S3ObjectStore implements ObjectStore {
   ): Promise<PutResult> {
     assertValidKey(key);
     const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
-    try {
-      const out = await this.#client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: key,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: sorted.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
-        }),
-        abortOptions(options),
-      );
-      return { key, etag: out.ETag, parts: sorted.length };
-    } catch (err) {
-      throw this.#mapError(err, 'completeMultipart', key, uploadId);
-    }
+    const out = await this.#send(
+      'completeMultipart',
+      key,
+      new CompleteMultipartUploadCommand({
+        ...this.#object(key),
+        UploadId: uploadId,
+        MultipartUpload: { Parts: sorted.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+      }),
+      options,
+      uploadId,
+    );
+    return { key, etag: out.ETag, parts: sorted.length };
   }
 
   async abortMultipart(key: string, uploadId: string, options: RequestOptions = {}): Promise<void> {
     assertValidKey(key);
-    try {
-      await this.#client.send(
-        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
-        abortOptions(options),
-      );
-    } catch (err) {
-      const mapped = this.#mapError(err, 'abortMultipart', key, uploadId);
-      if (mapped instanceof MultipartUploadNotFoundError) return;
-      throw mapped;
-    }
+    // An upload already completed or aborted is as good as aborted.
+    await orNullIfNotFound(
+      this.#send(
+        'abortMultipart',
+        key,
+        new AbortMultipartUploadCommand({ ...this.#object(key), UploadId: uploadId }),
+        options,
+        uploadId,
+      ),
+      MultipartUploadNotFoundError,
+    );
   }
 
   async *listMultipartUploads(
@@ -334,20 +286,17 @@ export class S3ObjectStore implements ObjectStore {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
-      let out;
-      try {
-        out = await this.#client.send(
-          new ListMultipartUploadsCommand({
-            Bucket: this.bucket,
-            Prefix: prefix,
-            ...(keyMarker ? { KeyMarker: keyMarker } : {}),
-            ...(uploadIdMarker ? { UploadIdMarker: uploadIdMarker } : {}),
-          }),
-          abortOptions(options),
-        );
-      } catch (err) {
-        throw this.#mapError(err, 'listMultipartUploads', prefix);
-      }
+      const out = await this.#send(
+        'listMultipartUploads',
+        prefix,
+        new ListMultipartUploadsCommand({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+          ...(uploadIdMarker ? { UploadIdMarker: uploadIdMarker } : {}),
+        }),
+        options,
+      );
       for (const u of out.Uploads ?? []) {
         if (u.Key === undefined || u.UploadId === undefined) continue;
         yield { key: u.Key, uploadId: u.UploadId, initiated: u.Initiated };
@@ -359,14 +308,11 @@ export class S3ObjectStore implements ObjectStore {
 
   /** True when the bucket exists (and the credentials may see it). */
   async bucketExists(options: RequestOptions = {}): Promise<boolean> {
-    try {
-      await this.#client.send(new HeadBucketCommand({ Bucket: this.bucket }), abortOptions(options));
-      return true;
-    } catch (err) {
-      const mapped = this.#mapError(err, 'headBucket', undefined);
-      if (mapped instanceof BucketNotFoundError) return false;
-      throw mapped;
-    }
+    const found = await orNullIfNotFound(
+      this.#send('headBucket', undefined, new HeadBucketCommand({ Bucket: this.bucket }), options),
+      BucketNotFoundError,
+    );
+    return found !== null;
   }
 
   /**
@@ -377,18 +323,41 @@ export class S3ObjectStore implements ObjectStore {
   async ensureBucket(options: RequestOptions = {}): Promise<boolean> {
     if (await this.bucketExists(options)) return false;
     try {
-      await this.#client.send(new CreateBucketCommand({ Bucket: this.bucket }), abortOptions(options));
+      await this.#send('createBucket', undefined, new CreateBucketCommand({ Bucket: this.bucket }), options);
       return true;
     } catch (err) {
       // Another process created it between our HEAD and our CREATE.
-      if (err instanceof S3ServiceException && err.name === 'BucketAlreadyOwnedByYou') return false;
-      throw this.#mapError(err, 'createBucket', undefined);
+      if (err instanceof StorageRequestError && err.s3Code === 'BucketAlreadyOwnedByYou') return false;
+      throw err;
     }
+  }
+
+  /** The bucket and key of one object, as every object command takes them. */
+  #object(key: string): { Bucket: string; Key: string } {
+    return { Bucket: this.bucket, Key: key };
   }
 
   /** Releases the client's sockets. Only for a store that owns its client (see {@link createS3ObjectStore}). */
   close(): void {
     this.#client.destroy();
+  }
+
+  /**
+   * Sends one command with the caller's abort signal; any failure becomes a {@link StorageError} naming the operation
+   * and key (an abort by the caller's signal passes through).
+   */
+  async #send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
+    operation: string,
+    key: string | undefined,
+    command: S3Command<I, O>,
+    options: RequestOptions,
+    uploadId?: string,
+  ): Promise<O> {
+    try {
+      return await this.#client.send(command, options.signal ? { abortSignal: options.signal } : {});
+    } catch (err) {
+      throw this.#mapError(err, operation, key, uploadId);
+    }
   }
 
   /** Turns an SDK or network error into a {@link StorageError}; an abort by the caller's signal passes through. */
@@ -397,96 +366,14 @@ export class S3ObjectStore implements ObjectStore {
   }
 }
 
-/** Where an S3 error happened, for {@link mapS3Error}. */
-export interface S3ErrorContext {
-  readonly operation: string;
-  readonly bucket: string;
-  readonly key: string | undefined;
-  readonly uploadId?: string | undefined;
-  readonly endpoint?: string | undefined;
-}
-
-const networkErrorCodes = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-]);
-
-/**
- * Maps an error thrown by the S3 SDK to the storage error classes. Aborts by the caller's signal and programming
- * errors pass through unchanged. Node's own errors are recognised by shape, not `instanceof`, because they may come
- * from another realm (e.g. under Jest's VM modules).
- */
-export function mapS3Error(err: unknown, ctx: S3ErrorContext): unknown {
-  if (typeof err !== 'object' || err === null) {
-    return new StorageRequestError(ctx.operation, ctx.bucket, ctx.key, String(err), undefined);
-  }
-  const name = 'name' in err && typeof err.name === 'string' ? err.name : '';
-  if (name === 'AbortError') return err;
-  if (err instanceof S3ServiceException) {
-    const status = err.$metadata.httpStatusCode;
-    switch (err.name) {
-      case 'NoSuchKey':
-        return new ObjectNotFoundError(ctx.bucket, ctx.key ?? '', { cause: err });
-      case 'NoSuchBucket':
-        return new BucketNotFoundError(ctx.bucket, { cause: err });
-      case 'NoSuchUpload':
-        return new MultipartUploadNotFoundError(ctx.bucket, ctx.key ?? '', ctx.uploadId ?? '', {
-          cause: err,
-        });
-      case 'AccessDenied':
-      case 'InvalidAccessKeyId':
-      case 'SignatureDoesNotMatch':
-        return new StorageAccessDeniedError(ctx.bucket, ctx.key, err.name, { cause: err });
-    }
-    // HEAD answers carry no body, so a missing object (or bucket) is just "404 NotFound".
-    if (status === 404) {
-      return ctx.key === undefined
-        ? new BucketNotFoundError(ctx.bucket, { cause: err })
-        : new ObjectNotFoundError(ctx.bucket, ctx.key, { cause: err });
-    }
-    if (status === 403) return new StorageAccessDeniedError(ctx.bucket, ctx.key, err.name, { cause: err });
-    if ((status !== undefined && status >= 500) || err.name === 'SlowDown') {
-      return new StorageUnavailableError(ctx.operation, ctx.endpoint, `${err.name} (HTTP ${status})`, {
-        cause: err,
-      });
-    }
-    return new StorageRequestError(ctx.operation, ctx.bucket, ctx.key, err.name, status, { cause: err });
-  }
-  const code = networkErrorCode(err);
-  if (code !== undefined || name === 'TimeoutError') {
-    const message = 'message' in err && typeof err.message === 'string' ? err.message : name;
-    return new StorageUnavailableError(ctx.operation, ctx.endpoint, code ?? message, { cause: err });
-  }
-  return err;
-}
-
-/**
- * The network error code of `err`, looking through `cause` and `AggregateError.errors`: the SDK and Node's
- * happy-eyeballs connect wrap the socket's ECONNREFUSED in errors of their own.
- */
-function networkErrorCode(err: unknown, depth = 0): string | undefined {
-  if (typeof err !== 'object' || err === null || depth > 4) return undefined;
-  if ('code' in err && typeof err.code === 'string' && networkErrorCodes.has(err.code)) return err.code;
-  const nested = [
-    'cause' in err ? err.cause : undefined,
-    ...('errors' in err && Array.isArray(err.errors) ? (err.errors as unknown[]) : []),
-  ];
-  for (const inner of nested) {
-    const code = networkErrorCode(inner, depth + 1);
-    if (code !== undefined) return code;
-  }
-  return undefined;
-}
-
-function abortOptions(options: RequestOptions): { abortSignal?: AbortSignal } {
-  return options.signal ? { abortSignal: options.signal } : {};
-}
+/** A command of the S3 client with input `I` and output `O`. */
+type S3Command<I extends ServiceInputTypes, O extends ServiceOutputTypes> = $Command<
+  I,
+  O,
+  S3ClientResolvedConfig,
+  ServiceInputTypes,
+  ServiceOutputTypes
+>;
 
 /**
  * Creates an {@link S3ObjectStore} with its own client from configuration (see `loadS3Config`).

@@ -10,7 +10,7 @@ import {
   StorageUnavailableError,
 } from '../../../src/storage/errors.js';
 import { assertValidKey } from '../../../src/storage/object-store.js';
-import { mapS3Error } from '../../../src/storage/s3.js';
+import { mapS3Error } from '../../../src/storage/s3-errors.js';
 
 const ctx = {
   operation: 'get',
