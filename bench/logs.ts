@@ -1,12 +1,11 @@
 /**
  * Benchmark of the log capture (prints figures; asserts nothing). Needs the local stack:
- *   eval "$(npm run --silent stack -- env)"; npx tsx bench/logs.ts [--mb 500] [--small-mb 100]
+ *   eval "$(npm run --silent stack -- env)"; npx tsx bench/logs.ts [--sizes 100,500]
  *
- * 1. A pod writes about `--mb` MB of 100-byte lines to stdout and exits. In the same run, the same log stream is read
+ * 1. For each size in `--sizes` (MB), a pod writes that much in 100-byte lines to stdout and exits. In the same run, the same log stream is read
  *    twice with the same client: a bare read that discards the bytes, and the capture (the engine the activity runs:
  *    split, event grouping, multipart upload to S3). Throughput of both and their ratio.
- * 2. Peak memory (max RSS) of a process running only the capture, for `--small-mb` and for `--mb`: it must not grow
- *    with the log's size.
+ * 2. Peak memory (max RSS) of a process running only the capture, per size: it must not grow with the log's size.
  * 3. Time to first line in follow mode: a pod prints its own clock; `followLogs` shows the line; the difference.
  */
 import { spawn } from 'node:child_process';
@@ -165,9 +164,7 @@ async function removePrefix(store: ObjectStore, prefix: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const program = new Command()
-    .option('--mb <n>', 'size of the large log in MB', '500')
-    .option('--small-mb <n>', 'size of the small log in MB', '100');
+  const program = new Command().option('--sizes <list>', 'comma-separated log sizes in MB', '100,500');
   if (process.argv[2] === 'child') {
     const [, , , namespace, pod, prefix] = process.argv;
     const store = createS3ObjectStore(loadS3Config());
@@ -182,7 +179,12 @@ async function main(): Promise<void> {
     store.close();
     return;
   }
-  const opts = program.parse().opts<{ mb: string; smallMb: string }>();
+  const opts = program.parse().opts<{ sizes: string }>();
+  const sizes = opts.sizes.split(',').map((v) => {
+    const mb = Number(v.trim());
+    if (!Number.isFinite(mb) || mb <= 0) throw new Error(`--sizes: ${JSON.stringify(v)} is not a size in MB`);
+    return mb;
+  });
   const kube = kubeClients();
   const store = createS3ObjectStore(loadS3Config());
   const tag = ulid().toLowerCase().slice(-8);
@@ -195,7 +197,6 @@ async function main(): Promise<void> {
       if (sa.items.length > 0) break;
       await sleep(200);
     }
-    const sizes = [Number(opts.smallMb), Number(opts.mb)];
     for (const mb of sizes) {
       const pod = `lines-${mb}`;
       await runPod(kube, namespace, pod, linesScript(mb));

@@ -9,14 +9,33 @@ export class ByteBuffer {
     return this.#len;
   }
   append(bytes: Buffer | string): void {
-    const n = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
-    if (this.#len + n > this.#buf.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#len + n));
-      this.#buf.copy(next, 0, 0, this.#len);
-      this.#buf = next;
+    if (typeof bytes === 'string') {
+      // At most 3 bytes per UTF-16 unit: when that fits, skip measuring the string first.
+      if (this.#len + bytes.length * 3 > this.#buf.length) this.#grow(Buffer.byteLength(bytes));
+      this.#len += this.#buf.write(bytes, this.#len);
+      return;
     }
-    if (typeof bytes === 'string') this.#len += this.#buf.write(bytes, this.#len);
-    else this.#len += bytes.copy(this.#buf, this.#len);
+    if (this.#len + bytes.length > this.#buf.length) this.#grow(bytes.length);
+    this.#len += bytes.copy(this.#buf, this.#len);
+  }
+  /** Appends `bytes[start, end)`. */
+  appendRange(bytes: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (this.#len + n > this.#buf.length) this.#grow(n);
+    if (n <= 64) {
+      // Short lines: a loop costs less than the call into Buffer#copy.
+      const buf = this.#buf;
+      let at = this.#len;
+      for (let i = start; i < end; i++) buf[at++] = bytes[i]!;
+      this.#len = at;
+    } else {
+      this.#len += bytes.copy(this.#buf, this.#len, start, end);
+    }
+  }
+  #grow(n: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#len + n));
+    this.#buf.copy(next, 0, 0, this.#len);
+    this.#buf = next;
   }
   appendByte(byte: number): void {
     if (this.#len + 1 > this.#buf.length) this.append(Buffer.of(byte));

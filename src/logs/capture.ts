@@ -12,9 +12,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { StorageError } from '../storage/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { emptyUpload, type CaptureCheckpoint } from './checkpoint.js';
-import { EventGrouper, type LogStreamName, type MultilineRules } from './events.js';
+import { EventGrouper, serializeEvent, type LogStreamName, type MultilineRules } from './events.js';
 import { LineFeed } from './line-feed.js';
-import { LineSplitter, timestampKey, type LineCursor, type StampedLine } from './lines.js';
+import { LineSplitter, timestampKey, type LineCursor, type LineVisitor } from './lines.js';
 import { PartWriter } from './part-writer.js';
 import { LogGoneError, type LogSource, type SourceStream } from './source.js';
 import { StoreFailedError, type RetryDelays } from './store-retry.js';
@@ -45,6 +45,8 @@ export interface CaptureOptions {
   readonly maxRetryDelayMs?: number;
   /** How long the final read after a drain may take. */
   readonly drainTimeoutMs?: number;
+  /** The clock that stamps a line the kubelet did not (tests pass their own). */
+  readonly now?: () => Date;
 }
 
 /** What a finished capture stored. */
@@ -116,7 +118,7 @@ export class LogCapture {
     const resume = options.resume;
     const partSize = options.partSizeBytes ?? defaultPartSizeBytes;
     this.#delays = { first: options.retryDelayMs ?? 250, max: options.maxRetryDelayMs ?? 5000 };
-    const stored = (): void => this.#stored();
+    const stored = (): void => this.#onStored();
     const signal = this.#internal.signal;
     const names: LogStreamName[] = options.split ? ['stdout', 'stderr'] : ['combined'];
     const cursors: EventMarks['cursors'] = {};
@@ -150,7 +152,8 @@ export class LogCapture {
           contentType: 'text/plain; charset=utf-8',
         }),
         grouper: new EventGrouper<LineCursor>(name, options.rules, (event, last) => {
-          this.#events.buffer.append(`${JSON.stringify(event)}\n`);
+          this.#events.buffer.append(serializeEvent(event));
+          this.#events.buffer.appendByte(0x0a);
           this.#eventCursors[name] = last;
           this.#eventCount++;
         }),
@@ -180,8 +183,12 @@ export class LogCapture {
     };
   }
 
-  #stored(): void {
+  #onStored(): void {
     this.#o.onCheckpoint?.(this.checkpoint());
+  }
+
+  #now(): Date {
+    return this.#o.now?.() ?? new Date();
   }
 
   /**
@@ -249,14 +256,14 @@ export class LogCapture {
         drainDeadline !== null ? setTimeout(stop, Math.max(0, drainDeadline - Date.now())) : undefined;
       let ended = false;
       let splitter: LineSplitter | null = null;
-      let lines: LineFeed | null = null;
+      let visit: LineVisitor | null = null;
       try {
         const since = earlier(s.logPos, s.eventPos);
         const body = await this.#o.source.open(s.source, since?.ts ?? null, !final, connection.signal);
         splitter = new LineSplitter();
-        lines = new LineFeed(s.logPos, s.eventPos);
+        visit = this.#visitor(s, new LineFeed(s.logPos, s.eventPos));
         for await (const chunk of body) {
-          await this.#feed(s, lines, splitter.push(chunk));
+          if (splitter.each(chunk, visit) > 0) await this.#stored(s);
         }
         ended = true;
         delay = this.#delays.first;
@@ -277,16 +284,14 @@ export class LogCapture {
         signals.drain.removeEventListener('abort', stop);
       }
       if (final) {
-        const tail = splitter?.end();
-        if (tail && lines) await this.#feed(s, lines, [tail]);
+        if (visit && splitter?.endEach(visit)) await this.#stored(s);
         return;
       }
       if (ended) {
         const state = await this.#o.source.state(signals.abort).catch(() => 'unknown' as const);
         if (state === 'ended' || state === 'gone') {
           // The log is complete: a last line without a newline is a line too.
-          const tail = splitter?.end();
-          if (tail && lines) await this.#feed(s, lines, [tail]);
+          if (visit && splitter?.endEach(visit)) await this.#stored(s);
           return;
         }
         if (signals.drain.aborted) continue;
@@ -296,22 +301,30 @@ export class LogCapture {
     }
   }
 
-  async #feed(s: StreamState, feed: LineFeed, lines: StampedLine[]): Promise<void> {
-    if (lines.length === 0) return;
+  /**
+   * What happens to each line of one read: appended to the log file's part and fed to the event grouper, unless the
+   * file or the events already hold it (a re-read repeats lines). Synchronous and allocation-light: it runs per line.
+   */
+  #visitor(s: StreamState, feed: LineFeed): LineVisitor {
     const buffer = s.log.buffer;
-    for (const line of lines) {
-      const at = feed.next(line.ts);
+    return (ts, data, textStart, end, newline) => {
+      const at = feed.next(ts);
       if (feed.logPassing || (feed.logPassing = isAfter(at, s.logPos))) {
-        buffer.append(line.text);
-        if (line.newline) buffer.appendByte(0x0a);
+        buffer.appendRange(data, textStart, end);
+        if (newline) buffer.appendByte(0x0a);
         s.logPos = at;
         s.lines++;
       }
       if (feed.eventsPassing || (feed.eventsPassing = isAfter(at, s.eventPos))) {
-        s.grouper.push(line.ts, line.text.toString('utf8'), at);
+        // A line the kubelet did not stamp carries the time it was read.
+        s.grouper.push(ts === '' ? this.#now().toISOString() : ts, data.toString('utf8', textStart, end), at);
         s.eventPos = at;
       }
-    }
+    };
+  }
+
+  /** After lines were visited: says what the buffers cover and sends full parts. */
+  async #stored(s: StreamState): Promise<void> {
     s.log.mark({ cursor: s.logPos, lines: s.lines });
     this.#events.mark({ cursors: { ...this.#eventCursors }, count: this.#eventCount });
     await Promise.all([s.log.cut(), this.#events.cut()]);

@@ -14,8 +14,12 @@ export class LineFeed {
     this.logPassing = logPos === null;
     this.eventsPassing = eventPos === null;
   }
+  /**
+   * The position of the next line, stamped `ts`. A line without a stamp ('') counts as one more line at the stamp
+   * before it: the kubelet re-sends both together from that stamp, so a resumed read counts them the same way.
+   */
   next(ts: string): LineCursor {
-    this.#at = advance(this.#at, ts);
+    this.#at = advance(this.#at, ts === '' && this.#at !== null ? this.#at.ts : ts);
     return this.#at;
   }
 }

@@ -73,45 +73,102 @@ const space = 0x20;
 const newline = 0x0a;
 
 /**
+ * Called for each line: its timestamp ('' when it has none) and its text, `data[textStart, end)` without the newline.
+ * `data` is only valid during the call (it may be the caller's chunk).
+ */
+export type LineVisitor = (
+  ts: string,
+  data: Buffer,
+  textStart: number,
+  end: number,
+  newline: boolean,
+) => void;
+
+/**
  * Splits a byte stream of timestamped log lines into lines, whatever the chunking. Memory: the incomplete tail only.
+ * {@link each} visits lines in place, without an object per line (the capture's hot path).
  */
 export class LineSplitter {
   #tail: Buffer | null = null;
 
-  /** The complete lines in `chunk` (with what was left over from earlier chunks). */
-  push(chunk: Buffer): StampedLine[] {
-    const data = this.#tail === null ? chunk : Buffer.concat([this.#tail, chunk]);
-    const out: StampedLine[] = [];
+  /** Visits the complete lines in `chunk` (with what was left over from earlier chunks); returns how many. */
+  each(chunk: Buffer, visit: LineVisitor): number {
     let start = 0;
+    let count = 0;
+    if (this.#tail !== null) {
+      const first = chunk.indexOf(newline);
+      if (first < 0) {
+        this.#tail = Buffer.concat([this.#tail, chunk]);
+        return 0;
+      }
+      const line = Buffer.concat([this.#tail, chunk.subarray(0, first)]);
+      this.#tail = null;
+      visitLine(line, 0, line.length, true, visit);
+      count++;
+      start = first + 1;
+    }
     for (;;) {
-      const end = data.indexOf(newline, start);
+      const end = chunk.indexOf(newline, start);
       if (end < 0) break;
-      out.push(parseLine(data.subarray(start, end), true));
+      visitLine(chunk, start, end, true, visit);
+      count++;
       start = end + 1;
     }
-    this.#tail = start < data.length ? Buffer.from(data.subarray(start)) : null;
+    // A copy, so that the chunk is not retained.
+    if (start < chunk.length) this.#tail = Buffer.from(chunk.subarray(start));
+    return count;
+  }
+
+  /** Visits the last line when the stream ended without a newline; returns whether there was one. */
+  endEach(visit: LineVisitor): boolean {
+    const tail = this.#tail;
+    this.#tail = null;
+    if (tail === null || tail.length === 0) return false;
+    visitLine(tail, 0, tail.length, false, visit);
+    return true;
+  }
+
+  /** The complete lines in `chunk` (with what was left over from earlier chunks). */
+  push(chunk: Buffer): StampedLine[] {
+    const out: StampedLine[] = [];
+    this.each(chunk, (ts, data, a, b, nl) => out.push({ ts, text: data.subarray(a, b), newline: nl }));
     return out;
   }
 
   /** The last line when the stream ended without a newline, or null. */
   end(): StampedLine | null {
-    const tail = this.#tail;
-    this.#tail = null;
-    return tail === null || tail.length === 0 ? null : parseLine(tail, false);
+    let last: StampedLine | null = null;
+    this.endEach((ts, data, a, b, nl) => (last = { ts, text: data.subarray(a, b), newline: nl }));
+    return last;
+  }
+}
+
+/** Longest timestamp the kubelet writes (`RFC3339Nano` with a zone offset), plus its space. */
+const maxStampBytes = 40;
+
+function visitLine(data: Buffer, start: number, end: number, hasNewline: boolean, visit: LineVisitor): void {
+  let gap = data.indexOf(space, start);
+  if (gap < 0 || gap > end) gap = end;
+  const headEnd = gap;
+  // Cheap shape check: `YYYY-MM-DDT…Z`.
+  if (
+    headEnd - start >= 20 &&
+    headEnd - start <= maxStampBytes &&
+    data[start + 4] === 0x2d &&
+    data[start + 10] === 0x54 &&
+    data[headEnd - 1] === 0x5a
+  ) {
+    visit(data.toString('latin1', start, headEnd), data, gap < end ? gap + 1 : end, end, hasNewline);
+  } else {
+    visit('', data, start, end, hasNewline);
   }
 }
 
 /** Splits `<timestamp> <text>`; a line without a timestamp keeps an empty one. */
 export function parseLine(bytes: Buffer, hasNewline: boolean): StampedLine {
-  const gap = bytes.indexOf(space);
-  const head = gap < 0 ? bytes : bytes.subarray(0, gap);
-  // Cheap shape check: `YYYY-MM-DDT…Z`.
-  if (head.length >= 20 && head[4] === 0x2d && head[10] === 0x54 && head[head.length - 1] === 0x5a) {
-    return {
-      ts: head.toString('latin1'),
-      text: gap < 0 ? Buffer.alloc(0) : bytes.subarray(gap + 1),
-      newline: hasNewline,
-    };
-  }
-  return { ts: '', text: bytes, newline: hasNewline };
+  let line: StampedLine | null = null;
+  visitLine(bytes, 0, bytes.length, hasNewline, (ts, data, a, b, nl) => {
+    line = { ts, text: data.subarray(a, b), newline: nl };
+  });
+  return line!;
 }

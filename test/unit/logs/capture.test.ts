@@ -182,6 +182,24 @@ describe('LogCapture', () => {
     });
   });
 
+  it('gives a last line the kubelet sent without a timestamp the time of its read', async () => {
+    const store = new MemoryStore();
+    const source = new FakeLogSource(lines.slice(0, 5));
+    const served = source.served.bind(source);
+    // The stream ends with bytes that carry no timestamp.
+    source.served = (stream, since) =>
+      stream === 'Stdout'
+        ? Buffer.concat([served(stream, since), Buffer.from('partial')])
+        : served(stream, since);
+    const readAt = new Date('2025-01-01T00:05:00.123Z');
+    await capture(store, source, null, { now: () => readAt }).run({ abort: never(), drain: never() });
+    expect(store.text(keys.stdout).endsWith('\npartial')).toBe(true);
+    const last = storedEvents(store)
+      .filter((e) => e.stream === 'stdout')
+      .at(-1);
+    expect(last).toMatchObject({ time: '2025-01-01T00:05:00.123Z', text: 'partial' });
+  });
+
   it('a second capture from the checkpoint of a crash at any step stores every line exactly once', async () => {
     const total = (await crashingRun(new MemoryStore(), lines, Infinity, {}).catch(() => [])).length;
     // Count the checkpoints of an uninterrupted run.

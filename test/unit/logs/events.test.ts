@@ -1,5 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { EventGrouper, eventLimits, type LogEvent, type MultilineRules } from '../../../src/logs/events.js';
+import {
+  EventGrouper,
+  eventLimits,
+  serializeEvent,
+  type LogEvent,
+  type MultilineRules,
+} from '../../../src/logs/events.js';
 
 function group(lines: string[], rules: MultilineRules = {}): { events: LogEvent[]; lasts: number[] } {
   const events: LogEvent[] = [];
@@ -89,5 +95,27 @@ describe('EventGrouper', () => {
     const cut = all.lasts[0]! + 1;
     const rest = group(chained.slice(cut));
     expect(rest.events.map((e) => e.text)).toEqual(all.events.slice(1).map((e) => e.text));
+  });
+});
+
+describe('serializeEvent', () => {
+  it('writes the same bytes as JSON.stringify, escapes and non-ASCII included', () => {
+    for (const text of [
+      'plain',
+      'quote " and \\ backslash',
+      'tab\tcontrol\u0001',
+      'héllo – 日本 😀',
+      '',
+      'a\nb',
+    ]) {
+      const event: LogEvent = {
+        stream: 'stdout',
+        time: '2025-01-01T00:00:00.5Z',
+        lines: 2,
+        kind: 'multiline',
+        text,
+      };
+      expect(serializeEvent(event)).toBe(JSON.stringify(event));
+    }
   });
 });
