@@ -14,6 +14,7 @@ import {
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { apiMessage, apiStatus, type KubeClients } from '../kube/clients.js';
+import { SharedWatches, type SharedWatch } from '../kube/shared-watch.js';
 import { watchUntil } from '../kube/watch.js';
 import type { AttemptEnd } from '../spec/record.js';
 import { attemptJobName } from '../spec/names.js';
@@ -30,8 +31,19 @@ import {
 } from './job-manifest.js';
 import type { AwaitAttemptInput, JobActivities } from './types.js';
 
+/** Every pod Assay made. */
+const managedSelector = `${labelKeys.managedBy}=${managedByValue}`;
+/** The Job events that can mean a pod will never be admitted. */
+const failedCreateSelector = 'involvedObject.kind=Job,reason=FailedCreate';
+
+function attemptKey(evaluationId: string, attempt: number): string {
+  return `${evaluationId}/${attempt}`;
+}
+
 export interface JobActivityDeps {
   readonly kube: KubeClients;
+  /** The cluster's shared watches (one pod watch per namespace for every waiting activity); default: its own. */
+  readonly watches?: SharedWatches;
   /** The served cluster's registry settings that shape its Jobs (the collector sidecar). */
   readonly cluster: JobClusterSettings;
   /** How often the wait activity heartbeats. */
@@ -136,6 +148,41 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
       throw err;
     }
   }
+
+  const watches = deps.watches ?? new SharedWatches();
+  /** Every Assay pod of `namespace`, keyed by evaluation and attempt. */
+  const podWatch = (namespace: string): SharedWatch<V1Pod> =>
+    watches.get<V1Pod>(`pods/${namespace}`, () => ({
+      watch,
+      target: {
+        path: `/api/v1/namespaces/${namespace}/pods`,
+        query: { labelSelector: managedSelector },
+        list: async () => {
+          const list = await core.listNamespacedPod({ namespace, labelSelector: managedSelector });
+          return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+        },
+      },
+      keyOf: (pod) => {
+        const labels = pod.metadata?.labels ?? {};
+        const id = labels[labelKeys.evaluationId];
+        const attempt = labels[labelKeys.attempt];
+        return id === undefined || attempt === undefined ? null : `${id}/${attempt}`;
+      },
+    }));
+  /** The `FailedCreate` events of the Jobs of `namespace`, keyed by Job name. */
+  const jobEventWatch = (namespace: string): SharedWatch<CoreV1Event> =>
+    watches.get<CoreV1Event>(`job-events/${namespace}`, () => ({
+      watch,
+      target: {
+        path: `/api/v1/namespaces/${namespace}/events`,
+        query: { fieldSelector: failedCreateSelector },
+        list: async () => {
+          const list = await core.listNamespacedEvent({ namespace, fieldSelector: failedCreateSelector });
+          return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+        },
+      },
+      keyOf: (event) => event.involvedObject?.name ?? null,
+    }));
 
   /** Namespaces this process has made ready; a Job refused for a missing namespace forgets its entry. */
   const readyNamespaces = new Set<string>();
@@ -274,66 +321,45 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
       const onCancel = (): void => local.abort(ctx.cancellationSignal.reason);
       ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
       try {
-        const selector = attemptSelector(ref.evaluationId, ref.attempt);
-        const pods = watchUntil<V1Pod, AttemptEnd>(
-          watch,
-          {
-            path: `/api/v1/namespaces/${ref.namespace}/pods`,
-            query: { labelSelector: selector },
-            list: async () => {
-              const list = await core.listNamespacedPod({
-                namespace: ref.namespace,
-                labelSelector: selector,
-              });
-              return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+        // The namespace's shared pod and event watches feed this wait; it decides on its attempt's objects only.
+        let end = await new Promise<AttemptEnd>((resolve, reject) => {
+          const unsubscribe: (() => void)[] = [];
+          const finish = (value: AttemptEnd | null): void => {
+            if (value === null) return;
+            for (const u of unsubscribe.splice(0)) u();
+            resolve(value);
+          };
+          local.signal.addEventListener(
+            'abort',
+            () => {
+              for (const u of unsubscribe.splice(0)) u();
+              reject(local.signal.reason as Error);
             },
-          },
-          (pod, type) => {
-            progress.pod = pod.metadata?.name ?? progress.pod;
-            const end = classifyPod(pod, undefined, ref.timeoutSeconds);
-            if (end !== null) return end;
-            armDeadline(pod);
-            if (type === 'DELETED') {
-              return podVanished(
-                pod.metadata?.name ?? null,
-                'PodDeleted',
-                'the pod was deleted before it ended',
-              );
-            }
-            return null;
-          },
-          {
-            signal: local.signal,
-            // After a restart the list is the truth (a pod may have ended while no one watched); within one run
-            // the watch resumes from the last resourceVersion.
-            onResourceVersion: (rv) => (progress.podsResourceVersion = rv),
-          },
-        );
-        const events = watchUntil<CoreV1Event, AttemptEnd>(
-          watch,
-          {
-            path: `/api/v1/namespaces/${ref.namespace}/events`,
-            query: { fieldSelector: `involvedObject.kind=Job,involvedObject.name=${job}` },
-            list: async () => {
-              const list = await core.listNamespacedEvent({
-                namespace: ref.namespace,
-                fieldSelector: `involvedObject.kind=Job,involvedObject.name=${job}`,
-              });
-              return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
-            },
-          },
-          (event) => admissionRejection(event),
-          { signal: local.signal, onResourceVersion: (rv) => (progress.eventsResourceVersion = rv) },
-        );
-        // Both watches end when `local` aborts; settle them here so neither rejection goes unhandled.
-        const both = Promise.allSettled([pods, events]);
-        let end: AttemptEnd;
-        try {
-          end = await Promise.race([pods, events]);
-        } finally {
-          local.abort(new Error('decided'));
-          await both;
-        }
+            { once: true },
+          );
+          unsubscribe.push(
+            podWatch(ref.namespace).subscribe(attemptKey(ref.evaluationId, ref.attempt), (pod, type) => {
+              progress.pod = pod.metadata?.name ?? progress.pod;
+              const decided = classifyPod(pod, undefined, ref.timeoutSeconds);
+              if (decided !== null) return finish(decided);
+              armDeadline(pod);
+              if (type === 'DELETED') {
+                finish(
+                  podVanished(
+                    pod.metadata?.name ?? null,
+                    'PodDeleted',
+                    'the pod was deleted before it ended',
+                  ),
+                );
+              }
+            }),
+          );
+          if (unsubscribe.length > 0) {
+            unsubscribe.push(
+              jobEventWatch(ref.namespace).subscribe(job, (event) => finish(admissionRejection(event))),
+            );
+          }
+        });
         if (end.kind === 'Infrastructure' && end.reason === 'PodDeleted') {
           // The Job controller deletes the pod when the Job's own deadline passes: that is a timeout, not a loss.
           const current = await readJob(ref.namespace, job);
