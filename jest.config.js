@@ -1,4 +1,4 @@
-// Four projects, one per test tier (docs/architecture.md, "The tests"). The stack-backed tiers share one local stack per run:
+// Four projects, one per test tier (DESIGN.md "Tests"). The stack-backed tiers share one local stack per run:
 // their global setup brings it up or reuses it.
 const transform = {
   '^.+\\.ts$': [
@@ -11,18 +11,30 @@ const common = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testEnvironment: 'node',
+  // Jest's runner reads only the top-level `testTimeout`, so each project hands its own to `tier-timeout.ts`
+  // through `globals`; it bounds every test and every hook (a `beforeAll` that waits for the cluster included)
+  // that does not give a longer bound of its own.
+  setupFilesAfterEnv: ['<rootDir>/test/support/tier-timeout.ts'],
 };
+
+/** A tier: its name, where its tests are, and how long one test or hook may take. */
+function tier(displayName, testMatch, testTimeout, extra = {}) {
+  return { ...common, displayName, testMatch, testTimeout, globals: { assayTierTimeoutMs: testTimeout }, ...extra };
+}
+
 const stackBacked = {
-  ...common,
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  // Holds the stack lock around each file: a file marked `@assay-stack exclusive` (it stops a shared server, e.g.
+  // the S3 outage test) never runs beside another suite. See test/support/stack-environment.ts.
+  testEnvironment: '<rootDir>/test/support/stack-environment.ts',
 };
 
 export default {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
-    { ...stackBacked, displayName: 'workflows', testMatch: ['<rootDir>/test/workflows/**/*.test.ts'] },
-    { ...stackBacked, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
-    { ...stackBacked, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    tier('unit', ['<rootDir>/test/unit/**/*.test.ts'], 15_000),
+    tier('workflows', ['<rootDir>/test/workflows/**/*.test.ts'], 120_000, stackBacked),
+    tier('integration', ['<rootDir>/test/integration/**/*.test.ts'], 300_000, stackBacked),
+    tier('e2e', ['<rootDir>/test/e2e/**/*.test.ts'], 300_000, stackBacked),
   ],
 };
