@@ -10,7 +10,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { EntryPolicy } from '../artifacts/policy.js';
 import { extractTar, type ExtractOutcome } from '../artifacts/extract.js';
-import { apiStatus, type KubeClients } from '../kube/clients.js';
+import { orNullOn404, type KubeClients } from '../kube/clients.js';
 import { execStream } from '../kube/exec-stream.js';
 import { assayArtifactsDir } from '../spec/spec-constants.js';
 import type { JobOutputs } from '../spec/job-request.js';
@@ -98,14 +98,9 @@ export function createOutputActivities(deps: OutputActivityDeps): OutputActiviti
   const heartbeatEvery = deps.heartbeatIntervalMs ?? 3000;
 
   async function collectorRunning(namespace: string, pod: string): Promise<boolean> {
-    try {
-      const p = await core.readNamespacedPod({ name: pod, namespace });
-      const status = p.status?.containerStatuses?.find((c) => c.name === collectorContainerName);
-      return status?.state?.running !== undefined;
-    } catch (err) {
-      if (apiStatus(err) === 404) return false;
-      throw err;
-    }
+    const p = await orNullOn404(core.readNamespacedPod({ name: pod, namespace }));
+    const status = p?.status?.containerStatuses?.find((c) => c.name === collectorContainerName);
+    return status?.state?.running !== undefined;
   }
 
   async function abortUnfinished(prefix: string, signal: AbortSignal): Promise<void> {

@@ -8,7 +8,7 @@
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { storageKeys } from '../spec/storage-keys.js';
-import { ObjectNotFoundError } from '../storage/errors.js';
+import { orNullIfNotFound } from '../storage/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { parseRetentionIndexKey, retentionIndexKey, retentionIndexPrefix } from '../retention/keys.js';
 
@@ -41,13 +41,9 @@ export function createRetentionActivities(deps: RetentionActivityDeps): Retentio
 
   /** The record's `retentionUntil`; `undefined` when the record is gone (deleted by an earlier, interrupted sweep). */
   async function retentionOf(evaluationId: string, signal: AbortSignal): Promise<string | null | undefined> {
-    try {
-      const bytes = await store.getBytes(storageKeys.record(evaluationId), { signal });
-      return recordRetentionSchema.parse(JSON.parse(bytes.toString('utf8'))).retentionUntil;
-    } catch (err) {
-      if (err instanceof ObjectNotFoundError) return undefined;
-      throw err;
-    }
+    const bytes = await orNullIfNotFound(store.getBytes(storageKeys.record(evaluationId), { signal }));
+    if (bytes === null) return undefined;
+    return recordRetentionSchema.parse(JSON.parse(bytes.toString('utf8'))).retentionUntil;
   }
 
   return {

@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import { openGet, type KubeClients } from '../kube/clients.js';
-import { ObjectNotFoundError } from '../storage/errors.js';
+import { orNullIfNotFound } from '../storage/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { AttemptLogs, EvaluationStatus } from '../spec/record.js';
 import { labelKeys } from '../spec/kube-labels.js';
@@ -175,13 +175,8 @@ async function printStored(
   sink: Sink,
   signal: AbortSignal,
 ): Promise<void> {
-  let body;
-  try {
-    body = await store.get(key, { signal });
-  } catch (err) {
-    if (err instanceof ObjectNotFoundError) return;
-    throw err;
-  }
+  const body = await orNullIfNotFound(store.get(key, { signal }));
+  if (body === null) return;
   let toSkip = skip;
   for await (const raw of body) {
     let chunk = raw as Buffer;

@@ -67,6 +67,36 @@ export function apiStatus(err: unknown): number | undefined {
   return undefined;
 }
 
+/** The value of a Kubernetes read, or null when the object does not exist (404); every other error propagates. */
+export async function orNullOn404<T>(read: Promise<T>): Promise<T | null> {
+  try {
+    return await read;
+  } catch (err) {
+    if (apiStatus(err) === 404) return null;
+    throw err;
+  }
+}
+
+/** A Kubernetes list answer: the items and the collection's resourceVersion. */
+export interface KubeList<T> {
+  readonly items: T[];
+  readonly metadata?: { readonly resourceVersion?: string };
+}
+
+/**
+ * Adapts a list call to what `watchUntil` (`./watch.ts`) lists with: the items and the resourceVersion to watch from.
+ *
+ * @example `list: listForWatch(() => core.listNamespacedPod({ namespace, labelSelector }))`
+ */
+export function listForWatch<T>(
+  list: () => Promise<KubeList<T>>,
+): () => Promise<{ items: T[]; resourceVersion: string }> {
+  return async () => {
+    const listed = await list();
+    return { items: listed.items, resourceVersion: listed.metadata?.resourceVersion ?? '' };
+  };
+}
+
 /** The `message` of a Kubernetes `Status` error body, when there is one. */
 export function apiMessage(err: unknown): string {
   if (err instanceof ApiException) {

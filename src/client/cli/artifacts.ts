@@ -16,7 +16,7 @@ import { artifactEntrySchema, artifactViolationSchema } from '../../spec/record.
 import { evaluationIdSchema } from '../../spec/names.js';
 import { storageKeys } from '../../spec/storage-keys.js';
 import {
-  ObjectNotFoundError,
+  orNullIfNotFound,
   createS3ObjectStore,
   loadS3Config,
   type ObjectStore,
@@ -64,13 +64,8 @@ export async function readManifest(
   store: ObjectStore,
   evaluationId: string,
 ): Promise<StoredManifestView | null> {
-  try {
-    const bytes = await store.getBytes(storageKeys.artifactsManifest(evaluationId));
-    return storedManifestSchema.parse(JSON.parse(bytes.toString('utf8')));
-  } catch (err) {
-    if (err instanceof ObjectNotFoundError) return null;
-    throw err;
-  }
+  const bytes = await orNullIfNotFound(store.getBytes(storageKeys.artifactsManifest(evaluationId)));
+  return bytes === null ? null : storedManifestSchema.parse(JSON.parse(bytes.toString('utf8')));
 }
 
 /** Where `path` goes under `dir`; refuses anything that would land outside it. */

@@ -9,7 +9,7 @@ import { createKubeClients, type KubeClients } from '../../kube/clients.js';
 import {
   createS3ObjectStore,
   loadS3Config,
-  ObjectNotFoundError,
+  orNullIfNotFound,
   type ObjectStore,
 } from '../../storage/index.js';
 import { evaluationRecordSchema, type AttemptRecord, type EvaluationRecord } from '../../spec/record.js';
@@ -18,14 +18,10 @@ import { exitCodes } from './exit-codes.js';
 import { usageExitsTwo, withClient, type CliIo } from './evaluation-common.js';
 
 async function copyObject(store: ObjectStore, key: string, out: CliIo['stdout']): Promise<boolean> {
-  try {
-    const stream = await store.get(key);
-    for await (const chunk of stream) out.write(chunk as Buffer);
-    return true;
-  } catch (err) {
-    if (err instanceof ObjectNotFoundError) return false;
-    throw err;
-  }
+  const stream = await orNullIfNotFound(store.get(key));
+  if (stream === null) return false;
+  for await (const chunk of stream) out.write(chunk as Buffer);
+  return true;
 }
 
 /** Prints the stored logs of one attempt (default: every attempt), each under a header on stderr. */
@@ -109,14 +105,9 @@ export function logsCommand(io: CliIo = process): Command {
           return;
         }
         // The stored record outlives Temporal's retention; while the evaluation runs, the workflow knows the keys.
-        let record: Pick<EvaluationRecord, 'attempts'> | null = null;
-        try {
-          record = evaluationRecordSchema.parse(
-            JSON.parse((await store.getBytes(storageKeys.record(id))).toString('utf8')),
-          );
-        } catch (err) {
-          if (!(err instanceof ObjectNotFoundError)) throw err;
-        }
+        const stored = await orNullIfNotFound(store.getBytes(storageKeys.record(id)));
+        const record: Pick<EvaluationRecord, 'attempts'> | null =
+          stored === null ? null : evaluationRecordSchema.parse(JSON.parse(stored.toString('utf8')));
         const latest = (r: Pick<EvaluationRecord, 'attempts'>): number | null =>
           attempt ?? r.attempts[r.attempts.length - 1]?.attempt ?? null;
         if (record !== null) {
