@@ -20,10 +20,8 @@ export const priorities = ['low', 'normal', 'high'] as const;
 /** An evaluation's priority: orders the team's quota queue and picks the Kubernetes PriorityClass. */
 export type Priority = (typeof priorities)[number];
 
-/** Events a webhook can subscribe to: progress (`started`, `retrying`), then one per outcome of the record. */
-export const webhookEvents = [
-  'started',
-  'retrying',
+/** Webhook events of an evaluation's outcome, one per outcome of the record: the default subscription. */
+const terminalWebhookEvents = [
   'succeeded',
   'failed',
   'timedOut',
@@ -31,16 +29,10 @@ export const webhookEvents = [
   'configurationError',
   'infrastructureError',
 ] as const;
+/** Events a webhook can subscribe to: progress (`started`, `retrying`), then one per outcome. */
+export const webhookEvents = ['started', 'retrying', ...terminalWebhookEvents] as const;
 /** One webhook event name. */
 export type WebhookEvent = (typeof webhookEvents)[number];
-const terminalWebhookEvents: WebhookEvent[] = [
-  'succeeded',
-  'failed',
-  'timedOut',
-  'cancelled',
-  'configurationError',
-  'infrastructureError',
-];
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
