@@ -19,7 +19,14 @@ const common = {
 
 /** A tier: its name, where its tests are, and how long one test or hook may take. */
 function tier(displayName, testMatch, testTimeout, extra = {}) {
-  return { ...common, displayName, testMatch, testTimeout, globals: { assayTierTimeoutMs: testTimeout }, ...extra };
+  return {
+    ...common,
+    displayName,
+    testMatch,
+    testTimeout,
+    globals: { assayTierTimeoutMs: testTimeout },
+    ...extra,
+  };
 }
 
 const stackBacked = {

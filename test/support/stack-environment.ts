@@ -87,7 +87,8 @@ async function acquireShared(waitMs = defaultWaitMs): Promise<() => Promise<void
     if (!(await writerPresent())) return () => rm(file, { force: true });
     // Step aside so the writer's wait for the readers ends, and try again after it.
     await rm(file, { force: true });
-    if (Date.now() > deadline) throw timedOut('shared', waitMs, `held exclusively by pid ${await ownerOf(writerFile)}`);
+    if (Date.now() > deadline)
+      throw timedOut('shared', waitMs, `held exclusively by pid ${await ownerOf(writerFile)}`);
     await sleep(pollMs);
   }
 }
@@ -111,7 +112,8 @@ async function acquireExclusive(waitMs = defaultWaitMs): Promise<() => Promise<v
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       await writerPresent();
-      if (Date.now() > deadline) throw timedOut('exclusive', waitMs, `held by pid ${await ownerOf(writerFile)}`);
+      if (Date.now() > deadline)
+        throw timedOut('exclusive', waitMs, `held by pid ${await ownerOf(writerFile)}`);
       await sleep(pollMs);
     } finally {
       await rm(draft, { force: true });

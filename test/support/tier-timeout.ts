@@ -6,6 +6,8 @@ import { jest } from '@jest/globals';
 
 const timeoutMs = (globalThis as { assayTierTimeoutMs?: unknown }).assayTierTimeoutMs;
 if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-  throw new Error(`jest.config.js: the project's globals.assayTierTimeoutMs is ${String(timeoutMs)}, not a timeout`);
+  throw new Error(
+    `jest.config.js: the project's globals.assayTierTimeoutMs is ${String(timeoutMs)}, not a timeout`,
+  );
 }
 jest.setTimeout(timeoutMs);

@@ -1,9 +1,5 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import {
-  PutBucketLifecycleConfigurationCommand,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
+import { PutBucketLifecycleConfigurationCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { applyLifecycleRules } from '../../../src/retention/lifecycle.js';
 import type { S3StoreConfig } from '../../../src/storage/config.js';
 
@@ -44,8 +40,7 @@ describe('applyLifecycleRules', () => {
 
     expect(sent).toHaveLength(1);
     expect(sent[0]).toBeInstanceOf(PutBucketLifecycleConfigurationCommand);
-    const input = (sent[0] as PutBucketLifecycleConfigurationCommand)
-      .input;
+    const input = (sent[0] as PutBucketLifecycleConfigurationCommand).input;
     expect(input).toEqual({
       Bucket: 'evals',
       LifecycleConfiguration: {

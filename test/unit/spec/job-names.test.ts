@@ -22,7 +22,8 @@ class Captured extends Error {
 const client = new AssayClient({
   options: { namespace: 'default' },
   workflow: {
-    start: (_type: string, options: { workflowId: string }) => Promise.reject(new Captured(options.workflowId)),
+    start: (_type: string, options: { workflowId: string }) =>
+      Promise.reject(new Captured(options.workflowId)),
   },
 } as unknown as Client);
 
@@ -53,7 +54,8 @@ async function longestAccepted(accepts: (n: number) => Promise<boolean>, limit =
     if (await accepts(n)) longest = n;
     else break;
   }
-  if (longest === 0 || longest === limit) throw new Error(`no bound found below ${limit} (longest ${longest})`);
+  if (longest === 0 || longest === limit)
+    throw new Error(`no bound found below ${limit} (longest ${longest})`);
   return longest;
 }
 
@@ -74,7 +76,9 @@ function dns1123LabelProblem(value: string): string | undefined {
 }
 function labelValueProblem(value: string): string | undefined {
   if (value.length > 63) return `label value ${value} is ${value.length} characters (> 63)`;
-  return /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(value) ? undefined : `${value} is not a label value`;
+  return /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(value)
+    ? undefined
+    : `${value} is not a label value`;
 }
 
 /** Problems with the Job name and labels of every attempt of `evaluationId`. */
