@@ -163,3 +163,51 @@ describe('attemptSelector', () => {
     expect(attemptSelector('abc', 3)).toBe('assay.dev/evaluation-id=abc,assay.dev/attempt=3');
   });
 });
+
+// Exact figures, written out: a change of any deadline, limit or size must show up here as a failing line.
+describe('buildJob bounds, exactly', () => {
+  const bounded: JobRequest = {
+    ...request,
+    timeoutSeconds: 600,
+    outputs: {
+      result: { path: 'result.json', maxBytes: 4 * 1024 * 1024 },
+      artifacts: { paths: ['**'], maxBytes: 2 * 1024 ** 3, maxFiles: 100 },
+    },
+  };
+  const job = buildJob(bounded, {
+    collector: { image: 'localhost/assay/collector:1', imagePullPolicy: 'Never' },
+  });
+  const pod = job.spec!.template.spec!;
+  const container = (name: string) => pod.containers.find((c) => c.name === name)!;
+
+  it('deadlines: the pod at the timeout + 30 s, the Job 90 s after the pod; nothing retried by Kubernetes', () => {
+    expect(pod.activeDeadlineSeconds).toBe(630);
+    expect(job.spec?.activeDeadlineSeconds).toBe(720);
+    expect(job.spec).toMatchObject({ backoffLimit: 0, completions: 1, parallelism: 1 });
+    expect(pod.restartPolicy).toBe('Never');
+    expect(pod.terminationGracePeriodSeconds).toBe(10);
+    expect(job.spec?.ttlSecondsAfterFinished).toBe(86_400);
+  });
+
+  it('main: requests and limits exactly as asked, nothing added', () => {
+    expect(container('main').resources).toEqual({
+      requests: { cpu: '250m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
+      limits: { cpu: '500m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
+    });
+  });
+
+  it('collector: its fixed small requests and limits', () => {
+    expect(container('collector').resources).toEqual({
+      requests: { cpu: '10m', memory: '16Mi', 'ephemeral-storage': '1Mi' },
+      limits: { cpu: '1', memory: '64Mi', 'ephemeral-storage': '16Mi' },
+    });
+  });
+
+  it('volumes: /tmp 1 GiB, the result and artifact directories bounded by what the spec accepts', () => {
+    expect(pod.volumes).toEqual([
+      { name: 'tmp', emptyDir: { sizeLimit: '1Gi' } },
+      { name: 'assay-result', emptyDir: { sizeLimit: String(4 * 1024 * 1024) } },
+      { name: 'assay-artifacts', emptyDir: { sizeLimit: String(2 * 1024 ** 3) } },
+    ]);
+  });
+});
