@@ -13,8 +13,8 @@ import {
   type V1Pod,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
-import { apiMessage, apiStatus, type KubeClients } from '../kube/clients.js';
-import { SharedWatches, type SharedWatch } from '../kube/shared-watch.js';
+import { apiMessage, apiStatus, listForWatch, orNullOn404, type KubeClients } from '../kube/clients.js';
+import { attemptKey, createAttemptWatches, type AttemptWatches } from './attempt-watches.js';
 import { watchUntil } from '../kube/watch.js';
 import type { AttemptEnd } from '../spec/record.js';
 import { attemptJobName } from '../spec/names.js';
@@ -31,19 +31,10 @@ import {
 } from './job-manifest.js';
 import type { AwaitAttemptInput, JobActivities } from './types.js';
 
-/** Every pod Assay made. */
-const managedSelector = `${labelKeys.managedBy}=${managedByValue}`;
-/** The Job events that can mean a pod will never be admitted. */
-const failedCreateSelector = 'involvedObject.kind=Job,reason=FailedCreate';
-
-function attemptKey(evaluationId: string, attempt: number): string {
-  return `${evaluationId}/${attempt}`;
-}
-
 export interface JobActivityDeps {
   readonly kube: KubeClients;
   /** The cluster's shared watches (one pod watch per namespace for every waiting activity); default: its own. */
-  readonly watches?: SharedWatches;
+  readonly watches?: AttemptWatches;
   /** The served cluster's registry settings that shape its Jobs (the collector sidecar). */
   readonly cluster: JobClusterSettings;
   /** How often the wait activity heartbeats. */
@@ -103,12 +94,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
   const heartbeatEvery = deps.heartbeatIntervalMs ?? 3000;
 
   async function readJob(namespace: string, name: string): Promise<V1Job | undefined> {
-    try {
-      return await batch.readNamespacedJob({ name, namespace });
-    } catch (err) {
-      if (apiStatus(err) === 404) return undefined;
-      throw err;
-    }
+    return (await orNullOn404(batch.readNamespacedJob({ name, namespace }))) ?? undefined;
   }
 
   async function removeFinalizer(pod: V1Pod): Promise<boolean> {
@@ -149,41 +135,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
     }
   }
 
-  const watches = deps.watches ?? new SharedWatches();
-  /** Every Assay pod of `namespace`, keyed by evaluation and attempt. */
-  const podWatch = (namespace: string): SharedWatch<V1Pod> =>
-    watches.get<V1Pod>(`pods/${namespace}`, () => ({
-      watch,
-      target: {
-        path: `/api/v1/namespaces/${namespace}/pods`,
-        query: { labelSelector: managedSelector },
-        list: async () => {
-          const list = await core.listNamespacedPod({ namespace, labelSelector: managedSelector });
-          return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
-        },
-      },
-      keyOf: (pod) => {
-        const labels = pod.metadata?.labels ?? {};
-        const id = labels[labelKeys.evaluationId];
-        const attempt = labels[labelKeys.attempt];
-        return id === undefined || attempt === undefined ? null : `${id}/${attempt}`;
-      },
-    }));
-  /** The `FailedCreate` events of the Jobs of `namespace`, keyed by Job name. */
-  const jobEventWatch = (namespace: string): SharedWatch<CoreV1Event> =>
-    watches.get<CoreV1Event>(`job-events/${namespace}`, () => ({
-      watch,
-      target: {
-        path: `/api/v1/namespaces/${namespace}/events`,
-        query: { fieldSelector: failedCreateSelector },
-        list: async () => {
-          const list = await core.listNamespacedEvent({ namespace, fieldSelector: failedCreateSelector });
-          return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
-        },
-      },
-      keyOf: (event) => event.involvedObject?.name ?? null,
-    }));
-
+  const watches = deps.watches ?? createAttemptWatches(deps.kube);
   /** Namespaces this process has made ready; a Job refused for a missing namespace forgets its entry. */
   const readyNamespaces = new Set<string>();
 
@@ -212,13 +164,9 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
       {
         path: `/api/v1/namespaces/${namespace}/serviceaccounts`,
         query: { fieldSelector: 'metadata.name=default' },
-        list: async () => {
-          const list = await core.listNamespacedServiceAccount({
-            namespace,
-            fieldSelector: 'metadata.name=default',
-          });
-          return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
-        },
+        list: listForWatch(() =>
+          core.listNamespacedServiceAccount({ namespace, fieldSelector: 'metadata.name=default' }),
+        ),
       },
       (_sa, type) => (type === 'DELETED' ? null : true),
       { signal: ctx.cancellationSignal },
@@ -338,7 +286,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
             { once: true },
           );
           unsubscribe.push(
-            podWatch(ref.namespace).subscribe(attemptKey(ref.evaluationId, ref.attempt), (pod, type) => {
+            watches.pods(ref.namespace).subscribe(attemptKey(ref.evaluationId, ref.attempt), (pod, type) => {
               progress.pod = pod.metadata?.name ?? progress.pod;
               const decided = classifyPod(pod, undefined, ref.timeoutSeconds);
               if (decided !== null) return finish(decided);
@@ -356,7 +304,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
           );
           if (unsubscribe.length > 0) {
             unsubscribe.push(
-              jobEventWatch(ref.namespace).subscribe(job, (event) => finish(admissionRejection(event))),
+              watches.jobEvents(ref.namespace).subscribe(job, (event) => finish(admissionRejection(event))),
             );
           }
         });
@@ -420,11 +368,6 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
   };
 
   async function readPod(namespace: string, name: string): Promise<V1Pod | undefined> {
-    try {
-      return await core.readNamespacedPod({ name, namespace });
-    } catch (err) {
-      if (apiStatus(err) === 404) return undefined;
-      throw err;
-    }
+    return (await orNullOn404(core.readNamespacedPod({ name, namespace }))) ?? undefined;
   }
 }

@@ -7,15 +7,15 @@
  */
 import { Context } from '@temporalio/activity';
 import type { V1Pod } from '@kubernetes/client-node';
-import { apiStatus, getText, KubeHttpError, openGet, type KubeClients } from '../kube/clients.js';
-import { watchUntil } from '../kube/watch.js';
+import { getText, KubeHttpError, openGet, orNullOn404, type KubeClients } from '../kube/clients.js';
+import { attemptKey, createAttemptWatches, type AttemptWatches } from './attempt-watches.js';
 import { LogCapture } from '../logs/capture.js';
 import { captureCheckpointSchema, type CaptureCheckpoint } from '../logs/checkpoint.js';
 import { LogGoneError, type LogSource } from '../logs/source.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { AttemptLogs } from '../spec/record.js';
 import { storageKeys } from '../spec/storage-keys.js';
-import { attemptSelector, mainContainerName } from './job-manifest.js';
+import { mainContainerName } from './job-manifest.js';
 import type { LogActivities } from './types.js';
 
 export interface LogActivityDeps {
@@ -27,6 +27,8 @@ export interface LogActivityDeps {
   readonly partSizeBytes?: number;
   /** How often the capture heartbeats its resume point. */
   readonly heartbeatIntervalMs?: number;
+  /** The cluster's shared watches, which tell the capture when its pod's main container started. */
+  readonly watches?: AttemptWatches;
 }
 
 /** True when the API server reports the `PodLogsQuerySplitStreams` feature gate enabled. */
@@ -66,12 +68,7 @@ export function createLogActivities(deps: LogActivityDeps): LogActivities {
 
   async function readPod(namespace: string, name: string, signal: AbortSignal): Promise<V1Pod | undefined> {
     signal.throwIfAborted();
-    try {
-      return await core.readNamespacedPod({ name, namespace });
-    } catch (err) {
-      if (apiStatus(err) === 404) return undefined;
-      throw err;
-    }
+    return (await orNullOn404(core.readNamespacedPod({ name, namespace }))) ?? undefined;
   }
 
   function kubeSource(namespace: string, pod: string): LogSource {
@@ -96,36 +93,37 @@ export function createLogActivities(deps: LogActivityDeps): LogActivities {
     };
   }
 
+  const watches = deps.watches ?? createAttemptWatches(deps.kube);
+
   /** The attempt's pod once its main container has started (or ended); null when `signal` fires first. */
-  async function startedPod(
+  function startedPod(
     namespace: string,
     evaluationId: string,
     attempt: number,
     signal: AbortSignal,
   ): Promise<string | null> {
-    const selector = attemptSelector(evaluationId, attempt);
-    try {
-      return await watchUntil<V1Pod, string>(
-        deps.kube.watch,
-        {
-          path: `/api/v1/namespaces/${namespace}/pods`,
-          query: { labelSelector: selector },
-          list: async () => {
-            const list = await core.listNamespacedPod({ namespace, labelSelector: selector });
-            return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
-          },
-        },
-        (pod, type) => {
-          if (type === 'DELETED') return null;
-          const state = mainState(pod);
-          return state === 'running' || state === 'ended' ? (pod.metadata?.name ?? null) : null;
-        },
-        { signal },
-      );
-    } catch (err) {
-      if (signal.aborted) return null;
-      throw err;
-    }
+    return new Promise((resolve) => {
+      let unsubscribe: (() => void) | undefined;
+      const finish = (pod: string | null): void => {
+        signal.removeEventListener('abort', onAbort);
+        unsubscribe?.();
+        unsubscribe = () => undefined;
+        resolve(pod);
+      };
+      const onAbort = (): void => finish(null);
+      if (signal.aborted) return finish(null);
+      signal.addEventListener('abort', onAbort, { once: true });
+      const off = watches.pods(namespace).subscribe(attemptKey(evaluationId, attempt), (pod, type) => {
+        if (type === 'DELETED') return;
+        const state = mainState(pod);
+        if ((state === 'running' || state === 'ended') && pod.metadata?.name !== undefined) {
+          finish(pod.metadata.name);
+        }
+      });
+      // The pod may have been delivered from the cache during subscribe.
+      if (unsubscribe === undefined) unsubscribe = off;
+      else off();
+    });
   }
 
   return {

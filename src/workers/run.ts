@@ -8,6 +8,7 @@ import type { Logger as TemporalLogger } from '@temporalio/common';
 import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import { createClusterActivities } from '../activities/cluster.js';
 import { createOutputActivities } from '../activities/artifacts.js';
+import { createAttemptWatches, type AttemptWatches } from '../activities/attempt-watches.js';
 import { createJobActivities } from '../activities/jobs.js';
 import { createLogActivities } from '../activities/logs.js';
 import { createRecordActivities } from '../activities/records.js';
@@ -96,6 +97,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
       }),
     );
   }
+  const clusterWatches: AttemptWatches[] = [];
   const served = config.clusters.filter(
     (c) => config.serveClusters === null || config.serveClusters.includes(c.name),
   );
@@ -109,6 +111,9 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
             context: cluster.kubeconfig?.context ?? null,
           },
     );
+    // One pod watch per namespace, shared by the waits and the log captures of every attempt on this cluster.
+    const watches = createAttemptWatches(kube);
+    clusterWatches.push(watches);
     workers.push(
       await Worker.create({
         ...common,
@@ -117,12 +122,18 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
         activities: {
           ...createJobActivities({
             kube,
+            watches,
             cluster: { collector: cluster.collector },
             ...(deps.heartbeatIntervalMs !== undefined
               ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
               : {}),
           }),
-          ...createLogActivities({ kube, store: deps.store, splitStreams: cluster.splitLogStreams }),
+          ...createLogActivities({
+            kube,
+            watches,
+            store: deps.store,
+            splitStreams: cluster.splitLogStreams,
+          }),
           ...createOutputActivities({
             kube,
             store: deps.store,
@@ -134,7 +145,10 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
       }),
     );
   }
-  const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+  // Once the workers have stopped, nothing waits on the shared watches any more.
+  const done = Promise.all(workers.map((w) => w.run())).then(() => {
+    for (const w of clusterWatches) w.stopAll();
+  });
   return {
     taskQueues: workers.map((w) => w.options.taskQueue),
     done,
