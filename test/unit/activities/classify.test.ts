@@ -95,6 +95,29 @@ describe('classifyPod', () => {
     ).toMatchObject({ kind: 'TimedOut' });
   });
 
+  it('a deletion at the spec timeout after the start (the wait stops it) → TimedOut with the killed exit code', () => {
+    // Started 00:00:00, timeout 60 s: deletion requested at 00:01:00 with 1 s grace.
+    const atDeadline = pod(terminated(137, 'Error'), {
+      phase: 'Failed',
+      deletion: '2025-01-01T00:01:01Z',
+      grace: 1,
+    });
+    expect(classifyPod(atDeadline, undefined, 60)).toMatchObject({
+      kind: 'TimedOut',
+      reason: 'DeadlineExceeded',
+      exitCode: 137,
+    });
+    // Without the timeout the same pod is a deletion from outside; before the deadline it is one too.
+    expect(classifyPod(atDeadline)).toMatchObject({ kind: 'Infrastructure', reason: 'PodDeleted' });
+    expect(classifyPod(atDeadline, undefined, 120)).toMatchObject({ kind: 'Infrastructure' });
+  });
+
+  it('a main container that exited 0 succeeded, whatever deadline its pod met later', () => {
+    const p = pod(terminated(0, 'Completed'), { phase: 'Failed', reason: 'DeadlineExceeded' });
+    expect(classifyPod(p, undefined, 30)).toMatchObject({ kind: 'Succeeded', exitCode: 0 });
+    expect(classifyPod(p)).toMatchObject({ kind: 'Succeeded', exitCode: 0 });
+  });
+
   it('Job deadline (the Job controller deletes the pod) → TimedOut, not a deletion', () => {
     const job: V1Job = {
       status: { conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded' }] },
