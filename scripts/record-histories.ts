@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { ulid } from 'ulid';
 import { AssayClient } from '../src/client/assay-client.js';
 import { createKubeClients, type KubeClients } from '../src/kube/clients.js';
@@ -95,7 +95,7 @@ const scenarios: Scenario[] = [
         'mkdir -p "$ASSAY_ARTIFACTS_DIR/sub" && echo a > "$ASSAY_ARTIFACTS_DIR/a.txt" && ' +
           'echo b > "$ASSAY_ARTIFACTS_DIR/sub/b.txt" && echo \'{"ok": true}\' > "$ASSAY_RESULT_PATH"',
       ],
-      artifacts: { maxFiles: 10 },
+      artifacts: { maxFiles: 10, maxBytes: '1Mi' },
       result: { maxBytes: '64Ki' },
       resources: { cpu: '100m', memory: '64Mi', ephemeralStorage: '256Mi' },
     },
@@ -201,7 +201,7 @@ async function record(scenario: Scenario, connection: Connection, kube: KubeClie
     }
     await writeFile(
       join(historiesDir, `${scenario.name}.binpb`),
-      temporal.api.history.v1.History.encode(history).finish(),
+      proto.temporal.api.history.v1.History.encode(history).finish(),
     );
     return `${scenario.name.padEnd(24)} ${result.outcome.padEnd(20)} attempts ${result.attempts.length}  events ${events}`;
   } finally {

@@ -13,12 +13,14 @@ import {
   defineQuery,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   setCurrentDetails,
   sleep,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
+  type LocalActivityOptions,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { CentralActivities, ClusterChoice, ClusterQueueActivities } from '../activities/types.js';
@@ -55,12 +57,17 @@ export const maxBackoffSeconds = 600;
 
 const nonRetryableErrorTypes = Object.values(errorTypes);
 
-const centralOptions = (): ActivityOptions => ({
-  // The workflow's own queue: its workers serve the central activities too.
-  taskQueue: workflowInfo().taskQueue,
+/**
+ * The central activities (cluster choice, the record) are short and served by the workflow's own workers, so they
+ * run as local activities: one marker event each instead of three events and a workflow task. A local activity
+ * retried past the local retry threshold is backed off with a durable timer, so a store that is away for long is
+ * still waited out.
+ */
+const centralOptions: LocalActivityOptions = {
   startToCloseTimeout: '1 minute',
+  localRetryThreshold: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes },
-});
+};
 
 function clusterOptions(taskQueue: string): ActivityOptions {
   return {
@@ -226,18 +233,21 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
   };
   setCurrentDetails(describe());
 
-  const central = proxyActivities<CentralActivities>(centralOptions());
+  const central = proxyLocalActivities<CentralActivities>(centralOptions);
   let kube: ClusterQueueActivities | null = null;
   /** The attempt whose Job may exist and has not been cleaned up yet. */
   let pending: number | null = null;
   /** Running log captures by attempt; cancelling a scope tells its capture to store what there is and finish. */
-  const captures = new Map<number, { scope: CancellationScope; logs: Promise<AttemptLogs | null> }>();
+  const captures = new Map<
+    number,
+    { scope: CancellationScope; logs: Promise<AttemptLogs | null>; done: boolean }
+  >();
 
   /** The capture's result: after the grace period, or at once when the attempt did not end, it is told to finish. */
   const settleCapture = async (attempt: AttemptRecord, ended: boolean): Promise<AttemptLogs | null> => {
     const capture = captures.get(attempt.attempt);
     if (capture === undefined) return null;
-    if (ended && attempt.startedAt !== null) {
+    if (ended && attempt.startedAt !== null && !capture.done) {
       const timer = new CancellationScope();
       await Promise.race([
         capture.logs.then(
@@ -330,8 +340,13 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
         scope = new CancellationScope();
         return scope.run(() => capturer.storeAttemptLogs({ ...ref, multiline: plan.multiline }));
       });
-      logs.catch(() => undefined);
-      captures.set(attempt, { scope, logs });
+      const capture = { scope, logs, done: false };
+      // Known as done, a capture that ended before the wait needs no grace timer.
+      logs.then(
+        () => (capture.done = true),
+        () => (capture.done = true),
+      );
+      captures.set(attempt, capture);
       setPhase('Running', attempt === 1 ? [{ key: searchAttributeKeys.cluster, value: cluster.name }] : []);
       const end = await waiter.awaitAttempt({
         namespace: cluster.namespace,

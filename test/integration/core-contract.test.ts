@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { temporal } from '@temporalio/proto';
 import { ulid } from 'ulid';
 import { EvaluationConflictError, type AssayClient } from '../../src/client/assay-client.js';
 import { labelKeys } from '../../src/spec/kube-labels.js';
@@ -186,7 +187,12 @@ describe('history economy', () => {
     const history = await client.temporal.workflow.getHandle(evaluationWorkflowId(id)).fetchHistory();
     const events = history.events ?? [];
     expect(events.length).toBeLessThanOrEqual(40);
-    const carrying = events.filter((e) => JSON.stringify(e).includes(`m-${runTag}`));
+    // The manifest is in the input only (the Job request carries the workload and its labels, not the manifest).
+    const carrying = events.filter((e) =>
+      Buffer.from(temporal.api.history.v1.HistoryEvent.encode(e).finish()).includes(
+        '"apiVersion":"assay.dev/v1"',
+      ),
+    );
     expect(carrying).toHaveLength(1);
     // The stored record holds the spec all the same.
     const stored = JSON.parse((await store.getBytes(record.recordKey)).toString()) as { spec: unknown };

@@ -18,7 +18,7 @@ import type {
 } from '../../src/activities/artifacts.js';
 import type { JobRequest } from '../../src/spec/job-request.js';
 import type { AttemptEnd, EvaluationOutput, EvaluationStatus } from '../../src/spec/record.js';
-import { parseEvaluationJob } from '../../src/spec/evaluation-job.js';
+import { AssayClient } from '../../src/client/assay-client.js';
 import { clusterTaskQueue } from '../../src/spec/names.js';
 import { errorTypes } from '../../src/spec/error-types.js';
 import { searchAttributeKeys } from '../../src/spec/search-attribute-keys.js';
@@ -60,13 +60,6 @@ function manifest(spec: Record<string, unknown> = {}): Record<string, unknown> {
       ...spec,
     },
   };
-}
-
-/** The spec as the client sends it: validated and normalised. */
-function normalised(raw: Record<string, unknown>): unknown {
-  const parsed = parseEvaluationJob(raw);
-  if (!parsed.ok) throw new Error(`test manifest invalid: ${JSON.stringify(parsed.issues)}`);
-  return JSON.parse(JSON.stringify(parsed.value));
 }
 
 function end(kind: AttemptEnd['kind'], extra: Partial<AttemptEnd> = {}): AttemptEnd {
@@ -188,17 +181,19 @@ async function runEvaluation(
   const workflowId = `eval-${evaluationId}`;
   const runs = workers.map((w) => w.run());
   try {
-    const handle = await client.workflow.start('evaluation', {
-      taskQueue: queue,
-      workflowId,
-      args: [
-        {
-          evaluationId,
-          spec: options.rawSpec ?? normalised(manifest(options.spec)),
-          submittedAt: new Date().toISOString(),
-        },
-      ],
-    });
+    // The real client's start (validation, normalisation, search attributes), unless the test sends its own spec.
+    if (options.rawSpec === undefined) {
+      await new AssayClient(client, { taskQueue: queue }).start(manifest(options.spec), {
+        idempotencyKey: evaluationId,
+      });
+    } else {
+      await client.workflow.start('evaluation', {
+        taskQueue: queue,
+        workflowId,
+        args: [{ evaluationId, spec: options.rawSpec, submittedAt: new Date().toISOString() }],
+      });
+    }
+    const handle = client.workflow.getHandle(workflowId);
     if (options.whileRunning !== undefined) {
       await running;
       await options.whileRunning(workflowId);
@@ -254,7 +249,12 @@ describe('evaluation workflow (stub activities)', () => {
       ['AssayCluster', 'AssayPhase'],
       ['AssayExitCode', 'AssayOutcome', 'AssayPhase'],
     ]);
-    const withSpec = events.filter((e) => JSON.stringify(e).includes('cost-center'));
+    // The manifest (its apiVersion) is in the input only; the Job request carries the workload, not the manifest.
+    const withSpec = events.filter((e) =>
+      Buffer.from(temporal.api.history.v1.HistoryEvent.encode(e).finish()).includes(
+        '"apiVersion":"assay.dev/v1"',
+      ),
+    );
     expect(withSpec.map((e) => e.eventType)).toEqual([
       temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
     ]);
@@ -278,7 +278,6 @@ describe('evaluation workflow (stub activities)', () => {
       {
         spec: {
           artifacts: { maxFiles: 5 },
-          ephemeralStorage: undefined,
           resources: { ephemeralStorage: '2Gi' },
         },
         collected: {
