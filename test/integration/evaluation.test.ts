@@ -22,6 +22,9 @@ import {
   startEvaluationHarness,
   type EvaluationHarness,
 } from '../support/evaluation-harness.js';
+import { execStream } from '../../src/kube/exec-stream.js';
+import { observeEvaluation, waitUntilGone, type EvaluationObserver } from '../support/cluster-observer.js';
+import { waitFor } from '../support/wait-for.js';
 import { BUSYBOX, PYTHON, eventually } from './kube/cluster.js';
 
 const runTag = ulid().toLowerCase().slice(-8);
@@ -87,11 +90,24 @@ async function maybeSaveHistory(name: string, evaluationId: string): Promise<voi
   );
 }
 
-async function createJobCount(evaluationId: string): Promise<number> {
-  const history = await client.temporal.workflow.getHandle(evaluationWorkflowId(evaluationId)).fetchHistory();
-  return (history.events ?? []).filter(
-    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'createJob',
-  ).length;
+/** Runs `command` in the main container of `pod`; fails unless it exits 0. */
+async function execInMain(pod: string, command: string[]): Promise<void> {
+  const exec = await execStream(kube.config, { namespace, pod, container: 'main', command });
+  exec.stdout.resume();
+  const outcome = await exec.done;
+  if (outcome.exitCode !== 0) throw new Error(`${command.join(' ')} in ${pod}: ${JSON.stringify(outcome)}`);
+}
+
+/**
+ * Expects the API server to have shown exactly one Job and one pod of `evaluationId` over the whole observation —
+ * both of attempt `attempt` — and the observation to have no gap.
+ */
+function expectOneJobAndPod(observer: EvaluationObserver, evaluationId: string, attempt = 1): void {
+  expect(observer.gaps()).toEqual([]);
+  expect(observer.jobs().map((j) => [j.name, j.attempt])).toEqual([
+    [`assay-${evaluationId}-${attempt}`, String(attempt)],
+  ]);
+  expect(observer.pods().map((p) => p.attempt)).toEqual([String(attempt)]);
 }
 
 beforeAll(async () => {
@@ -214,54 +230,84 @@ describe('evaluation on the real stack', () => {
     await maybeSaveHistory('pod-deleted-retried', started.evaluationId);
   }, 180_000);
 
-  it('a missing image → ConfigurationError within seconds', async () => {
-    const t0 = Date.now();
-    const started = await client.start(
-      manifest({ image: 'localhost/assay/does-not-exist:1', command: ['true'] }),
-      {
-        idempotencyKey: newId('noimg'),
-      },
-    );
-    const record = await client.result(started.evaluationId);
-    expect(record).toMatchObject({ outcome: 'ConfigurationError', reason: 'ErrImageNeverPull' });
-    expect(record.attempts).toHaveLength(1);
-    expect(Date.now() - t0).toBeLessThan(30_000);
-    await maybeSaveHistory('configuration-error', started.evaluationId);
+  it('a missing image → ConfigurationError, without a second attempt (the spec allows two)', async () => {
+    const id = newId('noimg');
+    const observer = await observeEvaluation(kube, id);
+    try {
+      const started = await client.start(
+        manifest({ image: 'localhost/assay/does-not-exist:1', command: ['true'] }),
+        { idempotencyKey: id },
+      );
+      const record = await client.result(started.evaluationId);
+      expect(record).toMatchObject({ outcome: 'ConfigurationError', reason: 'ErrImageNeverPull' });
+      expect(record.attempts).toHaveLength(1);
+      // The cluster agrees: one Job, for attempt 1, was ever created.
+      await waitUntilGone(kube, id, 60_000);
+      expectOneJobAndPod(observer, id);
+    } finally {
+      observer.stop();
+    }
+    await maybeSaveHistory('configuration-error', id);
   }, 120_000);
 
   it('the same idempotency key twice → one workflow, one Job', async () => {
     const key = newId('idem');
-    const spec = manifest({ command: ['sh', '-c', 'sleep 3; echo once'] });
-    const first = await client.start(spec, { idempotencyKey: key });
-    const second = await client.start(spec, { idempotencyKey: key });
-    expect(first.existing).toBe(false);
-    expect(second).toMatchObject({ evaluationId: key, workflowId: first.workflowId, existing: true });
-    const record = await client.result(key);
-    expect(record.outcome).toBe('Succeeded');
-    // Also once it has finished, the key names the same evaluation and nothing runs again.
-    const third = await client.start(spec, { idempotencyKey: key });
-    expect(third.existing).toBe(true);
-    const runs = [];
-    for await (const e of client.temporal.workflow.list({ query: `WorkflowId = '${first.workflowId}'` }))
-      runs.push(e);
-    expect(runs).toHaveLength(1);
-    expect(await createJobCount(key)).toBe(1);
+    const observer = await observeEvaluation(kube, key);
+    try {
+      const spec = manifest({ command: ['sh', '-c', 'sleep 3; echo once'] });
+      const first = await client.start(spec, { idempotencyKey: key });
+      const { runId } = await client.temporal.workflow.getHandle(first.workflowId).describe();
+      const second = await client.start(spec, { idempotencyKey: key });
+      expect(first.existing).toBe(false);
+      expect(second).toMatchObject({ evaluationId: key, workflowId: first.workflowId, existing: true });
+      const record = await client.result(key);
+      expect(record.outcome).toBe('Succeeded');
+      // Also once it has finished, the key names the same evaluation and nothing runs again.
+      const third = await client.start(spec, { idempotencyKey: key });
+      expect(third.existing).toBe(true);
+      expect((await client.temporal.workflow.getHandle(first.workflowId).describe()).runId).toBe(runId);
+      // Visibility is eventually consistent: wait until it lists the finished run, then there must be no other.
+      const runs = await waitFor(
+        async () => {
+          const listed = [];
+          for await (const e of client.temporal.workflow.list({
+            query: `WorkflowId = '${first.workflowId}'`,
+          }))
+            listed.push(e);
+          return listed.some((e) => e.status.name === 'COMPLETED') ? listed : undefined;
+        },
+        { timeoutMs: 30_000, what: `visibility to list ${first.workflowId} completed` },
+      );
+      expect(runs.map((e) => e.runId)).toEqual([runId]);
+      // The cluster agrees: one Job and one pod were ever created for the key.
+      await waitUntilGone(kube, key, 60_000);
+      expectOneJobAndPod(observer, key);
+    } finally {
+      observer.stop();
+    }
   }, 120_000);
 
-  it('cancel mid-run → Job gone, Cancelled', async () => {
-    const started = await client.start(manifest({ command: ['sh', '-c', 'echo started; sleep 600'] }), {
-      idempotencyKey: newId('cancel'),
-    });
-    await waitForRunningPod(started.evaluationId);
-    await client.cancel(started.evaluationId);
-    const record = await client.result(started.evaluationId);
-    expect(record.outcome).toBe('Cancelled');
-    expect(record.attempts[0]?.logs?.stdout).toBeDefined();
-    expect((await store.getBytes(record.attempts[0]!.logs!.stdout!)).toString()).toBe('started\n');
-    await expect(
-      kube.batch.readNamespacedJob({ name: record.attempts[0]!.job, namespace }),
-    ).rejects.toMatchObject({ code: 404 });
-    await maybeSaveHistory('cancelled', started.evaluationId);
+  it('cancel mid-run → Cancelled, the stdout so far kept, the Job and its pod gone', async () => {
+    const id = newId('cancel');
+    const observer = await observeEvaluation(kube, id);
+    try {
+      const started = await client.start(manifest({ command: ['sh', '-c', 'echo started; sleep 600'] }), {
+        idempotencyKey: id,
+      });
+      await observer.runningPod(1, 90_000);
+      await client.cancel(started.evaluationId);
+      const record = await client.result(started.evaluationId);
+      expect(record.outcome).toBe('Cancelled');
+      expect(record.attempts[0]?.logs?.stdout).toBeDefined();
+      expect((await store.getBytes(record.attempts[0]!.logs!.stdout!)).toString()).toBe('started\n');
+      await waitUntilGone(kube, id, 60_000);
+      expectOneJobAndPod(observer, id);
+      expect(observer.jobs().every((j) => j.deleted)).toBe(true);
+      expect(observer.pods().every((p) => p.deleted)).toBe(true);
+    } finally {
+      observer.stop();
+    }
+    await maybeSaveHistory('cancelled', id);
   }, 120_000);
 });
 
@@ -274,17 +320,34 @@ describe('a worker killed with SIGKILL while the pod runs', () => {
   it('a new worker completes the evaluation with exactly one Job for attempt 1', async () => {
     const crashClient = new AssayClient(client.temporal, { taskQueue: crashQueue });
     const first = await workerProcesses.start(crashQueue);
-    const started = await crashClient.start(manifest({ command: ['sh', '-c', 'sleep 12; echo survived'] }), {
-      idempotencyKey: newId('crash'),
-    });
-    await waitForRunningPod(started.evaluationId);
-    await workerProcesses.kill(first);
-    await workerProcesses.start(crashQueue);
-    const record = await crashClient.result(started.evaluationId);
-    expect(record.outcome).toBe('Succeeded');
-    expect(record.attempts).toHaveLength(1);
-    expect(record.attempts[0]?.job).toBe(`assay-${started.evaluationId}-1`);
-    expect((await store.getBytes(record.attempts[0]!.logs!.stdout!)).toString()).toBe('survived\n');
-    await maybeSaveHistory('worker-killed', started.evaluationId);
+    const id = newId('crash');
+    const observer = await observeEvaluation(kube, id);
+    try {
+      // The pod cannot end before the test lets it (by creating /tmp/go), so the worker dies while it runs.
+      await crashClient.start(
+        manifest({ command: ['sh', '-c', 'until [ -e /tmp/go ]; do sleep 1; done; echo survived'] }),
+        { idempotencyKey: id },
+      );
+      const pod = await observer.runningPod(1, 90_000);
+      await workerProcesses.kill(first);
+      // Read again after the kill: the pod was running when the worker died.
+      const afterKill = await kube.core.readNamespacedPod({ name: pod.name, namespace });
+      expect(
+        afterKill.status?.containerStatuses?.find((c) => c.name === 'main')?.state?.running,
+      ).toBeDefined();
+      await workerProcesses.start(crashQueue);
+      await execInMain(pod.name, ['touch', '/tmp/go']);
+      const record = await crashClient.result(id);
+      expect(record.outcome).toBe('Succeeded');
+      expect(record.attempts).toHaveLength(1);
+      expect((await store.getBytes(record.attempts[0]!.logs!.stdout!)).toString()).toBe('survived\n');
+      // The cluster agrees: over the whole run, one Job and one pod — the one that ran through the crash.
+      await waitUntilGone(kube, id, 60_000);
+      expectOneJobAndPod(observer, id);
+      expect(observer.pods()[0]?.uid).toBe(pod.uid);
+    } finally {
+      observer.stop();
+    }
+    await maybeSaveHistory('worker-killed', id);
   }, 240_000);
 });

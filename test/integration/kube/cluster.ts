@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BatchV1Api,
   CoreV1Api,
@@ -11,6 +10,7 @@ import {
 import { ulid } from 'ulid';
 import { busyboxImage, collectorImage, pythonImage } from '../../../src/stack/images/catalog.js';
 import { imageRef } from '../../../src/stack/images/local-images.js';
+import { waitFor } from '../../support/wait-for.js';
 
 // Helpers for the tests against the local stack's real cluster. They read KUBECONFIG, which the Jest global setup
 // exports from `stack env`.
@@ -42,28 +42,13 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${ulid().toLowerCase().slice(-10)}`;
 }
 
-/** Polls `probe` until it returns a value, or fails with the last problem after `timeoutMs`. */
+/** Polls `probe` until it returns a value, or fails with the last problem after `timeoutMs` (see `waitFor`). */
 export async function eventually<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs = 60_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`,
-      );
-    }
-    await sleep(250);
-  }
+  return waitFor<T>(probe, { what, timeoutMs });
 }
 
 /**
