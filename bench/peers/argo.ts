@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -111,11 +112,14 @@ function diff(after: Counts, before: Counts): Counts {
 
 const sum = (c: Counts): number => [...c.values()].reduce((a, b) => a + b, 0);
 
-function top(c: Counts, runs: number, n = 6): string {
+/** The `n` verb/resource pairs with the most requests per run beyond the idle rate of the same pair. */
+function topNet(c: Counts, idle: Counts, idleSeconds: number, seconds: number, runs: number, n = 6): string {
   return [...c.entries()]
+    .map(([k, v]) => [k, (v - ((idle.get(k) ?? 0) / idleSeconds) * seconds) / runs] as const)
+    .filter(([, v]) => v >= 0.5)
     .sort((a, b) => b[1] - a[1])
     .slice(0, n)
-    .map(([k, v]) => `${k} ${(v / runs).toFixed(1)}`)
+    .map(([k, v]) => `${k} ${v.toFixed(1)}`)
     .join(', ');
 }
 
@@ -127,10 +131,15 @@ class Child {
   private log: WriteStream | undefined;
   private exited: Promise<void> = Promise.resolve();
 
+  /** Every child started, so that an interrupted bench does not leave them running. */
+  static readonly all = new Set<Child>();
+
   constructor(
     readonly label: string,
     private readonly logFile: string,
-  ) {}
+  ) {
+    Child.all.add(this);
+  }
 
   /** Starts the process; resolves once `ready` matches a line of its output (or at once without `ready`). */
   async start(cmd: string, args: string[], env: Record<string, string>, ready?: RegExp): Promise<void> {
@@ -315,6 +324,7 @@ class ArgoRunner {
         LEADER_ELECTION_DISABLE: 'true',
         ...(requeue !== null ? { DEFAULT_REQUEUE_TIME: requeue } : {}),
       },
+      /Starting Workflow Controller/,
     );
   }
 
@@ -450,6 +460,7 @@ async function main(): Promise<void> {
   const killAfterMs = Number(opts.killAfter) * 1000;
   const downMs = Number(opts.down) * 1000;
 
+  const loadStart = loadavg();
   await mkdir(logsDir, { recursive: true });
   const kube = createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
   const s3 = loadS3Config();
@@ -475,8 +486,14 @@ async function main(): Promise<void> {
     worker.start(
       process.execPath,
       ['--import', 'tsx', 'src/workers/main.ts'],
-      { ASSAY_TASK_QUEUE: taskQueue, ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '2', ASSAY_LOG_LEVEL: 'warn' },
-      /assay worker: serving /,
+      {
+        ASSAY_TASK_QUEUE: taskQueue,
+        ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '2',
+        ASSAY_LOG_LEVEL: 'info',
+        // A bench queue needs no retention schedule of its own.
+        ASSAY_RETENTION_SETUP: 'false',
+      },
+      new RegExp(`serving ${taskQueue}`),
     );
   const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   const connection = await Connection.connect({ address });
@@ -542,7 +559,8 @@ async function main(): Promise<void> {
     const idleT0 = performance.now();
     await delay(Number(opts.idle) * 1000);
     const idle = diff(await scrapeRequests(kube), idleBefore);
-    const idleRate = sum(idle) / ((performance.now() - idleT0) / 1000);
+    const idleSeconds = (performance.now() - idleT0) / 1000;
+    const idleRate = sum(idle) / idleSeconds;
 
     await measure(`Argo ${peer.version} (requeue 10 s, default)`, () => argo.once());
 
@@ -600,6 +618,7 @@ async function main(): Promise<void> {
 
     const table = new Table({
       head: ['sequential, trivial (busybox echo)', 'n', 'p50', 'p95', 'API req/run', 'net of idle'],
+      style: { head: [], border: [] },
     });
     for (const r of rows) {
       const s = [...r.ms].sort((a, b) => a - b);
@@ -615,11 +634,15 @@ async function main(): Promise<void> {
     }
     const out = [
       '',
-      `Argo Workflows ${peer.version} vs Assay on the local cluster (same run)`,
+      `Argo Workflows ${peer.version} vs Assay on the local cluster (same run; load average ` +
+        `${loadStart.map((l) => l.toFixed(2)).join(' ')} at start, ${loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' ')} at end)`,
       table.toString(),
       `idle API rate (controller + worker idle, kubelet, controllers): ${idleRate.toFixed(2)} req/s; ` +
         `API requests per run counted by the API server (apiserver_request_total), net = minus idle rate × duration`,
-      ...rows.map((r) => `  ${r.label} top: ${top(r.requests, r.ms.length)}`),
+      'per run, net of idle, by verb and resource:',
+      ...rows.map((r) => `  ${r.label}: ${topNet(r.requests, idle, idleSeconds, r.seconds, r.ms.length)}`),
       '',
       `Log lines kept when the orchestrator is SIGKILLed ${opts.killAfter} s into a pod printing ${lines} lines over ` +
         `${opts.logSeconds} s, restarted ${opts.down} s later:`,
@@ -636,6 +659,13 @@ async function main(): Promise<void> {
     await connection.close();
     await kube.core.deleteNamespace({ name: assayNamespace }).catch(() => undefined);
   }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const child of Child.all) child.kill();
+    process.exit(130);
+  });
 }
 
 main().catch((err: unknown) => {
