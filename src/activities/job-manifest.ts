@@ -252,6 +252,10 @@ export function buildJob(request: JobRequest, cluster: JobClusterSettings): V1Jo
           restartPolicy: 'Never',
           activeDeadlineSeconds: request.timeoutSeconds + podDeadlineSlackSeconds,
           terminationGracePeriodSeconds,
+          // The sandbox's pause process is PID 1, not the evaluation's command: a command that installs no SIGTERM
+          // handler (a shell, Python) then ends at once when its pod is stopped (timeout, cancel), as it would
+          // outside a container, instead of being killed by the kubelet two seconds later.
+          shareProcessNamespace: true,
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           ...(request.runtimeClassName !== null ? { runtimeClassName: request.runtimeClassName } : {}),

@@ -234,11 +234,14 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
       ctx.heartbeat(progress);
       const timer = setInterval(() => ctx.heartbeat(progress), heartbeatEvery);
       let deadline: NodeJS.Timeout | undefined;
+      // The heartbeated deadline of an earlier run of this wait, if any; recomputed from the pod otherwise.
       /**
        * The exact timeout: once the main container runs, its pod is deleted `timeoutSeconds` after the container
-       * started (the pod's own `activeDeadlineSeconds` is a late backstop). The container's `startedAt` has
-       * one-second precision, so the moment this process first sees it running refines it; a retried wait takes the
-       * heartbeated deadline, or the container's `startedAt` when it never heartbeated one.
+       * started (the pod's own `activeDeadlineSeconds` is a late backstop). The deadline derives from the container's
+       * `startedAt` alone, so a retried wait (after a worker crash) arms the same one; that timestamp has one-second
+       * precision and the kubelet reports the start up to a second or two late, so the deadline may fire up to a
+       * second early and is never delayed by the report. The deletion sends SIGTERM at once; a process that ignores
+       * it (a shell as PID 1) is killed with SIGKILL two seconds later, the kubelet's shortest stop window.
        */
       const armDeadline = (pod: V1Pod): void => {
         if (ref.timeoutSeconds === undefined || deadline !== undefined) return;
@@ -248,9 +251,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         if (running === undefined || name === undefined || pod.metadata?.deletionTimestamp !== undefined)
           return;
         if (progress.deadlineAt == null) {
-          const started = new Date(running).getTime();
-          const seen = previous === undefined ? Math.min(Date.now(), started + 1000) : started;
-          progress.deadlineAt = Math.max(started, seen) + ref.timeoutSeconds * 1000;
+          progress.deadlineAt = new Date(running).getTime() + ref.timeoutSeconds * 1000;
           ctx.heartbeat(progress);
         }
         deadline = setTimeout(

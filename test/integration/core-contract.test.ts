@@ -66,9 +66,9 @@ describe('exact timeouts', () => {
       expect([137, 143]).toContain(record.exitCode);
       const attempt = record.attempts[0]!;
       const ranMs = Date.parse(attempt.finishedAt!) - Date.parse(attempt.startedAt!);
-      // Both timestamps have one-second precision, hence the extra second either way.
+      // Within 2 s of the deadline; both timestamps have one-second precision (a second either way).
       expect(ranMs).toBeGreaterThanOrEqual((timeoutSeconds - 1) * 1000);
-      expect(ranMs).toBeLessThanOrEqual((timeoutSeconds + 2 + 1) * 1000);
+      expect(ranMs).toBeLessThanOrEqual((timeoutSeconds + 2) * 1000);
       const stdout = (await store.getBytes(attempt.logs!.stdout!)).toString();
       expect(stdout).toContain('before');
       expect(stdout).not.toContain('after');
