@@ -10,13 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { NativeConnection } from '@temporalio/worker';
 import { ulid } from 'ulid';
 import { stringify } from 'yaml';
-import { createKubeClients } from '../../src/kube/clients.js';
+import { createKubeClients, type KubeClients } from '../../src/kube/clients.js';
 import { evaluationRecordSchema, type EvaluationRecord } from '../../src/spec/record.js';
 import { workerConfigSchema } from '../../src/spec/worker-config.js';
 import { createS3ObjectStore, loadS3Config } from '../../src/storage/index.js';
 import { loadWorkflowBundle, startWorkers, type RunningWorkers } from '../../src/workers/run.js';
+import { observeEvaluation, waitUntilGone } from '../support/cluster-observer.js';
 import { installQuietTemporalRuntime } from '../support/temporal.js';
 import { stackTestEnv } from '../support/test-env.js';
+import { waitFor } from '../support/wait-for.js';
 
 const env = stackTestEnv();
 const tag = ulid().toLowerCase().slice(-8);
@@ -25,6 +27,7 @@ const taskQueue = `assay-e2e-${tag}`;
 const root = process.cwd();
 
 let dir: string;
+let kube: KubeClients;
 let nativeConnection: NativeConnection;
 let workers: RunningWorkers;
 
@@ -78,6 +81,7 @@ async function manifestFile(name: string, spec: Record<string, unknown>): Promis
 beforeAll(async () => {
   installQuietTemporalRuntime();
   dir = await mkdtemp(join(tmpdir(), 'assay-e2e-'));
+  kube = createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
   nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
   workers = await startWorkers(
     workerConfigSchema.parse({
@@ -99,8 +103,7 @@ afterAll(async () => {
   await workers?.done;
   await nativeConnection?.close();
   await rm(dir, { force: true, recursive: true });
-  const kube = createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
-  await kube.core.deleteNamespace({ name: `assay-${team}` }).catch(() => undefined);
+  await kube?.core.deleteNamespace({ name: `assay-${team}` }).catch(() => undefined);
 }, 60_000);
 
 describe('assay CLI', () => {
@@ -151,9 +154,17 @@ describe('assay CLI', () => {
     expect(logs.stdout).toBe('to-stdout\n');
     expect(logs.stderr).toContain('to-stderr\n');
 
-    const list = await cli(['list', '--team', team, '-o', 'json']);
-    expect(list.code).toBe(0);
-    expect((JSON.parse(list.stdout) as { evaluationId: string }[]).map((e) => e.evaluationId)).toContain(id);
+    // Visibility is eventually consistent: poll `list` with a deadline rather than reading it once.
+    const listed = await waitFor(
+      async () => {
+        const list = await cli(['list', '--team', team, '-o', 'json']);
+        if (list.code !== 0) throw new Error(`list exited ${list.code}: ${list.stderr}`);
+        const ids = (JSON.parse(list.stdout) as { evaluationId: string }[]).map((e) => e.evaluationId);
+        return ids.includes(id) ? ids : undefined;
+      },
+      { timeoutMs: 30_000, what: `assay list --team ${team} to show ${id}` },
+    );
+    expect(listed).toContain(id);
 
     const result2 = await cli(['result', id]);
     expect(result2.code).toBe(0);
@@ -181,28 +192,41 @@ describe('assay CLI', () => {
     expect(noImage.stdout).toContain('outcome: ConfigurationError');
   }, 120_000);
 
-  it('cancel ends a running evaluation: result exits 4', async () => {
+  it('cancel ends a running evaluation: result exits 4, its Job and pod are gone', async () => {
     const id = `cli-cancel-${tag}`;
-    const started = await cli([
-      'run',
-      '-f',
-      await manifestFile('long', { command: ['sleep', '600'] }),
-      '--id',
-      id,
-    ]);
-    expect(started.code).toBe(0);
-    // Wait for the pod to run, through the CLI as a user would.
-    for (let i = 0; i < 120; i++) {
-      const s = await cli(['status', id, '-o', 'json']);
-      if (s.code === 0 && (JSON.parse(s.stdout) as { phase: string }).phase === 'Running') break;
-      await new Promise((r) => setTimeout(r, 500));
+    const observer = await observeEvaluation(kube, id);
+    try {
+      const started = await cli([
+        'run',
+        '-f',
+        await manifestFile('long', { command: ['sleep', '600'] }),
+        '--id',
+        id,
+      ]);
+      expect(started.code).toBe(0);
+      // The pod must really run before the cancel, as the API server shows it; a pod that never started fails here.
+      await observer.runningPod(1, 90_000);
+      // …and `status` says so, as a user would check.
+      await waitFor(
+        async () => {
+          const s = await cli(['status', id, '-o', 'json']);
+          return s.code === 0 && (JSON.parse(s.stdout) as { phase: string }).phase === 'Running';
+        },
+        { timeoutMs: 30_000, what: `assay status ${id} to say Running` },
+      );
+      const cancel = await cli(['cancel', id]);
+      expect(cancel.code).toBe(0);
+      const result = await cli(['result', id, '-o', 'json']);
+      expect(result.code).toBe(4);
+      expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'Cancelled' });
+      await waitUntilGone(kube, id, 60_000);
+      expect(observer.gaps()).toEqual([]);
+      expect(observer.jobs().map((j) => [j.name, j.deleted])).toEqual([[`assay-${id}-1`, true]]);
+      expect(observer.pods().map((p) => [p.mainRanSeen, p.deleted])).toEqual([[true, true]]);
+    } finally {
+      observer.stop();
     }
-    const cancel = await cli(['cancel', id]);
-    expect(cancel.code).toBe(0);
-    const result = await cli(['result', id, '-o', 'json']);
-    expect(result.code).toBe(4);
-    expect(JSON.parse(result.stdout)).toMatchObject({ outcome: 'Cancelled' });
-  }, 120_000);
+  }, 180_000);
 
   it('an unknown evaluation id exits 2', async () => {
     const result = await cli(['status', `nope-${tag}`]);
