@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
+import { startHeartbeat } from './heartbeat.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { EntryPolicy } from '../artifacts/policy.js';
 import { extractTar, type ExtractOutcome } from '../artifacts/extract.js';
@@ -169,8 +170,7 @@ export function createOutputActivities(deps: OutputActivityDeps): OutputActiviti
       const ctx = Context.current();
       const signal = ctx.cancellationSignal;
       const progress = { files: 0, bytes: 0 };
-      ctx.heartbeat(progress);
-      const timer = setInterval(() => ctx.heartbeat(progress), heartbeatEvery);
+      const stopHeartbeat = startHeartbeat(ctx, () => progress, heartbeatEvery);
       try {
         const outputs = input.outputs;
         let extracted: ExtractOutcome | null = null;
@@ -259,7 +259,7 @@ export function createOutputActivities(deps: OutputActivityDeps): OutputActiviti
           artifactsSummary: summary,
         };
       } finally {
-        clearInterval(timer);
+        stopHeartbeat();
       }
     },
   };

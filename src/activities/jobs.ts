@@ -4,6 +4,7 @@
  * timeout), cleanup.
  */
 import { Context } from '@temporalio/activity';
+import { startHeartbeat } from './heartbeat.js';
 import { ApplicationFailure } from '@temporalio/common';
 import {
   PatchStrategy,
@@ -231,8 +232,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         pod: previous?.pod ?? null,
         deadlineAt: previous?.deadlineAt ?? null,
       };
-      ctx.heartbeat(progress);
-      const timer = setInterval(() => ctx.heartbeat(progress), heartbeatEvery);
+      const stopHeartbeat = startHeartbeat(ctx, () => progress, heartbeatEvery);
       let deadline: NodeJS.Timeout | undefined;
       // The heartbeated deadline of an earlier run of this wait, if any; recomputed from the pod otherwise.
       /**
@@ -332,7 +332,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
         throw err;
       } finally {
-        clearInterval(timer);
+        stopHeartbeat();
         clearTimeout(deadline);
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
         local.abort();
@@ -348,14 +348,31 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
       } catch (err) {
         if (apiStatus(err) !== 404) throw err;
       }
-      const pods = await core.listNamespacedPod({
-        namespace: ref.namespace,
-        labelSelector: attemptSelector(ref.evaluationId, ref.attempt),
-      });
+      // The shared watch has usually seen the attempt's pod; an empty cache (another process, a pod not seen yet) is
+      // no proof that there is none, so only then is the attempt's pod listed. A stale cached copy is harmless: the
+      // finalizer patch tests its index and re-reads the pod when the list changed.
+      const cached = watches.pods(ref.namespace).cached(attemptKey(ref.evaluationId, ref.attempt));
+      const pods =
+        cached.length > 0
+          ? cached
+          : (
+              await core.listNamespacedPod({
+                namespace: ref.namespace,
+                labelSelector: attemptSelector(ref.evaluationId, ref.attempt),
+              })
+            ).items;
       let finalizersRemoved = 0;
-      for (const pod of pods.items) {
+      for (const pod of pods) {
         if (await removeFinalizer(pod)) finalizersRemoved++;
-        if (pod.metadata?.deletionTimestamp === undefined && pod.metadata?.name !== undefined) {
+        const phase = pod.status?.phase;
+        // A pod that still runs (the collector) is deleted now to free the node; a finished one is left to the
+        // garbage collector, which deletes it with its Job.
+        if (
+          pod.metadata?.deletionTimestamp === undefined &&
+          pod.metadata?.name !== undefined &&
+          phase !== 'Succeeded' &&
+          phase !== 'Failed'
+        ) {
           // The garbage collector would delete it soon; deleting now frees the node at once.
           try {
             await core.deleteNamespacedPod({ name: pod.metadata.name, namespace: ref.namespace });

@@ -6,6 +6,7 @@
  * cancellation from the workflow means "stop following, store what the log holds now, and finish".
  */
 import { Context } from '@temporalio/activity';
+import { startHeartbeat } from './heartbeat.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { getText, KubeHttpError, openGet, orNullOn404, type KubeClients } from '../kube/clients.js';
 import { attemptKey, createAttemptWatches, type AttemptWatches } from './attempt-watches.js';
@@ -144,9 +145,11 @@ export function createLogActivities(deps: LogActivityDeps): LogActivities {
       else ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
 
       let capture: LogCapture | null = null;
-      const beat = (): void => ctx.heartbeat(capture?.checkpoint() ?? resume ?? undefined);
-      beat();
-      const timer = setInterval(beat, deps.heartbeatIntervalMs ?? 1000);
+      const stopHeartbeat = startHeartbeat(
+        ctx,
+        () => capture?.checkpoint() ?? resume ?? undefined,
+        deps.heartbeatIntervalMs ?? 1000,
+      );
       try {
         const waitSignal = AbortSignal.any([abort.signal, drain.signal]);
         const pod =
@@ -185,7 +188,7 @@ export function createLogActivities(deps: LogActivityDeps): LogActivities {
           lines: result.lines,
         } satisfies AttemptLogs;
       } finally {
-        clearInterval(timer);
+        stopHeartbeat();
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
       }
     },

@@ -60,6 +60,12 @@ export class SharedWatch<T extends Named> {
     };
   }
 
+  /** The cached objects of `key` (none while the watch is not running). */
+  cached(key: string): T[] {
+    if (this.running === null) return [];
+    return [...this.cache.values()].filter((object) => this.options.keyOf(object) === key);
+  }
+
   /** Stops watching and forgets the cache. */
   stop(): void {
     clearTimeout(this.idleTimer);
