@@ -1,19 +1,16 @@
 /**
  * Log capture on the real local stack (issue 5): real pods print, real workers capture into the real S3 server.
- * Every stored line is checked: exactly once, in order per stream. The S3 server is stopped for 30 s during one
- * capture (and restarted in `finally`); worker child processes are killed with SIGKILL during another.
+ * Every stored line is checked: exactly once, in order per stream. Worker child processes are killed with SIGKILL
+ * during one capture. (The S3 outage during a capture stops a shared server, so it has its own file that runs alone:
+ * `s3-outage.test.ts`.) How soon `assay logs -f` shows a line is a figure of `bench/follow.ts`, not a test.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ulid } from 'ulid';
 import { AssayClient } from '../../src/client/assay-client.js';
 import type { KubeClients } from '../../src/kube/clients.js';
 import { followLogs } from '../../src/client/follow.js';
 import type { LogEvent } from '../../src/logs/events.js';
-import type { EvaluationRecord } from '../../src/spec/record.js';
 import { labelKeys } from '../../src/spec/kube-labels.js';
-import { S3Component } from '../../src/stack/s3/component.js';
-import { createStackContext } from '../../src/stack/index.js';
 import type { S3ObjectStore } from '../../src/storage/index.js';
 import {
   createWorkerProcesses,
@@ -22,6 +19,8 @@ import {
   startEvaluationHarness,
   type EvaluationHarness,
 } from '../support/evaluation-harness.js';
+import { expectAllLines, numberedLines, pendingCapture, storedLogParts } from '../support/log-capture.js';
+import { waitFor } from '../support/wait-for.js';
 import { PYTHON, eventually } from './kube/cluster.js';
 
 const runTag = ulid().toLowerCase().slice(-8);
@@ -49,56 +48,17 @@ function manifest(script: string, extra: Record<string, unknown> = {}): Record<s
   return evaluation({ command: ['python3', '-c', script], ...extra });
 }
 
-/**
- * A script printing `total` numbered lines alternating stdout/stderr, each padded to about 100 bytes; `perSecond`
- * paces it (0: as fast as it can). Writes go straight to the file descriptors, one line per write.
- */
-function numberedLines(total: number, perSecond = 0): string {
-  return [
-    'import os, time',
-    `total, rate = ${total}, ${perSecond}`,
-    'pad = b"x" * 84',
-    't0 = time.time()',
-    'for i in range(total):',
-    '    fd = 1 if i % 2 == 0 else 2',
-    '    os.write(fd, b"%s %07d %s\\n" % (b"out" if fd == 1 else b"err", i, pad))',
-    '    if rate and i % 1000 == 999:',
-    '        ahead = (i + 1) / rate - (time.time() - t0)',
-    '        if ahead > 0: time.sleep(ahead)',
-  ].join('\n');
-}
-
 async function text(key: string | null | undefined): Promise<string> {
   if (key === null || key === undefined) throw new Error('no key');
   return (await store.getBytes(key)).toString('utf8');
 }
 
-/** Every line exactly once and in order, per stream. */
-async function expectAllLines(record: EvaluationRecord, total: number): Promise<void> {
-  const logs = record.attempts[0]?.logs;
-  expect(logs?.split).toBe(true);
-  const pad = 'x'.repeat(84);
-  for (const [stream, parity, prefix] of [
-    [logs!.stdout, 0, 'out'],
-    [logs!.stderr, 1, 'err'],
-  ] as const) {
-    const lines = (await text(stream)).split('\n');
-    expect(lines.pop()).toBe('');
-    const expected = Math.ceil((total - parity) / 2);
-    const wrong: string[] = [];
-    for (let k = 0; k < Math.max(lines.length, expected); k++) {
-      const want = `${prefix} ${String(2 * k + parity).padStart(7, '0')} ${pad}`;
-      if (lines[k] !== want && wrong.length < 5) wrong.push(`line ${k}: ${lines[k]?.slice(0, 20)}`);
-    }
-    expect({ stream: prefix, count: lines.length, wrong }).toEqual({
-      stream: prefix,
-      count: expected,
-      wrong: [],
-    });
-  }
-  const events = (await text(logs!.events)).split('\n').filter((l) => l !== '');
-  expect(events).toHaveLength(total);
-  expect(logs!.lines).toBe(total);
+/** Whether the main container of `pod` runs, as the API server says now. */
+async function mainRuns(pod: string): Promise<boolean> {
+  const read = await kube.core.readNamespacedPod({ name: pod, namespace });
+  return (
+    read.status?.containerStatuses?.some((c) => c.name === 'main' && c.state?.running !== undefined) ?? false
+  );
 }
 
 beforeAll(async () => {
@@ -116,7 +76,7 @@ describe('log capture on the real stack', () => {
     const started = await client.start(manifest(numberedLines(200_000)), { idempotencyKey: newId('fast') });
     const record = await client.result(started.evaluationId);
     expect(record.outcome).toBe('Succeeded');
-    await expectAllLines(record, 200_000);
+    await expectAllLines(store, record, 200_000);
   }, 300_000);
 
   it('a chained Python traceback becomes one event on stderr', async () => {
@@ -170,31 +130,19 @@ async function runningPod(evaluationId: string): Promise<string> {
 }
 
 describe('log capture under failure', () => {
-  it('the S3 server stopped for 30 s during the capture: nothing lost', async () => {
-    const started = await client.start(manifest(numberedLines(200_000, 4000)), {
-      idempotencyKey: newId('s3'),
-    });
-    await runningPod(started.evaluationId);
-    await sleep(5000);
-    const s3 = new S3Component();
-    const ctx = createStackContext({ reporter: { info: () => undefined, warn: () => undefined } });
-    try {
-      await s3.down(ctx);
-      await sleep(30_000);
-    } finally {
-      await s3.up(ctx);
-    }
-    const record = await client.result(started.evaluationId);
-    expect(record.outcome).toBe('Succeeded');
-    await expectAllLines(record, 200_000);
-  }, 300_000);
-
   it('the pod deleted from outside mid-run: the lines it printed before are kept', async () => {
     const script =
       'import sys, time\nfor i in range(1000): print("line %d" % i)\nsys.stdout.flush()\ntime.sleep(600)';
     const started = await client.start(manifest(script), { idempotencyKey: newId('del') });
     const pod = await runningPod(started.evaluationId);
-    await sleep(3000);
+    // Delete it once it has printed all 1000 lines, as the API server shows its log.
+    await waitFor(
+      async () =>
+        (await kube.core.readNamespacedPodLog({ name: pod, namespace, container: 'main' })).includes(
+          'line 999\n',
+        ),
+      { timeoutMs: 60_000, what: `the log of ${pod} to hold line 999` },
+    );
     await kube.core.deleteNamespacedPod({ name: pod, namespace });
     const record = await client.result(started.evaluationId);
     expect(record.attempts[0]?.reason).toBe('PodDeleted');
@@ -204,11 +152,11 @@ describe('log capture under failure', () => {
 });
 
 describe('live follow', () => {
-  it('shows the first line within a second of its printing, and the whole log once', async () => {
+  it('shows the whole log once, in order, from the running pod and then from storage', async () => {
     const script = [
       'import sys, time',
       'time.sleep(3)',
-      'print("first %.6f" % time.time(), flush=True)',
+      'print("first", flush=True)',
       'for i in range(2000): print("n %d" % i)',
       'sys.stdout.flush()',
       'time.sleep(1)',
@@ -216,29 +164,16 @@ describe('live follow', () => {
     ].join('\n');
     const started = await client.start(manifest(script), { idempotencyKey: newId('follow') });
     let output = '';
-    let firstArrival: number | null = null;
     await followLogs({
       status: () => client.status(started.evaluationId),
       store,
       kube,
-      stdout: {
-        write: (chunk) => {
-          firstArrival ??= Date.now() / 1000;
-          output += Buffer.from(chunk).toString();
-        },
-      },
+      stdout: { write: (chunk) => void (output += Buffer.from(chunk).toString()) },
       stderr: { write: () => undefined },
       pollMs: 100,
     });
-    const printed = Number(/^first (\d+\.\d+)\n/.exec(output)?.[1]);
-    expect(firstArrival! - printed).toBeLessThanOrEqual(1);
     const expected = ['first', ...Array.from({ length: 2000 }, (_, i) => `n ${i}`), 'last'];
-    expect(
-      output
-        .split('\n')
-        .slice(0, -1)
-        .map((l) => l.replace(/^first .*/, 'first')),
-    ).toEqual(expected);
+    expect(output.split('\n').slice(0, -1)).toEqual(expected);
   }, 120_000);
 });
 
@@ -251,19 +186,39 @@ describe('a worker killed with SIGKILL twice during the capture', () => {
   it('every line is stored exactly once, in order', async () => {
     const crashClient = new AssayClient(client.temporal, { taskQueue: crashQueue });
     const first = await workerProcesses.start(crashQueue);
-    const started = await crashClient.start(manifest(numberedLines(200_000, 3000)), {
+    const started = await crashClient.start(manifest(numberedLines(200_000, 2500)), {
       idempotencyKey: newId('kill'),
     });
-    await runningPod(started.evaluationId);
-    await sleep(6000);
+    const id = started.evaluationId;
+    const pod = await runningPod(id);
+    // First kill: once the capture has stored a part (it runs, mid-stream).
+    const partsAtFirstKill = await waitFor(async () => (await storedLogParts(store, id)) || undefined, {
+      timeoutMs: 120_000,
+      what: `a stored log part of ${id}`,
+      intervalMs: 500,
+    });
+    expect(await mainRuns(pod)).toBe(true);
     await workerProcesses.kill(first);
     const second = await workerProcesses.start(crashQueue);
-    // Past the capture's heartbeat timeout, the retry runs on the new worker and resumes; kill that one too.
-    await sleep(18_000);
+    // Second kill: once the capture's next try runs on the new worker (after the heartbeat timeout) and has
+    // stored more since the first kill (it resumed).
+    await waitFor(
+      async () => {
+        const capture = await pendingCapture(client.temporal, id);
+        return capture !== undefined && capture.attempt >= 2 && capture.started;
+      },
+      { timeoutMs: 120_000, what: `the log capture of ${id} retried on the new worker`, intervalMs: 500 },
+    );
+    await waitFor(async () => (await storedLogParts(store, id)) > partsAtFirstKill, {
+      timeoutMs: 120_000,
+      what: `the resumed capture of ${id} to store another part`,
+      intervalMs: 500,
+    });
+    expect(await mainRuns(pod)).toBe(true);
     await workerProcesses.kill(second);
     await workerProcesses.start(crashQueue);
-    const record = await crashClient.result(started.evaluationId);
+    const record = await crashClient.result(id);
     expect(record.outcome).toBe('Succeeded');
-    await expectAllLines(record, 200_000);
+    await expectAllLines(store, record, 200_000);
   }, 300_000);
 });
