@@ -86,7 +86,9 @@ export function evaluationOf(
  * Activity interceptors adding `evaluationId`, `evaluationAttempt` and `cluster` to every line the activity's logger
  * (`Context.current().log`, the SDK's own "Activity started/completed/failed") writes; the SDK already adds
  * `activityType`, `attempt`, `workflowId`, `taskQueue`. `cluster` is the cluster this worker serves, or null on the
- * workflow queue (which serves no cluster).
+ * workflow queue (which serves no cluster). `evaluationAttempt` is read from the input, so the SDK's own "Activity
+ * started" line, written before the input reaches the interceptors, has it null; every later line has it. The SDK
+ * leaves null attributes out of the line.
  */
 export function activityLogAttributes(cluster: string | null): ActivityInterceptorsFactory {
   return (ctx: ActivityContext) => {
