@@ -5,6 +5,7 @@ import {
   buildJob,
   buildNamespace,
   collectorContainerName,
+  podDeadlineSlackSeconds,
 } from '../../../src/activities/job-manifest.js';
 import type { JobRequest } from '../../../src/spec/job-request.js';
 
@@ -50,7 +51,7 @@ describe('buildJob', () => {
   it('leaves retries to the workflow and bounds the run', () => {
     expect(job.spec?.backoffLimit).toBe(0);
     expect(pod.restartPolicy).toBe('Never');
-    expect(pod.activeDeadlineSeconds).toBe(600);
+    expect(pod.activeDeadlineSeconds).toBe(600 + podDeadlineSlackSeconds);
     expect(job.spec?.activeDeadlineSeconds).toBeGreaterThan(600);
     expect(job.spec?.ttlSecondsAfterFinished).toBeGreaterThan(0);
     expect(main.terminationMessagePolicy).toBe('FallbackToLogsOnError');
