@@ -111,7 +111,13 @@ interface WorkerGroup {
 function startWorker(queue: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
     cwd: process.cwd(),
-    env: { ...process.env, ASSAY_TASK_QUEUE: queue, ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1' },
+    // A throwaway queue: no retention schedule is left behind for it.
+    env: {
+      ...process.env,
+      ASSAY_TASK_QUEUE: queue,
+      ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
+      ASSAY_RETENTION_SETUP: 'false',
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let output = '';

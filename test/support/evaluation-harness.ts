@@ -131,6 +131,8 @@ export function createWorkerProcesses(options: { bundlePath?: string } = {}): Wo
           ASSAY_TASK_QUEUE: queue,
           ASSAY_WORKFLOW_BUNDLE: bundlePath,
           ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
+          // Throwaway queues: no retention schedule is left behind for them.
+          ASSAY_RETENTION_SETUP: 'false',
         },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
