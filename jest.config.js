@@ -1,4 +1,4 @@
-// Four projects, one per test tier (DESIGN.md "Tests"). The stack-backed tiers share one local stack per run:
+// Jest projects, one per test tier (docs/architecture.md, "The tests"). The stack-backed tiers share one local stack per run:
 // their global setup brings it up or reuses it.
 const transform = {
   '^.+\\.ts$': [
