@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import type { V1Pod } from '@kubernetes/client-node';
 import { ulid } from 'ulid';
 import { AssayClient } from '../src/client/assay-client.js';
 import { buildJob, attemptSelector } from '../src/activities/job-manifest.js';
@@ -9,9 +11,7 @@ import { createKubeClients, openGet } from '../src/kube/clients.js';
 import { watchUntil } from '../src/kube/watch.js';
 import { jobRequestFor, planEvaluation } from '../src/spec/plan.js';
 import { evaluationWorkflowId } from '../src/spec/names.js';
-import { workerConfigSchema } from '../src/spec/worker-config.js';
-import { createS3ObjectStore, loadS3Config } from '../src/storage/index.js';
-import { loadWorkflowBundle, startWorkers } from '../src/workers/run.js';
+import { diff, scrapeRequests, sum, top, type Counts } from './support/apiserver-requests.js';
 
 // Benchmark: Assay's overhead for a trivial evaluation (prints figures; asserts nothing). Per round, the same
 // trivial Job runs two ways on the same cluster in the same run:
@@ -20,21 +20,35 @@ import { loadWorkflowBundle, startWorkers } from '../src/workers/run.js';
 //  - bare:  create the same Job (without Assay's pod finalizer) with the API, watch its pod to the end, read its log
 //           (the Job is then deleted, untimed).
 // Both sequentially (--sequential, default 20) and all at once (--concurrent, default 50); p50/p95 and their ratio;
-// Temporal history events and Kubernetes API requests per evaluation (requests counted at the KubeConfig, which
-// every API call, watch and log read goes through; the workers run in this process).
+// Temporal history events per evaluation; Kubernetes API requests per evaluation as the API server counts them
+// (apiserver_request_total, all clients: kubelet and controllers included, the same for both paths); the worker's
+// CPU seconds and memory per evaluation (it runs in its own process, as `npm run worker`, this process is the client).
 // Needs the local stack: eval "$(npm run --silent stack -- env)".
 
-let kubeRequests = 0;
-// Every API call and watch authenticates through applySecurityAuthentication, every raw GET (logs) through
-// applyToHTTPSOptions: counting there counts requests.
-for (const method of ['applySecurityAuthentication', 'applyToHTTPSOptions'] as const) {
-  const original = Reflect.get(KubeConfig.prototype, method) as (
-    this: KubeConfig,
-    ...args: unknown[]
-  ) => Promise<void>;
-  Reflect.set(KubeConfig.prototype, method, function (this: KubeConfig, ...args: unknown[]): Promise<void> {
-    kubeRequests++;
-    return original.apply(this, args);
+/** CPU seconds (user + system) and resident memory of process `pid`, from /proc. */
+async function usage(pid: number): Promise<{ cpuSeconds: number; rssMiB: number; peakMiB: number }> {
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  // Fields 14 and 15 (utime, stime) in clock ticks of 1/100 s, counted from field 3 after the name.
+  const ticks = Number(stat[11]) + Number(stat[12]);
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = (name: string): number =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { cpuSeconds: ticks / 100, rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 };
+}
+
+/** The worker as a user runs it (`src/workers/main.ts`), in its own process, serving `queue`. */
+function startWorkerProcess(queue: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
+    env: { ...process.env, ASSAY_TASK_QUEUE: queue, ASSAY_RETENTION_SETUP: 'false' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('"msg":"serving ')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${output.slice(-2000)}`)));
   });
 }
 
@@ -92,20 +106,8 @@ async function main(): Promise<void> {
   const temporalNamespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
   const taskQueue = `assay-bench-${tag}`;
   const kube = createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
-  const nativeConnection = await NativeConnection.connect({ address });
-  const workers = await startWorkers(
-    workerConfigSchema.parse({
-      temporal: { address, namespace: temporalNamespace },
-      taskQueue,
-      clusters: [{ name: 'local', kubeconfig: { path: process.env.KUBECONFIG ?? null } }],
-      shutdownGraceSeconds: 2,
-    }),
-    {
-      connection: nativeConnection,
-      store: createS3ObjectStore(loadS3Config()),
-      bundle: await loadWorkflowBundle(),
-    },
-  );
+  const worker = await startWorkerProcess(taskQueue);
+  const workerPid = worker.pid!;
   const connection = await Connection.connect({ address });
   const client = new AssayClient(new Client({ connection, namespace: temporalNamespace }), { taskQueue });
   const planned = planEvaluation(manifest());
@@ -192,42 +194,66 @@ async function main(): Promise<void> {
     const seqAssay: number[] = [];
     const seqBare: number[] = [];
     const histories: number[] = [];
-    let assayRequests = 0;
-    let bareRequests = 0;
+    const assayCounts: Counts[] = [];
+    const bareCounts: Counts[] = [];
+    const seqUsage0 = await usage(workerPid);
     for (let i = 0; i < sequential; i++) {
-      let before = kubeRequests;
+      let before = await scrapeRequests(kube);
       const run = await assayOnce();
-      assayRequests += kubeRequests - before;
+      let after = await scrapeRequests(kube);
+      assayCounts.push(diff(after, before));
       seqAssay.push(run.ms);
       histories.push(await historyLength(run.id));
-      before = kubeRequests;
+      before = after;
       seqBare.push(await bareOnce());
-      bareRequests += kubeRequests - before;
+      after = await scrapeRequests(kube);
+      bareCounts.push(diff(after, before));
     }
+    const seqUsage1 = await usage(workerPid);
     report(`${sequential} sequential`, stats(seqAssay), stats(seqBare));
 
+    const conUsage0 = await usage(workerPid);
     const t0 = performance.now();
     const conAssay = await Promise.all(Array.from({ length: concurrent }, () => assayOnce()));
     const assayWall = performance.now() - t0;
+    const conUsage1 = await usage(workerPid);
     const t1 = performance.now();
     const conBare = await Promise.all(Array.from({ length: concurrent }, () => bareOnce()));
     const bareWall = performance.now() - t1;
     report(`${concurrent} concurrent`, stats(conAssay.map((r) => r.ms)), stats(conBare));
-    lines.push(`${''.padEnd(14)} wall: assay ${secs(assayWall)}, bare ${secs(bareWall)}`);
+    lines.push(
+      `${''.padEnd(14)} wall: assay ${secs(assayWall)}, bare ${secs(bareWall)}, ratio ${(assayWall / bareWall).toFixed(2)}×`,
+    );
     const h = stats(histories);
     lines.push(`history events per evaluation: p50 ${h.p50}, max ${Math.max(...histories)}`);
+    const merged = (all: Counts[]): Counts => {
+      const m: Counts = new Map();
+      for (const c of all) for (const [k, v] of c) m.set(k, (m.get(k) ?? 0) + v);
+      return m;
+    };
+    const perRun = (all: Counts[], withoutLogs: boolean): number =>
+      stats(
+        all.map(
+          (c) => sum(c) - (withoutLogs ? (c.get('CONNECT pods/log') ?? 0) + (c.get('GET pods/log') ?? 0) : 0),
+        ),
+      ).p50;
     lines.push(
-      `Kubernetes API requests per evaluation (sequential, incl. watches and log reads): assay ${(
-        assayRequests / sequential
-      ).toFixed(1)}, bare ${(bareRequests / sequential).toFixed(1)}`,
+      `API requests per evaluation, counted by the API server (all clients; p50 of ${sequential} sequential runs): ` +
+        `assay ${perRun(assayCounts, false)} (${perRun(assayCounts, true)} without the log streams), ` +
+        `bare ${perRun(bareCounts, false)} (${perRun(bareCounts, true)} without)`,
+    );
+    lines.push(`  assay by verb/resource: ${top(merged(assayCounts), sequential)}`);
+    lines.push(`  bare by verb/resource:  ${top(merged(bareCounts), sequential)}`);
+    lines.push(
+      `worker process: ${((seqUsage1.cpuSeconds - seqUsage0.cpuSeconds) / sequential).toFixed(3)} CPU s per evaluation ` +
+        `(sequential), ${((conUsage1.cpuSeconds - conUsage0.cpuSeconds) / concurrent).toFixed(3)} (concurrent); ` +
+        `RSS ${conUsage1.rssMiB.toFixed(0)} MiB, peak ${conUsage1.peakMiB.toFixed(0)} MiB`,
     );
     process.stdout.write(
       `\nAssay overhead on a trivial evaluation (busybox 'echo ok')\n${lines.join('\n')}\n`,
     );
   } finally {
-    workers.shutdown();
-    await workers.done;
-    await nativeConnection.close();
+    worker.kill('SIGTERM');
     await connection.close();
     await kube.core.deleteNamespace({ name: namespace }).catch(() => undefined);
   }

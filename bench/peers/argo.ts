@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { diff, scrapeRequests, sum, type Counts } from '../support/apiserver-requests.js';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
@@ -86,37 +87,7 @@ function countLines(text: string, expected: number): { distinct: number; total: 
 
 // --- API server request counter ---------------------------------------------------------------------------------
 
-type Counts = Map<string, number>;
 
-/** `apiserver_request_total` from the API server's own `/metrics`, by `verb resource`. */
-async function scrapeRequests(kube: KubeClients): Promise<Counts> {
-  const res = await openGet(kube.config, '/metrics', {});
-  let text = '';
-  for await (const chunk of res) text += (chunk as Buffer).toString('utf8');
-  if (res.statusCode !== 200) throw new Error(`GET /metrics: HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
-  const counts: Counts = new Map();
-  for (const line of text.split('\n')) {
-    const m = /^apiserver_request_total\{([^}]*)\} (\S+)/.exec(line);
-    if (!m) continue;
-    const labels = Object.fromEntries(
-      [...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1] ?? '', x[2] ?? '']),
-    );
-    const key = `${labels.verb ?? '?'} ${labels.resource || '(non-resource)'}${labels.subresource ? `/${labels.subresource}` : ''}`;
-    counts.set(key, (counts.get(key) ?? 0) + Number(m[2]));
-  }
-  return counts;
-}
-
-function diff(after: Counts, before: Counts): Counts {
-  const d: Counts = new Map();
-  for (const [k, v] of after) {
-    const x = v - (before.get(k) ?? 0);
-    if (x > 0) d.set(k, x);
-  }
-  return d;
-}
-
-const sum = (c: Counts): number => [...c.values()].reduce((a, b) => a + b, 0);
 
 /** The `n` verb/resource pairs with the most requests per run beyond the idle rate of the same pair. */
 function topNet(c: Counts, idle: Counts, idleSeconds: number, seconds: number, runs: number, n = 6): string {
