@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ulid } from 'ulid';
@@ -11,6 +10,7 @@ import { createKubeClients, openGet } from '../src/kube/clients.js';
 import { watchUntil } from '../src/kube/watch.js';
 import { jobRequestFor, planEvaluation } from '../src/spec/plan.js';
 import { evaluationWorkflowId } from '../src/spec/names.js';
+import { startWorkerProcess } from '../src/workers/child-process.js';
 import { diff, scrapeRequests, sum, top, type Counts } from './support/apiserver-requests.js';
 
 // Benchmark: Assay's overhead for a trivial evaluation (prints figures; asserts nothing). Per round, the same
@@ -34,22 +34,6 @@ async function usage(pid: number): Promise<{ cpuSeconds: number; rssMiB: number;
   const kib = (name: string): number =>
     Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { cpuSeconds: ticks / 100, rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 };
-}
-
-/** The worker as a user runs it (`src/workers/main.ts`), in its own process, serving `queue`. */
-function startWorkerProcess(queue: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
-    env: { ...process.env, ASSAY_TASK_QUEUE: queue, ASSAY_RETENTION_SETUP: 'false' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('"msg":"serving ')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${output.slice(-2000)}`)));
-  });
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -106,7 +90,8 @@ async function main(): Promise<void> {
   const temporalNamespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
   const taskQueue = `assay-bench-${tag}`;
   const kube = createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
-  const worker = await startWorkerProcess(taskQueue);
+  // The worker as a user runs it, in its own process; no retention schedule for the bench's queue.
+  const worker = await startWorkerProcess(taskQueue, { ASSAY_RETENTION_SETUP: 'false' });
   const workerPid = worker.pid!;
   const connection = await Connection.connect({ address });
   const client = new AssayClient(new Client({ connection, namespace: temporalNamespace }), { taskQueue });

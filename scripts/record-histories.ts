@@ -8,7 +8,7 @@
  * Histories are saved in binary protobuf (this install's `historyToJSON` meets two protobufjs versions and fails).
  * Prints each scenario's outcome and history length; exits non-zero if a scenario did not end as expected.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -19,6 +19,7 @@ import { createKubeClients, type KubeClients } from '../src/kube/clients.js';
 import { labelKeys } from '../src/spec/kube-labels.js';
 import { evaluationWorkflowId } from '../src/spec/names.js';
 import type { Outcome } from '../src/spec/record.js';
+import { startWorkerProcess } from '../src/workers/child-process.js';
 
 const historiesDir = join(process.cwd(), 'test', 'workflows', 'histories');
 const team = 'replay';
@@ -109,24 +110,10 @@ interface WorkerGroup {
 }
 
 function startWorker(queue: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
-    cwd: process.cwd(),
-    // A throwaway queue: no retention schedule is left behind for it.
-    env: {
-      ...process.env,
-      ASSAY_TASK_QUEUE: queue,
-      ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
-      ASSAY_RETENTION_SETUP: 'false',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('"msg":"serving ')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`worker on ${queue} exited with ${code}: ${output}`)));
+  // A throwaway queue: no retention schedule is left behind for it.
+  return startWorkerProcess(queue, {
+    ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
+    ASSAY_RETENTION_SETUP: 'false',
   });
 }
 
