@@ -114,6 +114,13 @@ export class PartWriter<M> {
    * @throws {StoreFailedError} when the store refuses for good.
    */
   async finish(): Promise<void> {
+    await this.#drain();
+    if (!this.state.completed && this.state.uploadId === null) {
+      // Nothing uploaded yet, so everything is in the buffer (at most one part): one PUT instead of a multipart
+      // upload's create, part and complete. A retry from the checkpoint puts the same bytes again.
+      await this.#putWhole();
+      return;
+    }
     await this.cut(true);
     while (this.#inflight !== null) await this.#inflight;
     if (this.state.completed) return;
@@ -122,6 +129,25 @@ export class PartWriter<M> {
     } catch (err) {
       throw this.#o.signal.aborted ? err : new StoreFailedError(err);
     }
+    this.state.completed = true;
+    this.durable = this.#pending;
+    this.#o.onStored();
+  }
+
+  /** Waits for the part uploading, if any (its failure is thrown). */
+  async #drain(): Promise<void> {
+    while (this.#inflight !== null) await this.#inflight;
+  }
+
+  async #putWhole(): Promise<void> {
+    const { store, signal, delays, contentType } = this.#o;
+    const body = this.#buffer.take(this.#capacity());
+    try {
+      await retrying(() => store.put(this.state.key, body, { contentType, signal }), signal, delays);
+    } catch (err) {
+      throw signal.aborted ? err : new StoreFailedError(err);
+    }
+    this.state.bytes += body.length;
     this.state.completed = true;
     this.durable = this.#pending;
     this.#o.onStored();
