@@ -158,8 +158,9 @@ async function main(): Promise<void> {
     return ms;
   }
 
-  async function historyLength(id: string): Promise<number> {
-    return (await client.temporal.workflow.getHandle(evaluationWorkflowId(id)).describe()).historyLength;
+  async function history(id: string): Promise<{ events: number; bytes: number }> {
+    const d = await client.temporal.workflow.getHandle(evaluationWorkflowId(id)).describe();
+    return { events: d.historyLength, bytes: d.historySize ?? NaN };
   }
 
   try {
@@ -179,6 +180,7 @@ async function main(): Promise<void> {
     const seqAssay: number[] = [];
     const seqBare: number[] = [];
     const histories: number[] = [];
+    const historyBytes: number[] = [];
     const assayCounts: Counts[] = [];
     const bareCounts: Counts[] = [];
     const seqUsage0 = await usage(workerPid);
@@ -188,7 +190,9 @@ async function main(): Promise<void> {
       let after = await scrapeRequests(kube);
       assayCounts.push(diff(after, before));
       seqAssay.push(run.ms);
-      histories.push(await historyLength(run.id));
+      const h = await history(run.id);
+      histories.push(h.events);
+      historyBytes.push(h.bytes);
       before = after;
       seqBare.push(await bareOnce());
       after = await scrapeRequests(kube);
@@ -210,7 +214,9 @@ async function main(): Promise<void> {
       `${''.padEnd(14)} wall: assay ${secs(assayWall)}, bare ${secs(bareWall)}, ratio ${(assayWall / bareWall).toFixed(2)}×`,
     );
     const h = stats(histories);
-    lines.push(`history events per evaluation: p50 ${h.p50}, max ${Math.max(...histories)}`);
+    lines.push(
+      `history per evaluation: events p50 ${h.p50}, max ${Math.max(...histories)}; bytes p50 ${stats(historyBytes).p50}`,
+    );
     const merged = (all: Counts[]): Counts => {
       const m: Counts = new Map();
       for (const c of all) for (const [k, v] of c) m.set(k, (m.get(k) ?? 0) + v);
