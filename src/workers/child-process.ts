@@ -12,7 +12,9 @@ const mainPath = fileURLToPath(new URL('./main.ts', import.meta.url));
  * serves; rejects, with the end of its stderr, if it exits first.
  */
 export function startWorkerProcess(queue: string, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', mainPath], {
+  // Extra Node flags for the child, e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile the worker under a benchmark.
+  const flags = (process.env.ASSAY_WORKER_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', mainPath], {
     env: { ...process.env, ASSAY_TASK_QUEUE: queue, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
