@@ -44,8 +44,6 @@ export interface JobActivityDeps {
 
 /** Resume point of the wait activity, heartbeated. */
 export interface AwaitHeartbeat {
-  podsResourceVersion: string | null;
-  eventsResourceVersion: string | null;
   pod: string | null;
   /** When the main container must be stopped (epoch ms), once it is known to run. */
   deadlineAt?: number | null;
@@ -141,15 +139,10 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
   const readyNamespaces = new Set<string>();
 
   /** Creates the team's namespace when missing and waits for its `default` ServiceAccount. Idempotent. */
-  async function namespaceReady(namespace: string, team: string): Promise<{ created: boolean }> {
-    let created = false;
-    try {
-      await core.readNamespace({ name: namespace });
-    } catch (err) {
-      if (apiStatus(err) !== 404) throw err;
+  async function namespaceReady(namespace: string, team: string): Promise<void> {
+    if ((await orNullOn404(core.readNamespace({ name: namespace }))) === null) {
       try {
         await core.createNamespace({ body: buildNamespace(namespace, team) });
-        created = true;
       } catch (createErr) {
         if (apiStatus(createErr) === 403) {
           throw rejected(`cannot create namespace ${namespace}: ${apiMessage(createErr)}`, createErr);
@@ -172,14 +165,9 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
       (_sa, type) => (type === 'DELETED' ? null : true),
       { signal: ctx.cancellationSignal },
     );
-    return { created };
   }
 
   return {
-    async ensureNamespace({ namespace, team }) {
-      return await namespaceReady(namespace, team);
-    },
-
     async createJob(request) {
       if (!readyNamespaces.has(request.namespace)) {
         await namespaceReady(request.namespace, request.team);
@@ -227,21 +215,19 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
       const job = attemptJobName(ref.evaluationId, ref.attempt);
       const previous = ctx.info.heartbeatDetails as Partial<AwaitHeartbeat> | undefined;
       const progress: AwaitHeartbeat = {
-        podsResourceVersion: previous?.podsResourceVersion ?? null,
-        eventsResourceVersion: previous?.eventsResourceVersion ?? null,
         pod: previous?.pod ?? null,
         deadlineAt: previous?.deadlineAt ?? null,
       };
       const stopHeartbeat = startHeartbeat(ctx, () => progress, heartbeatEvery);
       let deadline: NodeJS.Timeout | undefined;
-      // The heartbeated deadline of an earlier run of this wait, if any; recomputed from the pod otherwise.
       /**
        * The exact timeout: once the main container runs, its pod is deleted `timeoutSeconds` after the container
        * started (the pod's own `activeDeadlineSeconds` is a late backstop). The deadline derives from the container's
        * `startedAt` alone, so a retried wait (after a worker crash) arms the same one; that timestamp has one-second
        * precision and the kubelet reports the start up to a second or two late, so the deadline may fire up to a
-       * second early and is never delayed by the report. The deletion sends SIGTERM at once; a process that ignores
-       * it (a shell as PID 1) is killed with SIGKILL two seconds later, the kubelet's shortest stop window.
+       * second early and is never delayed by the report. The deletion sends SIGTERM at once (the command is not PID 1:
+       * the pod shares its PID namespace); a process that ignores it is killed two seconds later, the kubelet's
+       * shortest stop window.
        */
       const armDeadline = (pod: V1Pod): void => {
         if (ref.timeoutSeconds === undefined || deadline !== undefined) return;

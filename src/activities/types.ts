@@ -54,8 +54,6 @@ export interface CleanupResult {
 }
 
 export interface JobActivities {
-  /** Creates the team's namespace when missing and waits until it admits pods (`createJob` does this itself). */
-  ensureNamespace(input: { namespace: string; team: string }): Promise<{ created: boolean }>;
   /**
    * Creates the Job of one attempt; idempotent.
    * @throws ApplicationFailure `JobNameConflict` when a Job of that name exists without our labels,

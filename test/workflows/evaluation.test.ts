@@ -120,7 +120,6 @@ async function runEvaluation(
     },
   };
   const kube: ClusterQueueActivities = {
-    ensureNamespace: () => Promise.reject(new Error('the workflow leaves the namespace to createJob')),
     createJob:
       options.createJob ??
       ((request) => {
