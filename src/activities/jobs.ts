@@ -257,44 +257,29 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
       ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
       try {
         // The namespace's shared pod and event watches feed this wait; it decides on its attempt's objects only.
-        let end = await new Promise<AttemptEnd>((resolve, reject) => {
-          const unsubscribe: (() => void)[] = [];
-          const finish = (value: AttemptEnd | null): void => {
-            if (value === null) return;
-            for (const u of unsubscribe.splice(0)) u();
-            resolve(value);
-          };
-          local.signal.addEventListener(
-            'abort',
-            () => {
-              for (const u of unsubscribe.splice(0)) u();
-              reject(local.signal.reason as Error);
-            },
-            { once: true },
-          );
-          unsubscribe.push(
-            watches.pods(ref.namespace).subscribe(attemptKey(ref.evaluationId, ref.attempt), (pod, type) => {
-              progress.pod = pod.metadata?.name ?? progress.pod;
-              const decided = classifyPod(pod, undefined, ref.timeoutSeconds);
-              if (decided !== null) return finish(decided);
-              armDeadline(pod);
-              if (type === 'DELETED') {
-                finish(
-                  podVanished(
-                    pod.metadata?.name ?? null,
-                    'PodDeleted',
-                    'the pod was deleted before it ended',
-                  ),
-                );
-              }
-            }),
-          );
-          if (unsubscribe.length > 0) {
-            unsubscribe.push(
-              watches.jobEvents(ref.namespace).subscribe(job, (event) => finish(admissionRejection(event))),
-            );
-          }
-        });
+        const pods = watches.pods(ref.namespace).until(
+          attemptKey(ref.evaluationId, ref.attempt),
+          (pod, type) => {
+            progress.pod = pod.metadata?.name ?? progress.pod;
+            const decided = classifyPod(pod, undefined, ref.timeoutSeconds);
+            if (decided !== null) return decided;
+            armDeadline(pod);
+            return type === 'DELETED'
+              ? podVanished(pod.metadata?.name ?? null, 'PodDeleted', 'the pod was deleted before it ended')
+              : null;
+          },
+          local.signal,
+        );
+        const events = watches.jobEvents(ref.namespace).until(job, admissionRejection, local.signal);
+        // Both end when `local` aborts; settle them here so neither rejection goes unhandled.
+        const both = Promise.allSettled([pods, events]);
+        let end: AttemptEnd;
+        try {
+          end = await Promise.race([pods, events]);
+        } finally {
+          local.abort(new Error('decided'));
+          await both;
+        }
         if (end.kind === 'Infrastructure' && end.reason === 'PodDeleted') {
           // The Job controller deletes the pod when the Job's own deadline passes: that is a timeout, not a loss.
           const current = await readJob(ref.namespace, job);

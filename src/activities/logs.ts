@@ -103,28 +103,18 @@ export function createLogActivities(deps: LogActivityDeps): LogActivities {
     attempt: number,
     signal: AbortSignal,
   ): Promise<string | null> {
-    return new Promise((resolve) => {
-      let unsubscribe: (() => void) | undefined;
-      const finish = (pod: string | null): void => {
-        signal.removeEventListener('abort', onAbort);
-        unsubscribe?.();
-        unsubscribe = () => undefined;
-        resolve(pod);
-      };
-      const onAbort = (): void => finish(null);
-      if (signal.aborted) return finish(null);
-      signal.addEventListener('abort', onAbort, { once: true });
-      const off = watches.pods(namespace).subscribe(attemptKey(evaluationId, attempt), (pod, type) => {
-        if (type === 'DELETED') return;
-        const state = mainState(pod);
-        if ((state === 'running' || state === 'ended') && pod.metadata?.name !== undefined) {
-          finish(pod.metadata.name);
-        }
-      });
-      // The pod may have been delivered from the cache during subscribe.
-      if (unsubscribe === undefined) unsubscribe = off;
-      else off();
-    });
+    return watches
+      .pods(namespace)
+      .until(
+        attemptKey(evaluationId, attempt),
+        (pod, type) => {
+          if (type === 'DELETED') return null;
+          const state = mainState(pod);
+          return state === 'running' || state === 'ended' ? (pod.metadata?.name ?? null) : null;
+        },
+        signal,
+      )
+      .catch(() => null);
   }
 
   return {

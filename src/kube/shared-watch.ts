@@ -60,6 +60,46 @@ export class SharedWatch<T extends Named> {
     };
   }
 
+  /**
+   * Resolves with the first non-null decision over the objects of `key` (cached ones first), then unsubscribes.
+   *
+   * @throws the abort reason when `signal` aborts first.
+   */
+  until<R>(
+    key: string,
+    decide: (object: T, type: WatchEventType) => R | null,
+    signal: AbortSignal,
+  ): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason as Error);
+        return;
+      }
+      let done = false;
+      // Filled once subscribe returns; a decision from the cache comes before that.
+      const subscription: { off?: () => void } = {};
+      const settle = (): void => {
+        done = true;
+        signal.removeEventListener('abort', onAbort);
+        subscription.off?.();
+      };
+      const onAbort = (): void => {
+        settle();
+        reject(signal.reason as Error);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      subscription.off = this.subscribe(key, (object, type) => {
+        if (done) return;
+        const decision = decide(object, type);
+        if (decision === null) return;
+        settle();
+        resolve(decision);
+      });
+      // Decided from the cache while subscribing, before `off` existed.
+      if (done) subscription.off();
+    });
+  }
+
   /** The cached objects of `key` (none while the watch is not running). */
   cached(key: string): T[] {
     if (this.running === null) return [];

@@ -128,4 +128,43 @@ describe('SharedWatch', () => {
     off2();
     shared.stop();
   });
+
+  it('until: decides from the cache, then stops listening; a later event is not seen', async () => {
+    const { watch, shared, lists } = setup([[pod('a-1', 'a', '1', 'Running')]]);
+    const warm = shared.subscribe('b', () => undefined);
+    await tick();
+    let calls = 0;
+    const decided = await shared.until(
+      'a',
+      (p) => {
+        calls++;
+        return p.phase === 'Running' ? p.metadata.name : null;
+      },
+      new AbortController().signal,
+    );
+    watch.send('MODIFIED', pod('a-1', 'a', '2', 'Succeeded'));
+    expect(decided).toBe('a-1');
+    expect(calls).toBe(1);
+    expect(lists()).toBe(1);
+    warm();
+    shared.stop();
+  });
+
+  it('until: waits for a matching event and rejects with the reason when aborted', async () => {
+    const { watch, shared } = setup([[pod('a-1', 'a', '1')]]);
+    const done = shared.until(
+      'a',
+      (p) => (p.phase === 'Succeeded' ? p.phase : null),
+      new AbortController().signal,
+    );
+    await tick();
+    watch.send('MODIFIED', pod('a-1', 'a', '2', 'Succeeded'));
+    await expect(done).resolves.toBe('Succeeded');
+
+    const abort = new AbortController();
+    const waiting = shared.until('a', () => null, abort.signal);
+    abort.abort(new Error('stop'));
+    await expect(waiting).rejects.toThrow('stop');
+    shared.stop();
+  });
 });
