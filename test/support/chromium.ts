@@ -47,7 +47,9 @@ export async function ensureChromium(): Promise<string> {
       maxBuffer: 64 * 1024 * 1024,
     });
   } catch (err) {
-    throw new Error(`chromium is not installed at ${path} and 'apt-get install -y chromium' failed: ${String(err)}`);
+    throw new Error(
+      `chromium is not installed at ${path} and 'apt-get install -y chromium' failed: ${String(err)}`,
+    );
   }
   if (!(await executable(path))) throw new Error(`'apt-get install chromium' did not install ${path}`);
   return path;
