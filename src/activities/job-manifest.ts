@@ -122,7 +122,14 @@ function imagePullPolicy(image: string): string {
   return image.startsWith('localhost/') ? 'Never' : 'IfNotPresent';
 }
 
-/** The emptyDirs of the result and artifacts, each limited to what the spec accepts. */
+/**
+ * Disk a file may use beyond its bytes: its last block (filesystems allocate 4 KiB blocks) and, at most one per file,
+ * the block of a directory. The kubelet measures an emptyDir's usage in blocks, so without this slack a directory of
+ * many small files would be evicted while its bytes are well under `maxBytes`.
+ */
+export const perFileDiskSlackBytes = 8 * 1024;
+
+/** The emptyDirs of the result and artifacts, each limited to what the spec accepts (plus block slack). */
 function outputVolumes(request: JobRequest): V1Volume[] {
   const outputs = request.outputs;
   if (outputs === null || outputs === undefined) return [];
@@ -131,7 +138,11 @@ function outputVolumes(request: JobRequest): V1Volume[] {
     volumes.push({ name: resultVolumeName, emptyDir: { sizeLimit: String(outputs.result.maxBytes) } });
   }
   if (outputs.artifacts !== null) {
-    volumes.push({ name: artifactsVolumeName, emptyDir: { sizeLimit: String(outputs.artifacts.maxBytes) } });
+    const { maxBytes, maxFiles } = outputs.artifacts;
+    volumes.push({
+      name: artifactsVolumeName,
+      emptyDir: { sizeLimit: String(maxBytes + maxFiles * perFileDiskSlackBytes) },
+    });
   }
   return volumes;
 }

@@ -106,12 +106,16 @@ export const timingsSchema = z.object({
 });
 export type Timings = z.infer<typeof timingsSchema>;
 
-/** One artifact stored for an evaluation (filled once artifact extraction exists). */
+/**
+ * One artifact stored for an evaluation. A large file is an object of its own (`key`); a small one is stored in a
+ * pack, an object holding many files back to back, and `offset` says where its `bytes` start in the pack `key`.
+ */
 export const artifactEntrySchema = z.object({
   path: z.string(),
   key: z.string(),
   bytes: z.number().int().nonnegative(),
   sha256: z.string(),
+  offset: z.number().int().nonnegative().optional(),
 });
 
 export type ArtifactEntry = z.infer<typeof artifactEntrySchema>;

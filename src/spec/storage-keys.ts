@@ -17,6 +17,12 @@ export const storageKeys = {
   artifactsPrefix: (evaluationId: string): string => `evaluations/${evaluationId}/artifacts/`,
   /** The complete artifact manifest; beside `artifacts/`, so no artifact path can collide with it. */
   artifactsManifest: (evaluationId: string): string => `evaluations/${evaluationId}/artifacts.json`,
+  /**
+   * Pack `n` of small artifacts (their bytes back to back; the manifest gives each file's offset). Beside
+   * `artifacts/`, so no artifact path can collide with it.
+   */
+  artifactPack: (evaluationId: string, n: number): string =>
+    `evaluations/${evaluationId}/artifact-packs/${n}.pack`,
   evaluationPrefix: (evaluationId: string): string => `evaluations/${evaluationId}/`,
   events: (evaluationId: string, attempt: number): string =>
     `evaluations/${evaluationId}/attempts/${attempt}/events.ndjson`,

@@ -25,14 +25,14 @@ export interface ObjectStore {
    *
    * @throws {ObjectNotFoundError} when the object does not exist.
    */
-  get(key: string, options?: RequestOptions): Promise<Readable>;
+  get(key: string, options?: GetOptions): Promise<Readable>;
 
   /**
    * Reads a whole object into memory — only for objects known to be small (records, results).
    *
    * @throws {ObjectNotFoundError} when the object does not exist.
    */
-  getBytes(key: string, options?: RequestOptions): Promise<Buffer>;
+  getBytes(key: string, options?: GetOptions): Promise<Buffer>;
 
   /**
    * Reads an object's metadata.
@@ -99,6 +99,12 @@ export interface ObjectStore {
 /** Cancellation for one call. */
 export interface RequestOptions {
   readonly signal?: AbortSignal;
+}
+
+/** Options of {@link ObjectStore.get}. */
+export interface GetOptions extends RequestOptions {
+  /** Only these bytes of the object (an HTTP range request); `length` 0 reads nothing. */
+  readonly range?: { readonly offset: number; readonly length: number };
 }
 
 /** Options of {@link ObjectStore.put} and {@link ObjectStore.createMultipart}. */

@@ -37,6 +37,7 @@ import {
   type ObjectSummary,
   type PutOptions,
   type PutResult,
+  type GetOptions,
   type RequestOptions,
   type UploadedPart,
 } from './object-store.js';
@@ -109,16 +110,23 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async get(key: string, options: RequestOptions = {}): Promise<Readable> {
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
     assertValidKey(key);
-    const out = await this.#send('get', key, new GetObjectCommand(this.#object(key)), options);
+    const { range } = options;
+    // An empty range is not expressible in HTTP (`bytes=0--1`); it reads nothing.
+    if (range?.length === 0) return Readable.from([]);
+    const command = new GetObjectCommand({
+      ...this.#object(key),
+      ...(range !== undefined ? { Range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {}),
+    });
+    const out = await this.#send('get', key, command, options);
     if (!(out.Body instanceof Readable)) {
       throw new StorageRequestError('get', this.bucket, key, 'UnexpectedBody', out.$metadata.httpStatusCode);
     }
     return out.Body;
   }
 
-  async getBytes(key: string, options: RequestOptions = {}): Promise<Buffer> {
+  async getBytes(key: string, options: GetOptions = {}): Promise<Buffer> {
     const stream = await this.get(key, options);
     const chunks: Buffer[] = [];
     try {

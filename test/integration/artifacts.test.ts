@@ -15,7 +15,8 @@ import type { KubeClients } from '../../src/kube/clients.js';
 import { retentionIndexKey } from '../../src/retention/keys.js';
 import { retentionSweep } from '../../src/workflows/retention.js';
 import { ensureRetentionSchedule } from '../../src/retention/schedule.js';
-import type { EvaluationRecord } from '../../src/spec/record.js';
+import { openArtifact } from '../../src/artifacts/read.js';
+import type { ArtifactEntry, EvaluationRecord } from '../../src/spec/record.js';
 import { storageKeys } from '../../src/spec/storage-keys.js';
 import { collect } from '../../src/storage/object-store.js';
 import type { S3ObjectStore } from '../../src/storage/index.js';
@@ -50,9 +51,14 @@ const manifest = manifestBuilder({
   },
 });
 
-async function sha256Of(key: string): Promise<string> {
+/** The stored manifest (`artifacts.json`), parsed. */
+function parseManifest(text: string): StoredManifest {
+  return JSON.parse(text) as StoredManifest;
+}
+
+async function sha256Of(entry: ArtifactEntry): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of await store.get(key)) hash.update(chunk as Buffer);
+  for await (const chunk of await openArtifact(store, entry)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
@@ -166,12 +172,18 @@ describe('a hostile pod', () => {
       ]),
     );
     expect(kinds.filter((k) => k.startsWith('tooManyFiles'))).toHaveLength(3);
-    const keys = (await collect(store.list(storageKeys.evaluationPrefix(started.evaluationId)))).map(
-      (o) => o.key,
+    // The four admitted files, small, are packed: each manifest entry is a range of a pack under the evaluation.
+    const stored4 = parseManifest(
+      (await store.getBytes(storageKeys.artifactsManifest(started.evaluationId))).toString(),
     );
-    const artifacts = keys.filter((k) => k.startsWith(storageKeys.artifactsPrefix(started.evaluationId)));
+    const artifacts = stored4.entries.map((e) => e.path).sort();
     expect(artifacts).toHaveLength(4);
-    expect(artifacts.every((k) => /\/artifacts\/(ok|n[0-9])\.txt$/.test(k))).toBe(true);
+    expect(artifacts.every((p) => /^(ok|n[0-9])\.txt$/.test(p))).toBe(true);
+    for (const entry of stored4.entries) {
+      expect(entry.key.startsWith(storageKeys.evaluationPrefix(started.evaluationId))).toBe(true);
+      expect(entry.offset).toBeGreaterThanOrEqual(0);
+      expect(await sha256Of(entry)).toBe(entry.sha256);
+    }
     // Nothing was written outside the evaluation's prefix.
     const outside = (await collect(store.list('evaluations/'))).filter(
       (o) =>
@@ -186,15 +198,17 @@ describe('a hostile pod', () => {
     // `assay artifacts ID` lists the manifest and the refusals; `--download` fetches and checks each sha256.
     const listed = await assay(['artifacts', started.evaluationId]);
     expect(listed.code).toBe(0);
-    expect(listed.stdout).toContain(artifacts[0]!.split('/').pop());
+    expect(listed.stdout).toContain(artifacts[0]);
     expect(listed.stdout).toContain('linkOutside');
     const dir = await mkdtemp(join(tmpdir(), 'assay-artifacts-'));
     try {
       const downloaded = await assay(['artifacts', started.evaluationId, '--download', dir]);
       expect(downloaded.code).toBe(0);
-      expect((await readdir(dir)).sort()).toEqual(artifacts.map((k) => k.split('/').pop()).sort());
-      for (const key of artifacts) {
-        expect(await readFile(join(dir, key.split('/').pop()!))).toEqual(await store.getBytes(key));
+      expect((await readdir(dir)).sort()).toEqual(artifacts);
+      for (const entry of stored4.entries) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of await openArtifact(store, entry)) chunks.push(chunk as Buffer);
+        expect(await readFile(join(dir, entry.path))).toEqual(Buffer.concat(chunks));
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -228,7 +242,7 @@ describe('large artifacts', () => {
     expect(manifest.entries.map((e) => e.path).sort()).toEqual(Object.keys(sums).sort());
     for (const entry of manifest.entries) {
       expect(entry.sha256).toBe(sums[entry.path]);
-      expect(await sha256Of(entry.key)).toBe(entry.sha256);
+      expect(await sha256Of(entry)).toBe(entry.sha256);
     }
   }
 

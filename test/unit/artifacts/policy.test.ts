@@ -174,7 +174,7 @@ describe('buildJob with outputs', () => {
     ]);
     expect(pod.volumes?.slice(1)).toEqual([
       { name: 'assay-result', emptyDir: { sizeLimit: '1024' } },
-      { name: 'assay-artifacts', emptyDir: { sizeLimit: '2048' } },
+      { name: 'assay-artifacts', emptyDir: { sizeLimit: String(2048 + 5 * 8192) } },
     ]);
     expect(main?.env).toEqual(
       expect.arrayContaining([

@@ -4,7 +4,7 @@
  * rounded down to the second, connections that break).
  */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   MultipartUploadNotFoundError,
   ObjectNotFoundError,
@@ -12,6 +12,7 @@ import {
   StorageUnavailableError,
 } from '../../../src/storage/errors.js';
 import type {
+  GetOptions,
   MultipartUpload,
   MultipartUploadSummary,
   ObjectInfo,
@@ -55,11 +56,16 @@ export class MemoryStore implements ObjectStore {
     return body.toString('utf8');
   }
 
-  put(key: string, body: Readable | Buffer | Uint8Array | string): Promise<PutResult> {
+  async put(key: string, body: Readable | Buffer | Uint8Array | string): Promise<PutResult> {
     this.#call('put', key);
-    if (typeof body !== 'string' && !(body instanceof Uint8Array)) throw new Error('streams are not faked');
-    this.objects.set(key, Buffer.from(body));
-    return Promise.resolve({ key, etag: undefined, parts: 1 });
+    if (typeof body === 'string' || body instanceof Uint8Array) {
+      this.objects.set(key, Buffer.from(body));
+    } else {
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      this.objects.set(key, Buffer.concat(chunks));
+    }
+    return { key, etag: undefined, parts: 1 };
   }
 
   async exists(key: string): Promise<boolean> {
@@ -126,13 +132,16 @@ export class MemoryStore implements ObjectStore {
     return Promise.resolve({ key, etag: undefined, parts: parts.length });
   }
 
-  getBytes(key: string): Promise<Buffer> {
+  getBytes(key: string, options: GetOptions = {}): Promise<Buffer> {
     const body = this.objects.get(key);
     if (body === undefined) throw new ObjectNotFoundError(this.bucket, key);
-    return Promise.resolve(body);
+    const { range } = options;
+    return Promise.resolve(
+      range === undefined ? body : body.subarray(range.offset, range.offset + range.length),
+    );
   }
-  get(): Promise<Readable> {
-    throw new Error('not faked');
+  async get(key: string, options: GetOptions = {}): Promise<Readable> {
+    return Readable.from([await this.getBytes(key, options)]);
   }
   list(): AsyncIterable<ObjectSummary> {
     throw new Error('not faked');
