@@ -13,6 +13,8 @@ import { createJobActivities } from '../activities/jobs.js';
 import { createLogActivities } from '../activities/logs.js';
 import { createRecordActivities } from '../activities/records.js';
 import { createRetentionActivities } from '../activities/retention.js';
+import { createQuotaActivities } from '../activities/quota.js';
+import { Client } from '@temporalio/client';
 import { createKubeClients } from '../kube/clients.js';
 import { clusterTaskQueue } from '../spec/names.js';
 import type { WorkerConfig } from '../spec/worker-config.js';
@@ -93,6 +95,11 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
           ...createClusterActivities({ registry: config.clusters, taskQueue: config.taskQueue }),
           ...createRecordActivities({ store: deps.store }),
           ...createRetentionActivities({ store: deps.store }),
+          ...createQuotaActivities({
+            client: new Client({ connection: deps.connection, namespace: config.temporal.namespace }),
+            quotas: config.quotas,
+            taskQueue: config.taskQueue,
+          }),
         },
       }),
     );
