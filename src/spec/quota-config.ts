@@ -102,6 +102,11 @@ export const quotasSchema = z
      * kept for it — nothing behind it is admitted until it fits.
      */
     starvationSeconds: z.number().int().positive().max(86_400).default(300),
+    /**
+     * The Kubernetes backstop: a ResourceQuota and LimitRange per team namespace derived from this policy, and the
+     * PriorityClasses `assay-low|normal|high` for evaluation pods. False where the worker may not manage them.
+     */
+    kubernetesBackstop: z.boolean().default(true),
     /** How often the quota workflow checks that the evaluations holding a reservation still run. */
     holderCheckSeconds: z.number().int().positive().max(3600).default(20),
   })

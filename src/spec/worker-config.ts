@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { quotasSchema } from './quota-config.js';
+import { metricsConfigSchema } from './metrics-config.js';
 
 const dnsLabel = z
   .string()
@@ -121,6 +122,8 @@ export const workerConfigSchema = z.object({
     .prefault({}),
   /** Per-team quotas, priority and queueing (`./quota-config.ts`, docs/quota.md). */
   quotas: quotasSchema,
+  /** The Prometheus endpoint (`./metrics-config.ts`). */
+  metrics: metricsConfigSchema,
 });
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 

@@ -8,7 +8,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   patched,
-  proxyLocalActivities,
+  proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
 import type { QuotaActivities } from '../activities/quota.js';
@@ -20,9 +20,12 @@ import { quotaGrantedSignal, releaseSignal } from './quota.js';
 /** Patch id of the quota step: evaluations started before it existed run without it when replayed. */
 export const quotaPatchId = 'quota-reservation';
 
-const { reserveQuota } = proxyLocalActivities<QuotaActivities>({
-  startToCloseTimeout: '1 minute',
-  localRetryThreshold: '10 seconds',
+/**
+ * A regular activity, not a local one: the update waits for the quota workflow's own workflow task, which a busy worker
+ * may take a while to run, and a long local activity would hold the evaluation's workflow task open meanwhile.
+ */
+const { reserveQuota } = proxyActivities<QuotaActivities>({
+  startToCloseTimeout: '2 minutes',
   retry: {
     initialInterval: '1 second',
     maximumInterval: '30 seconds',
