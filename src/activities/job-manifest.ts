@@ -229,6 +229,8 @@ function envVars(request: JobRequest): V1EnvVar[] {
 export interface JobClusterSettings {
   /** The collector sidecar's image and pull policy; null where the cluster has none. */
   readonly collector: CollectorSettings | null;
+  /** Pods run under the PriorityClass `assay-<priority>` (which the quota backstop creates; docs/quota.md). */
+  readonly priorityClasses?: boolean;
 }
 
 /**
@@ -270,6 +272,7 @@ export function buildJob(request: JobRequest, cluster: JobClusterSettings): V1Jo
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           ...(request.runtimeClassName !== null ? { runtimeClassName: request.runtimeClassName } : {}),
+          ...(cluster.priorityClasses === true ? { priorityClassName: `assay-${request.priority}` } : {}),
           securityContext: {
             runAsNonRoot: true,
             runAsUser: evaluationUid,

@@ -31,6 +31,7 @@ import {
   type JobClusterSettings,
 } from './job-manifest.js';
 import type { AwaitAttemptInput, JobActivities } from './types.js';
+import type { TeamBackstop } from './quota-backstop.js';
 
 export interface JobActivityDeps {
   readonly kube: KubeClients;
@@ -40,6 +41,8 @@ export interface JobActivityDeps {
   readonly cluster: JobClusterSettings;
   /** How often the wait activity heartbeats. */
   readonly heartbeatIntervalMs?: number;
+  /** The team namespace's ResourceQuota/LimitRange and the PriorityClasses (docs/quota.md); none when absent. */
+  readonly backstop?: TeamBackstop;
 }
 
 /** Resume point of the wait activity, heartbeated. */
@@ -171,6 +174,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
     async createJob(request) {
       if (!readyNamespaces.has(request.namespace)) {
         await namespaceReady(request.namespace, request.team);
+        await deps.backstop?.ensure(request.namespace, request.team);
         readyNamespaces.add(request.namespace);
       }
       let body: V1Job;
@@ -199,6 +203,13 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
             type: errorTypes.jobConflict,
             nonRetryable: true,
             message: `a Job named ${name} exists in ${request.namespace} but was not created by Assay for this attempt`,
+          });
+        }
+        // A ResourceQuota counting Jobs is a reason to wait: retried, never a failed evaluation (docs/quota.md).
+        if (status === 403 && /exceeded quota/i.test(apiMessage(err))) {
+          throw ApplicationFailure.create({
+            message: `waiting for quota: ${apiMessage(err)}`,
+            cause: err as Error,
           });
         }
         if (status === 400 || status === 403 || status === 422) {

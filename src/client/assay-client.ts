@@ -40,6 +40,8 @@ import {
 import { storageKeys } from '../spec/storage-keys.js';
 import { searchAttributeKeys } from '../spec/search-attribute-keys.js';
 import { startInputOf } from './start-input.js';
+import { quotaSnapshot, quotaSnapshots, withLiveQueuePosition } from './quota.js';
+import type { QuotaSnapshot } from '../spec/quota.js';
 
 export { InvalidEvaluationSpecError };
 
@@ -335,7 +337,7 @@ export class AssayClient {
       const raw: unknown = await this.temporal.workflow
         .getHandle(evaluationWorkflowId(evaluationId))
         .query<EvaluationStatus>(statusQueryName);
-      return evaluationStatusSchema.parse(raw);
+      return await withLiveQueuePosition(this.temporal, evaluationStatusSchema.parse(raw));
     } catch (err) {
       throw this.translate(err, evaluationId);
     }
@@ -391,6 +393,13 @@ export class AssayClient {
       if (out.length >= limit) break;
     }
     return out;
+  }
+
+  /** The quota of `team` (or of every team with a running quota workflow): limits, in use, queued (docs/quota.md). */
+  async quota(team?: string): Promise<QuotaSnapshot[]> {
+    if (team === undefined) return await quotaSnapshots(this.temporal);
+    const snapshot = await quotaSnapshot(this.temporal, team);
+    return snapshot === null ? [] : [snapshot];
   }
 
   private translate(err: unknown, evaluationId: string): unknown {

@@ -13,5 +13,7 @@ export const errorTypes = {
   rejected: 'JobRejected',
   /** The worker's configuration does not allow the operation (e.g. unknown cluster). Not retryable. */
   workerMisconfigured: 'WorkerMisconfigured',
+  /** The evaluation is larger than its team's whole quota or its user's cap: it could never run. Not retryable. */
+  quotaExceeded: 'QuotaExceeded',
 } as const;
 export type ErrorType = (typeof errorTypes)[keyof typeof errorTypes];

@@ -14,6 +14,7 @@ import { evaluationIdSchema } from './names.js';
 export const phases = [
   'Validating',
   'SelectingCluster',
+  'Queued',
   'CreatingJob',
   'Running',
   'BackingOff',
@@ -103,6 +104,10 @@ export const timingsSchema = z.object({
   submittedAt: isoTimestamp,
   startedAt: isoTimestamp.nullable(),
   finishedAt: isoTimestamp.nullable(),
+  /** When the evaluation joined its team's quota queue and when it was admitted (docs/quota.md); the wait between. */
+  queuedAt: isoTimestamp.optional(),
+  admittedAt: isoTimestamp.optional(),
+  queueWaitSeconds: z.number().nonnegative().optional(),
 });
 export type Timings = z.infer<typeof timingsSchema>;
 
@@ -239,5 +244,16 @@ export const evaluationStatusSchema = z.object({
   recordKey: z.string(),
   /** When the workflow is backing off before the next attempt: when that attempt starts. */
   nextAttemptAt: isoTimestamp.nullable(),
+  /** While phase is `Queued`: the 1-based place in the team's quota queue, and what it waits for (docs/quota.md). */
+  queuePosition: z.number().int().nonnegative().nullable().optional(),
+  queue: z
+    .object({
+      workflowId: z.string(),
+      position: z.number().int(),
+      waitingFor: z.string(),
+      queuedAt: isoTimestamp,
+    })
+    .nullable()
+    .optional(),
 });
 export type EvaluationStatus = z.infer<typeof evaluationStatusSchema>;

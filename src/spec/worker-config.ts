@@ -3,6 +3,8 @@
  * start-up from an optional YAML/JSON file (`ASSAY_WORKER_CONFIG`) overlaid with the environment.
  */
 import { z } from 'zod';
+import { quotasSchema } from './quota-config.js';
+import { metricsConfigSchema } from './metrics-config.js';
 
 const dnsLabel = z
   .string()
@@ -118,6 +120,10 @@ export const workerConfigSchema = z.object({
         .default(60),
     })
     .prefault({}),
+  /** Per-team quotas, priority and queueing (`./quota-config.ts`, docs/quota.md). */
+  quotas: quotasSchema,
+  /** The Prometheus endpoint (`./metrics-config.ts`). */
+  metrics: metricsConfigSchema,
 });
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 

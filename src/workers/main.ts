@@ -11,6 +11,9 @@ import { createS3ObjectStore, loadS3Config, type S3StoreConfig } from '../storag
 import { loadWorkerConfig } from './config.js';
 import { createLogger, installWorkerRuntime, type Logger } from './logger.js';
 import { loadWorkflowBundle, startWorkers } from './run.js';
+import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
+import { registerQuotaMetrics, type QuotaMetrics } from './quota-metrics.js';
+import { quotaSnapshots } from '../client/quota.js';
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -50,6 +53,24 @@ async function retentionSetUp(config: WorkerConfig, s3: S3StoreConfig, logger: L
   }
 }
 
+/** The Prometheus endpoint when the config names a port (docs/quota.md, "Metrics"). */
+async function startMetrics(
+  config: WorkerConfig,
+  connection: NativeConnection,
+  logger: Logger,
+): Promise<{ server: WorkerMetrics; quota: QuotaMetrics } | null> {
+  if (config.metrics.port === null) return null;
+  const server = createWorkerMetrics();
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const quota = registerQuotaMetrics(server.registry, () => quotaSnapshots(client));
+  const port = await server.serve(config.metrics.port, config.metrics.host);
+  logger.info(
+    { port, host: config.metrics.host },
+    `metrics on http://${config.metrics.host}:${port}/metrics`,
+  );
+  return { server, quota };
+}
+
 async function main(logger: Logger): Promise<void> {
   const config = loadWorkerConfig();
   logger.level = config.logLevel;
@@ -79,7 +100,13 @@ async function main(logger: Logger): Promise<void> {
     throw new Error(`cannot reach the object store (ASSAY_S3_*): ${messageOf(err)}`, { cause: err });
   }
   const bundle = await loadWorkflowBundle(config.workflowBundle, logger);
-  const running = await startWorkers(config, { connection, store, bundle });
+  const metrics = await startMetrics(config, connection, logger);
+  const running = await startWorkers(config, {
+    connection,
+    store,
+    bundle,
+    ...(metrics !== null ? { onRecord: (record) => metrics.quota.observeRecord(record) } : {}),
+  });
   if (config.serveWorkflows && config.retention.setup) {
     await retentionSetUp(config, s3, logger).catch((err: unknown) =>
       logger.warn({ error: messageOf(err) }, 'retention set-up failed'),
@@ -97,6 +124,7 @@ async function main(logger: Logger): Promise<void> {
   try {
     await running.done;
   } finally {
+    await metrics?.server.close();
     await connection.close();
   }
   logger.info('stopped');

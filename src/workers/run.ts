@@ -12,7 +12,12 @@ import { createAttemptWatches, type AttemptWatches } from '../activities/attempt
 import { createJobActivities } from '../activities/jobs.js';
 import { createLogActivities } from '../activities/logs.js';
 import { createRecordActivities } from '../activities/records.js';
+import type { RecordActivities } from '../activities/types.js';
+import type { EvaluationOutput } from '../spec/record.js';
 import { createRetentionActivities } from '../activities/retention.js';
+import { createQuotaActivities } from '../activities/quota.js';
+import { createTeamBackstop } from '../activities/quota-backstop.js';
+import { Client } from '@temporalio/client';
 import { createKubeClients } from '../kube/clients.js';
 import { clusterTaskQueue } from '../spec/names.js';
 import type { WorkerConfig } from '../spec/worker-config.js';
@@ -71,6 +76,22 @@ export interface StartWorkersDeps {
   readonly bundle: WorkflowBundle;
   /** Test hook: activity heartbeat interval of the wait activity. */
   readonly heartbeatIntervalMs?: number;
+  /** Told of every record written (metrics; docs/quota.md). */
+  readonly onRecord?: (record: EvaluationOutput) => void;
+}
+
+function observedRecords(
+  activities: RecordActivities,
+  onRecord: ((record: EvaluationOutput) => void) | undefined,
+): RecordActivities {
+  if (onRecord === undefined) return activities;
+  return {
+    async writeRecord(record) {
+      const written = await activities.writeRecord(record);
+      onRecord(record);
+      return written;
+    },
+  };
 }
 
 /** Creates and runs the workers `config` asks for. */
@@ -91,8 +112,13 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
         interceptors: { activity: [activityLogAttributes(null)] },
         activities: {
           ...createClusterActivities({ registry: config.clusters, taskQueue: config.taskQueue }),
-          ...createRecordActivities({ store: deps.store }),
+          ...observedRecords(createRecordActivities({ store: deps.store }), deps.onRecord),
           ...createRetentionActivities({ store: deps.store }),
+          ...createQuotaActivities({
+            client: new Client({ connection: deps.connection, namespace: config.temporal.namespace }),
+            quotas: config.quotas,
+            taskQueue: config.taskQueue,
+          }),
         },
       }),
     );
@@ -123,7 +149,10 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
           ...createJobActivities({
             kube,
             watches,
-            cluster: { collector: cluster.collector },
+            cluster: { collector: cluster.collector, priorityClasses: config.quotas.kubernetesBackstop },
+            ...(config.quotas.kubernetesBackstop
+              ? { backstop: createTeamBackstop(kube, config.quotas) }
+              : {}),
             ...(deps.heartbeatIntervalMs !== undefined
               ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
               : {}),

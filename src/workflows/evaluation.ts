@@ -41,6 +41,7 @@ import { attemptJobName, statusQueryName } from '../spec/names.js';
 import { storageKeys } from '../spec/storage-keys.js';
 import { errorTypes } from '../spec/error-types.js';
 import { searchAttributeKeys } from '../spec/search-attribute-keys.js';
+import { createQuotaHook } from './evaluation-quota.js';
 
 export const statusQuery = defineQuery<EvaluationStatus>(statusQueryName);
 
@@ -164,6 +165,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
     });
   }
   const plan = planned.plan;
+  const quota = createQuotaHook(input.evaluationId, info.workflowId, plan);
 
   const state = {
     phase: 'Validating' as Phase,
@@ -192,10 +194,16 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
     maxAttempts: plan.retries.maxAttempts,
     job: current()?.job ?? null,
     pod: current()?.pod ?? null,
-    timings: { submittedAt: input.submittedAt, startedAt: state.startedAt, finishedAt: state.finishedAt },
+    timings: {
+      submittedAt: input.submittedAt,
+      startedAt: state.startedAt,
+      finishedAt: state.finishedAt,
+      ...quota.timings(),
+    },
     attempts: state.attempts,
     recordKey: storageKeys.record(input.evaluationId),
     nextAttemptAt: state.nextAttemptAt,
+    ...quota.view(),
   }));
 
   const describe = (): string => {
@@ -223,7 +231,8 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
   const setPhase = (phase: Phase, attributes: SearchAttributeUpdatePair[] = []): void => {
     state.phase = phase;
     setCurrentDetails(describe());
-    const listed = phase === 'Running' || phase === 'BackingOff' || phase === 'Completed';
+    const listed =
+      phase === 'Queued' || phase === 'Running' || phase === 'BackingOff' || phase === 'Completed';
     const changes = [
       ...(listed && phase !== listedPhase ? [{ key: searchAttributeKeys.phase, value: phase }] : []),
       ...attributes,
@@ -308,6 +317,8 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       heartbeatTimeout: `${collectHeartbeatTimeoutSeconds} seconds`,
     });
 
+    // Step 3: hold a reservation in the team's quota from here to the cleanup (phase Queued while waiting).
+    await quota.reserve(() => setPhase('Queued'));
     for (let attempt = 1; ; attempt++) {
       setPhase('CreatingJob');
       const record: AttemptRecord = {
@@ -399,7 +410,9 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
     } else {
       const { reason, message } = failureText(err);
       state.outcome =
-        reason === errorTypes.rejected || reason === errorTypes.noCluster
+        reason === errorTypes.rejected ||
+        reason === errorTypes.noCluster ||
+        reason === errorTypes.quotaExceeded
           ? 'ConfigurationError'
           : 'InfrastructureError';
       state.reason = reason;
@@ -417,6 +430,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
         state.message = `${state.message ?? ''}; cleanup failed: ${failureText(err).message}`;
       }
     }
+    await quota.release();
     state.finishedAt = nowIso();
     state.nextAttemptAt = null;
     const judged = withArtifactViolations(
@@ -453,7 +467,12 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       resultInfo: outputs?.resultInfo ?? null,
       artifacts: outputs?.artifacts ?? [],
       artifactsSummary: outputs?.artifactsSummary ?? null,
-      timings: { submittedAt: input.submittedAt, startedAt: state.startedAt, finishedAt: state.finishedAt },
+      timings: {
+        submittedAt: input.submittedAt,
+        startedAt: state.startedAt,
+        finishedAt: state.finishedAt,
+        ...quota.timings(),
+      },
       cost: null,
       retentionUntil: new Date(Date.now() + plan.retentionDays * 86_400_000).toISOString(),
       recordKey: storageKeys.record(input.evaluationId),

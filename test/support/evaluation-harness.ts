@@ -22,6 +22,8 @@ export interface EvaluationHarnessOptions {
   readonly taskQueue: string;
   /** Activity heartbeat interval of the workers' wait activity; 1000 ms unless given. */
   readonly heartbeatIntervalMs?: number;
+  /** The workers' `quotas:` section (docs/quota.md); none by default. */
+  readonly quotas?: unknown;
 }
 
 /** The real stack's clients and Assay's workers running in this process; see {@link startEvaluationHarness}. */
@@ -74,6 +76,7 @@ export async function startEvaluationHarness(options: EvaluationHarnessOptions):
         },
       ],
       shutdownGraceSeconds: 2,
+      ...(options.quotas !== undefined ? { quotas: options.quotas } : {}),
     });
     const workers = await startWorkers(config, {
       connection: nativeConnection,
@@ -107,7 +110,7 @@ export interface WorkerProcesses {
    * Starts `src/workers/main.ts` as a child process serving `queue`, with a 1 s shutdown grace. Resolves once it
    * logs its `serving …` line; rejects, with its stderr so far, if it exits first.
    */
-  start(queue: string): Promise<ChildProcess>;
+  start(queue: string, env?: Readonly<Record<string, string>>): Promise<ChildProcess>;
   /** Kills `child` with SIGKILL and resolves once it has exited. */
   kill(child: ChildProcess): Promise<void>;
   /** Kills with SIGKILL every child started here that is still running; waits for none. */
@@ -123,7 +126,7 @@ export function createWorkerProcesses(options: { bundlePath?: string } = {}): Wo
   const bundlePath = options.bundlePath ?? stackTestEnv().ASSAY_TEST_WORKFLOW_BUNDLE;
   const children: ChildProcess[] = [];
   return {
-    start(queue) {
+    start(queue, env = {}) {
       const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/main.ts'], {
         cwd: process.cwd(),
         env: {
@@ -133,6 +136,7 @@ export function createWorkerProcesses(options: { bundlePath?: string } = {}): Wo
           ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
           // Throwaway queues: no retention schedule is left behind for them.
           ASSAY_RETENTION_SETUP: 'false',
+          ...env,
         },
         stdio: ['ignore', 'ignore', 'pipe'],
       });

@@ -167,7 +167,8 @@ async function runEvaluation(
       namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
       taskQueue: queue,
       workflowBundle: bundle,
-      activities: central,
+      // No quota for the stub's team (docs/quota.md): the reserve answers at once.
+      activities: { ...central, reserveQuota: () => Promise.resolve({ status: 'unlimited' }) },
     }),
     Worker.create({
       connection: workerConnection,
@@ -236,7 +237,8 @@ describe('evaluation workflow (stub activities)', () => {
     expect(record).not.toHaveProperty('spec');
 
     // History economy: the spec travels once (the input), the start's search attributes are not repeated, and the
-    // phase is upserted once per listed phase (Running, Completed).
+    // phase is upserted once per listed phase (Running, Completed). The quota step's patch marker upserts
+    // TemporalChangeVersion once (docs/development.md, "Change workflow code safely").
     const history = await client.workflow.getHandle(workflowId).fetchHistory();
     const events = history.events ?? [];
     const upserts = events.flatMap((e) =>
@@ -245,6 +247,7 @@ describe('evaluation workflow (stub activities)', () => {
         : [],
     );
     expect(upserts).toEqual([
+      ['TemporalChangeVersion'],
       ['AssayCluster', 'AssayPhase'],
       ['AssayExitCode', 'AssayOutcome', 'AssayPhase'],
     ]);

@@ -129,6 +129,9 @@ export function printStatus(
     kv([
       ['evaluation', status.evaluationId],
       ['phase', status.phase],
+      ...(status.queue != null
+        ? ([['queue', `position ${status.queue.position}: ${status.queue.waitingFor}`]] as [string, string][])
+        : []),
       ['outcome', status.outcome ?? '-'],
       ['attempt', `${status.attempt} of ${status.maxAttempts}`],
       ['cluster', `${status.cluster ?? '-'} / ${status.namespace ?? '-'}`],
@@ -211,7 +214,8 @@ export async function waitForRecord(
     while (!done) {
       try {
         const s = await client.status(evaluationId);
-        const line = `${s.phase}${s.attempt > 0 ? ` · attempt ${s.attempt}/${s.maxAttempts}` : ''}${
+        const queued = s.queue != null ? ` · position ${s.queue.position}: ${s.queue.waitingFor}` : '';
+        const line = `${s.phase}${queued}${s.attempt > 0 ? ` · attempt ${s.attempt}/${s.maxAttempts}` : ''}${
           s.pod !== null ? ` · pod ${s.pod}` : ''
         }${s.nextAttemptAt !== null ? ` · next attempt at ${s.nextAttemptAt}` : ''}`;
         if (line !== last) {

@@ -4,6 +4,7 @@ import { cancelCommand } from './cancel.js';
 import { listCommand } from './list.js';
 import { logsCommand } from './logs.js';
 import { migrateCommand } from './migrate.js';
+import { quotaCommand } from './quota.js';
 import { resultCommand } from './result.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
@@ -23,5 +24,6 @@ export function buildProgram(): Command {
   program.addCommand(logsCommand());
   program.addCommand(artifactsCommand());
   program.addCommand(migrateCommand());
+  program.addCommand(quotaCommand());
   return program;
 }
