@@ -3,6 +3,7 @@
  * start-up from an optional YAML/JSON file (`ASSAY_WORKER_CONFIG`) overlaid with the environment.
  */
 import { z } from 'zod';
+import { notificationsConfigSchema } from './notifications-config.js';
 
 const dnsLabel = z
   .string()
@@ -118,6 +119,8 @@ export const workerConfigSchema = z.object({
         .default(60),
     })
     .prefault({}),
+  /** Notification webhooks: SSRF allow-list, retry schedule, timeouts (`./notifications-config.ts`). */
+  notifications: notificationsConfigSchema,
 });
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 
