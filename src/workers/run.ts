@@ -11,6 +11,10 @@ import { createOutputActivities } from '../activities/artifacts.js';
 import { createAttemptWatches, type AttemptWatches } from '../activities/attempt-watches.js';
 import { createJobActivities } from '../activities/jobs.js';
 import { createLogActivities } from '../activities/logs.js';
+import {
+  createNotificationCentralActivities,
+  createWebhookDeliveryActivities,
+} from '../activities/notifications.js';
 import { createRecordActivities } from '../activities/records.js';
 import { createRetentionActivities } from '../activities/retention.js';
 import { createKubeClients } from '../kube/clients.js';
@@ -93,6 +97,13 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
           ...createClusterActivities({ registry: config.clusters, taskQueue: config.taskQueue }),
           ...createRecordActivities({ store: deps.store }),
           ...createRetentionActivities({ store: deps.store }),
+          ...createNotificationCentralActivities({
+            store: deps.store,
+            policy: config.notifications,
+            temporalNamespace: config.temporal.namespace,
+          }),
+          // Tries of events that happened before a cluster was chosen (no Secret can be read here).
+          ...createWebhookDeliveryActivities({ kube: null, policy: config.notifications }),
         },
       }),
     );
@@ -134,6 +145,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
             store: deps.store,
             splitStreams: cluster.splitLogStreams,
           }),
+          ...createWebhookDeliveryActivities({ kube, policy: config.notifications }),
           ...createOutputActivities({
             kube,
             store: deps.store,
