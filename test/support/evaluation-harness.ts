@@ -22,6 +22,8 @@ export interface EvaluationHarnessOptions {
   readonly taskQueue: string;
   /** Activity heartbeat interval of the workers' wait activity; 1000 ms unless given. */
   readonly heartbeatIntervalMs?: number;
+  /** The workers' `notifications` config section (see src/spec/notifications-config.ts); the defaults unless given. */
+  readonly notifications?: Record<string, unknown>;
 }
 
 /** The real stack's clients and Assay's workers running in this process; see {@link startEvaluationHarness}. */
@@ -74,6 +76,7 @@ export async function startEvaluationHarness(options: EvaluationHarnessOptions):
         },
       ],
       shutdownGraceSeconds: 2,
+      ...(options.notifications !== undefined ? { notifications: options.notifications } : {}),
     });
     const workers = await startWorkers(config, {
       connection: nativeConnection,
