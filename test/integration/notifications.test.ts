@@ -8,7 +8,9 @@
  * Two evaluations run concurrently, each with several endpoints, one per case; each case's test awaits the delivery
  * workflows it needs and asserts on what its receiver saw.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ulid } from 'ulid';
 import { InvalidEvaluationSpecError } from '../../src/client/assay-client.js';
@@ -70,6 +72,22 @@ async function deliveryLog(h: EvaluationHarness, evaluationId: string, index: nu
     .getHandle(deliveryWorkflowId(evaluationId, index))
     .result()) as DeliveryLog;
 }
+/** Runs `assay ARGS` as a user would (bin/assay.js, the stack's environment). */
+function assay(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'assay.js'), ...args], {
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 async function logOfA(name: CaseA): Promise<DeliveryLog> {
   const { id } = await evaluationA;
   return deliveryLog(a, id, endpointsA.indexOf(name));
@@ -264,4 +282,25 @@ describe('notification webhooks on the real stack', () => {
     await expect(attempt).rejects.toBeInstanceOf(InvalidEvaluationSpecError);
     await expect(attempt).rejects.toThrow(/spec\.webhooks\[0\]\.url.*loopback/);
   });
+
+  it('`assay notifications ID` shows every try (status, time, latency) and the dead letters', async () => {
+    const { id } = await evaluationA;
+    await Promise.all(endpointsA.map((name) => logOfA(name)));
+    const table = await assay(['notifications', id]);
+    expect(table.stderr).toBe('');
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/webhook 1: http:\/\/localhost:\d+\/flaky/);
+    expect(table.stdout).toContain('500 retry');
+    expect(table.stdout).toContain('200 delivered');
+    expect(table.stdout).toMatch(/\d+ ms/);
+    expect(table.stdout).toContain(
+      `dead letter: succeeded (msg_${id}_succeeded_1): failed: Secret ${namespace}/no-such-secret not found`,
+    );
+    expect(table.stdout).toContain('1 dead letter\n');
+    const json = await assay(['notifications', id, '-o', 'json']);
+    const parsed = JSON.parse(json.stdout) as { index: number; deliveries: DeliveryLog }[];
+    expect(parsed).toHaveLength(endpointsA.length);
+    expect(parsed[1]?.deliveries.events[0]?.attempts.map((t) => t.status)).toEqual([500, 500, 200]);
+    expect((await assay(['notifications', 'Not_An_Id'])).code).toBe(2);
+  }, 120_000);
 });

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { webhookPayloadJsonSchema, webhookPayloadSchema } from '../../../src/notifications/payload.js';
-import { webhookEndpointsOf, terminalEventOf } from '../../../src/workflows/notify.js';
+import { webhookEndpointsOf } from '../../../src/notifications/endpoints.js';
+import { terminalEventOf } from '../../../src/workflows/notify.js';
 
 describe('the webhook payload', () => {
   it('has a committed JSON Schema that is up to date', () => {
