@@ -79,6 +79,23 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    // Every webhook event is handed over (queued, started, retrying, succeeded): the child start and the signals.
+    // `localhost` is not allow-listed for these workers, so the deliveries are refused and nothing is sent.
+    name: 'webhooks',
+    expect: 'Succeeded',
+    attempts: 2,
+    spec: {
+      command: ['sh', '-c', 'sleep 2; echo done'],
+      webhooks: [
+        { url: 'http://localhost:9/hook', events: ['queued', 'started', 'retrying', 'succeeded'] },
+        { url: 'http://localhost:9/other', events: ['started'] },
+      ],
+    },
+    whileRunning: async ({ kube, pod }) => {
+      await kube.core.deleteNamespacedPod({ name: pod, namespace, gracePeriodSeconds: 1 });
+    },
+  },
+  {
     name: 'worker-killed',
     expect: 'Succeeded',
     spec: { command: ['sh', '-c', 'for i in 1 2 3 4 5 6; do echo $i; sleep 1; done'] },

@@ -282,7 +282,9 @@ const webhookSchema = z
       .describe(`Events to send: ${webhookEvents.join(', ')}. Default: every outcome.`),
     secretRef: secretKeySelectorSchema
       .optional()
-      .describe('Secret key whose value signs each request (HMAC-SHA256). Unsigned when omitted.'),
+      .describe(
+        'Secret key holding the Standard Webhooks signing secret (whsec_ + base64; several separated by spaces while rotating, each signs). Unsigned when omitted.',
+      ),
   })
   .describe('A webhook notified of the evaluation’s progress and outcome.');
 

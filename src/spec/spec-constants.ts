@@ -29,8 +29,10 @@ const terminalWebhookEvents = [
   'configurationError',
   'infrastructureError',
 ] as const;
-/** Events a webhook can subscribe to: progress (`started`, `retrying`), then one per outcome. */
-export const webhookEvents = ['started', 'retrying', ...terminalWebhookEvents] as const;
+/** Events a webhook can subscribe to: progress (`queued`, `started`, `retrying`), then one per outcome. */
+export const webhookEvents = ['queued', 'started', 'retrying', ...terminalWebhookEvents] as const;
+/** The events that end an evaluation: the last one each webhook endpoint is sent. */
+export const terminalEvents: readonly WebhookEvent[] = terminalWebhookEvents;
 /** One webhook event name. */
 export type WebhookEvent = (typeof webhookEvents)[number];
 

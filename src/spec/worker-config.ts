@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { quotasSchema } from './quota-config.js';
 import { metricsConfigSchema } from './metrics-config.js';
+import { notificationsConfigSchema } from './notifications-config.js';
 
 const dnsLabel = z
   .string()
@@ -124,6 +125,8 @@ export const workerConfigSchema = z.object({
   quotas: quotasSchema,
   /** The Prometheus endpoint (`./metrics-config.ts`). */
   metrics: metricsConfigSchema,
+  /** Notification webhooks: SSRF allow-list, retry schedule, timeouts (`./notifications-config.ts`). */
+  notifications: notificationsConfigSchema,
 });
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 

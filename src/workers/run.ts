@@ -11,6 +11,10 @@ import { createOutputActivities } from '../activities/artifacts.js';
 import { createAttemptWatches, type AttemptWatches } from '../activities/attempt-watches.js';
 import { createJobActivities } from '../activities/jobs.js';
 import { createLogActivities } from '../activities/logs.js';
+import {
+  createNotificationCentralActivities,
+  createWebhookDeliveryActivities,
+} from '../activities/notifications.js';
 import { createRecordActivities } from '../activities/records.js';
 import type { RecordActivities } from '../activities/types.js';
 import type { EvaluationOutput } from '../spec/record.js';
@@ -119,6 +123,13 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
             quotas: config.quotas,
             taskQueue: config.taskQueue,
           }),
+          ...createNotificationCentralActivities({
+            store: deps.store,
+            policy: config.notifications,
+            temporalNamespace: config.temporal.namespace,
+          }),
+          // Tries of events that happened before a cluster was chosen (no Secret can be read here).
+          ...createWebhookDeliveryActivities({ kube: null, policy: config.notifications }),
         },
       }),
     );
@@ -163,6 +174,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
             store: deps.store,
             splitStreams: cluster.splitLogStreams,
           }),
+          ...createWebhookDeliveryActivities({ kube, policy: config.notifications }),
           ...createOutputActivities({
             kube,
             store: deps.store,

@@ -42,6 +42,7 @@ import { storageKeys } from '../spec/storage-keys.js';
 import { errorTypes } from '../spec/error-types.js';
 import { searchAttributeKeys } from '../spec/search-attribute-keys.js';
 import { createQuotaHook } from './evaluation-quota.js';
+import { createNotifier } from './notify.js';
 
 export const statusQuery = defineQuery<EvaluationStatus>(statusQueryName);
 
@@ -182,6 +183,15 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
   let outputs: CollectedOutputs | null = null;
   let outputsNote: string | null = null;
   const current = (): AttemptRecord | undefined => state.attempts[state.attempts.length - 1];
+  // Notification webhooks (docs/notifications.md): hand-overs to per-endpoint delivery workflows, never awaited here.
+  const notifier = createNotifier({
+    evaluationId: input.evaluationId,
+    spec: input.spec,
+    team: plan.team,
+    user: plan.user,
+    maxAttempts: plan.retries.maxAttempts,
+    state: () => ({ ...state, exitCode: current()?.exitCode ?? null, attempt: state.attempts.length }),
+  });
 
   setHandler(statusQuery, () => ({
     evaluationId: input.evaluationId,
@@ -297,6 +307,8 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       gpuType: plan.cluster.gpuType,
     });
     state.cluster = cluster;
+    notifier.route({ taskQueue: cluster.taskQueue, namespace: cluster.namespace });
+    notifier.notify('queued');
     kube = proxyActivities<ClusterQueueActivities>(clusterOptions(cluster.taskQueue));
     const waiter = proxyActivities<ClusterQueueActivities>({
       ...clusterOptions(cluster.taskQueue),
@@ -359,6 +371,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       );
       captures.set(attempt, capture);
       setPhase('Running', attempt === 1 ? [{ key: searchAttributeKeys.cluster, value: cluster.name }] : []);
+      if (attempt === 1) notifier.notify('started');
       const end = await waiter.awaitAttempt({
         namespace: cluster.namespace,
         evaluationId: input.evaluationId,
@@ -392,6 +405,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
         const delay = backoffSeconds(plan, attempt);
         state.nextAttemptAt = new Date(Date.now() + delay * 1000).toISOString();
         setPhase('BackingOff');
+        notifier.notify('retrying');
         await sleep(delay * 1000);
         state.nextAttemptAt = null;
         continue;
@@ -482,6 +496,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       { key: searchAttributeKeys.outcome, value: record.outcome },
       ...(record.exitCode !== null ? [{ key: searchAttributeKeys.exitCode, value: record.exitCode }] : []),
     ]);
+    await notifier.finish(record.outcome);
     return record;
   });
 }

@@ -2,3 +2,4 @@
 export { evaluation } from './evaluation.js';
 export { retentionSweep } from './retention.js';
 export { teamQuota } from './quota.js';
+export { webhookDelivery } from './notifications.js';

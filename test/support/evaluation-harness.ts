@@ -24,6 +24,8 @@ export interface EvaluationHarnessOptions {
   readonly heartbeatIntervalMs?: number;
   /** The workers' `quotas:` section (docs/quota.md); none by default. */
   readonly quotas?: unknown;
+  /** The workers' `notifications` config section (see src/spec/notifications-config.ts); the defaults unless given. */
+  readonly notifications?: Record<string, unknown>;
 }
 
 /** The real stack's clients and Assay's workers running in this process; see {@link startEvaluationHarness}. */
@@ -77,6 +79,7 @@ export async function startEvaluationHarness(options: EvaluationHarnessOptions):
       ],
       shutdownGraceSeconds: 2,
       ...(options.quotas !== undefined ? { quotas: options.quotas } : {}),
+      ...(options.notifications !== undefined ? { notifications: options.notifications } : {}),
     });
     const workers = await startWorkers(config, {
       connection: nativeConnection,

@@ -31,6 +31,7 @@ describe('replay of recorded evaluation histories', () => {
       'infrastructure-retried',
       'succeeded',
       'timed-out',
+      'webhooks',
       'worker-killed',
     ]);
     const histories = await Promise.all(

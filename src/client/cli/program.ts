@@ -5,6 +5,7 @@ import { listCommand } from './list.js';
 import { logsCommand } from './logs.js';
 import { migrateCommand } from './migrate.js';
 import { quotaCommand } from './quota.js';
+import { notificationsCommand } from './notifications.js';
 import { resultCommand } from './result.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
@@ -25,5 +26,6 @@ export function buildProgram(): Command {
   program.addCommand(artifactsCommand());
   program.addCommand(migrateCommand());
   program.addCommand(quotaCommand());
+  program.addCommand(notificationsCommand());
   return program;
 }

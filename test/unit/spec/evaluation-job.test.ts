@@ -437,6 +437,36 @@ describe('invalid manifests name the field of every error', () => {
       'has an invalid port',
     ],
     [
+      'webhook with credentials',
+      { 'spec.webhooks': [{ url: 'https://user:pw@hooks.example.com/x' }] },
+      'spec.webhooks[0].url',
+      'must not contain credentials',
+    ],
+    [
+      'webhook to a loopback IP literal',
+      { 'spec.webhooks': [{ url: 'http://127.0.0.1:8080/hook' }] },
+      'spec.webhooks[0].url',
+      '"127.0.0.1" is a loopback address',
+    ],
+    [
+      'webhook to the metadata address',
+      { 'spec.webhooks': [{ url: 'http://169.254.169.254/latest' }] },
+      'spec.webhooks[0].url',
+      'is a cloud metadata address',
+    ],
+    [
+      'webhook to an IPv4-mapped private address',
+      { 'spec.webhooks': [{ url: 'https://[::ffff:10.0.0.1]/' }] },
+      'spec.webhooks[0].url',
+      'is a private address',
+    ],
+    [
+      'webhook to a numeric host',
+      { 'spec.webhooks': [{ url: 'https://2130706433/' }] },
+      'spec.webhooks[0].url',
+      'neither a DNS name nor a dotted-decimal IP address',
+    ],
+    [
       'unknown webhook event',
       { 'spec.webhooks': [{ url: 'https://x', events: ['done'] }] },
       'spec.webhooks[0].events[0]',

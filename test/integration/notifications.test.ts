@@ -1,0 +1,306 @@
+/**
+ * Notification webhooks on the real stack (docs/notifications.md): real Temporal, Kubernetes and S3, Assay's workers
+ * in this process, and real HTTP receivers on 127.0.0.1 that verify every signature with the independent
+ * `standardwebhooks` package. Two worker sets: A allow-lists `localhost` with a compressed retry schedule and a 2 s
+ * request timeout; B allow-lists nothing, so every loopback destination must be refused with nothing sent (each of
+ * its listeners counts connections). Traffic goes to 127.0.0.1 only.
+ *
+ * Two evaluations run concurrently, each with several endpoints, one per case; each case's test awaits the delivery
+ * workflows it needs and asserts on what its receiver saw.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ulid } from 'ulid';
+import { InvalidEvaluationSpecError } from '../../src/client/assay-client.js';
+import { buildNamespace } from '../../src/activities/job-manifest.js';
+import { parseEvaluationJob } from '../../src/spec/evaluation-job.js';
+import { evaluationWorkflowId } from '../../src/spec/names.js';
+import { storageKeys } from '../../src/spec/storage-keys.js';
+import type { EvaluationInput, EvaluationRecord } from '../../src/spec/record.js';
+import {
+  deliveryWorkflowId,
+  webhookPayloadSchema,
+  type DeliveryLog,
+} from '../../src/notifications/payload.js';
+import {
+  manifestBuilder,
+  newId,
+  startEvaluationHarness,
+  type EvaluationHarness,
+} from '../support/evaluation-harness.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
+import { BUSYBOX } from './kube/cluster.js';
+
+const runTag = ulid().toLowerCase().slice(-8);
+const team = `wh-${runTag}`;
+const namespace = `assay-${team}`;
+const secretName = 'hooks';
+const secret = (): string => `whsec_${randomBytes(24).toString('base64')}`;
+const [s1, s2a, s2b] = [secret(), secret(), secret()];
+
+let a: EvaluationHarness;
+let b: EvaluationHarness;
+let receiverA: WebhookReceiver;
+let receiverPrivate: WebhookReceiver;
+let receiverLiteral: WebhookReceiver;
+
+const manifest = manifestBuilder({
+  team,
+  defaults: {
+    image: BUSYBOX,
+    command: ['sh', '-c', 'sleep 1'],
+    resources: { cpu: '100m', memory: '64Mi', ephemeralStorage: '64Mi' },
+    timeoutSeconds: 60,
+  },
+});
+
+/** Evaluation A's endpoints, by index. */
+const endpointsA = ['ordered', 'flaky', 'throttled', 'hang', 'gone', 'rotation', 'missing'] as const;
+type CaseA = (typeof endpointsA)[number];
+let evaluationA: Promise<{
+  id: string;
+  record: EvaluationRecord;
+  resultAt: number;
+  recordStoredAtResult: boolean;
+}>;
+let evaluationB: Promise<{ id: string; outcome: string }>;
+
+async function deliveryLog(h: EvaluationHarness, evaluationId: string, index: number): Promise<DeliveryLog> {
+  return (await h.client.temporal.workflow
+    .getHandle(deliveryWorkflowId(evaluationId, index))
+    .result()) as DeliveryLog;
+}
+/** Runs `assay ARGS` as a user would (bin/assay.js, the stack's environment). */
+function assay(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'assay.js'), ...args], {
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function logOfA(name: CaseA): Promise<DeliveryLog> {
+  const { id } = await evaluationA;
+  return deliveryLog(a, id, endpointsA.indexOf(name));
+}
+
+beforeAll(async () => {
+  [a, b, receiverA, receiverPrivate, receiverLiteral] = await Promise.all([
+    startEvaluationHarness({
+      taskQueue: `assay-it-wha-${runTag}`,
+      notifications: { allow: ['localhost'], retrySchedule: [0, 0.2, 0.5, 1], timeoutSeconds: 2 },
+    }),
+    startEvaluationHarness({
+      taskQueue: `assay-it-whb-${runTag}`,
+      // http allowed: a refusal can only come from the address.
+      notifications: { allow: [], allowHttp: true, retrySchedule: [0, 0.2] },
+    }),
+    startWebhookReceiver(),
+    startWebhookReceiver(),
+    startWebhookReceiver(),
+  ]);
+  await a.kube.core.createNamespace({ body: buildNamespace(namespace, team) });
+  await a.kube.core.createNamespacedSecret({
+    namespace,
+    body: { metadata: { name: secretName }, stringData: { one: s1, rotating: `${s2a} ${s2b}` } },
+  });
+  const base = `http://localhost:${receiverA.port}`;
+  receiverA.script('/ordered', [{ status: 204 }], [s1]);
+  receiverA.script('/flaky', [{ status: 500 }, { status: 500 }, { status: 200 }], [s1]);
+  receiverA.script('/throttled', [{ status: 429, headers: { 'retry-after': '2' } }, { status: 200 }], [s1]);
+  receiverA.script('/hang', ['hang', { status: 200 }], [s1]);
+  receiverA.script('/gone', [{ status: 410 }]);
+  receiverA.script('/rotation', [{ status: 200 }], [s2a, s2b]);
+  const ref = (key: string) => ({ name: secretName, key });
+  const webhooks: Record<CaseA, Record<string, unknown>> = {
+    ordered: { events: ['queued', 'started', 'succeeded'], secretRef: ref('one') },
+    flaky: { secretRef: ref('one') },
+    throttled: { secretRef: ref('one') },
+    hang: { secretRef: ref('one') },
+    gone: { events: ['started', 'succeeded'] },
+    rotation: { secretRef: ref('rotating') },
+    missing: { secretRef: { name: 'no-such-secret', key: 'k' } },
+  };
+  const idA = newId('wha');
+  const started = await a.client.start(
+    manifest({ webhooks: endpointsA.map((name) => ({ url: `${base}/${name}`, ...webhooks[name] })) }),
+    { idempotencyKey: idA },
+  );
+  evaluationA = a.client.result(started.evaluationId).then(async (record) => {
+    const resultAt = Date.now();
+    const recordStoredAtResult = await a.store.getBytes(storageKeys.record(idA)).then(
+      () => true,
+      () => false,
+    );
+    return { id: idA, record, resultAt, recordStoredAtResult };
+  });
+
+  // Evaluation B skips the client's validation (it refuses IP literals such as 127.0.0.1 up front), as a spec from
+  // an older client or a direct start would: the delivery's own guard must still refuse.
+  const idB = newId('whb');
+  const parsed = parseEvaluationJob(manifest({ webhooks: [{ url: 'https://placeholder.example/' }] }));
+  if (!parsed.ok) throw new Error('test manifest invalid');
+  const spec = JSON.parse(JSON.stringify(parsed.value)) as { spec: { webhooks: { url: string }[] } };
+  spec.spec.webhooks = [
+    { ...spec.spec.webhooks[0], url: `http://localhost:${receiverPrivate.port}/private` },
+    { ...spec.spec.webhooks[0], url: `http://127.0.0.1:${receiverLiteral.port}/literal` },
+  ];
+  const input: EvaluationInput = {
+    evaluationId: idB,
+    spec: spec,
+    submittedAt: new Date().toISOString(),
+  };
+  await b.client.temporal.workflow.start('evaluation', {
+    taskQueue: `assay-it-whb-${runTag}`,
+    workflowId: evaluationWorkflowId(idB),
+    args: [input],
+  });
+  evaluationB = b.client.temporal.workflow
+    .getHandle(evaluationWorkflowId(idB))
+    .result()
+    .then((r) => ({ id: idB, outcome: (r as { outcome: string }).outcome }));
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled([a?.close(), b?.close()]);
+  await Promise.allSettled([receiverA?.close(), receiverPrivate?.close(), receiverLiteral?.close()]);
+  await a?.kube.core.deleteNamespace({ name: namespace }).catch(() => undefined);
+}, 60_000);
+
+describe('notification webhooks on the real stack', () => {
+  it('delivers queued, started and succeeded in order, signed, each with its own id', async () => {
+    const log = await logOfA('ordered');
+    const got = receiverA.requests('/ordered');
+    const bodies = got.map((r) => webhookPayloadSchema.parse(JSON.parse(r.body)));
+    expect(bodies.map((p) => p.type)).toEqual(['queued', 'started', 'succeeded']);
+    expect(got.every((r) => r.verifiedBy.length === 1)).toBe(true);
+    expect(new Set(got.map((r) => r.headers['webhook-id'])).size).toBe(3);
+    const { id, record } = await evaluationA;
+    expect(record.outcome).toBe('Succeeded');
+    expect(bodies[2]?.data).toMatchObject({
+      evaluationId: id,
+      team,
+      user: 'tester',
+      outcome: 'Succeeded',
+      exitCode: 0,
+      attempt: 1,
+      recordKey: storageKeys.record(id),
+    });
+    expect(log.events.map((e) => e.state)).toEqual(['delivered', 'delivered', 'delivered']);
+    expect(log.finished).toBe(true);
+  }, 120_000);
+
+  it('retries 500, 500, 200 with the same webhook-id and body', async () => {
+    const log = await logOfA('flaky');
+    const got = receiverA.requests('/flaky');
+    expect(got).toHaveLength(3);
+    expect(new Set(got.map((r) => r.headers['webhook-id'])).size).toBe(1);
+    expect(new Set(got.map((r) => r.body)).size).toBe(1);
+    expect(got.every((r) => r.verifiedBy.length === 1)).toBe(true);
+    expect(log.events[0]?.attempts.map((t) => t.status)).toEqual([500, 500, 200]);
+    expect(log.events[0]?.state).toBe('delivered');
+  }, 120_000);
+
+  it('honours 429 with Retry-After: 2 (the next try ≥ 2 s later)', async () => {
+    const log = await logOfA('throttled');
+    const got = receiverA.requests('/throttled');
+    expect(got).toHaveLength(2);
+    expect(got[1]!.at - got[0]!.at).toBeGreaterThanOrEqual(2000);
+    expect(log.events[0]?.attempts.map((t) => t.outcome)).toEqual(['retry', 'delivered']);
+  }, 120_000);
+
+  it('times a hanging receiver out and retries, while the outcome and record were written without waiting', async () => {
+    const log = await logOfA('hang');
+    const got = receiverA.requests('/hang');
+    expect(got).toHaveLength(2);
+    expect(got[0]!.headers['webhook-id']).toBe(got[1]!.headers['webhook-id']);
+    expect(log.events[0]?.attempts[0]).toMatchObject({ outcome: 'retry', status: null });
+    expect(log.events[0]?.attempts[0]?.error).toContain('no response within 2 s');
+    const { resultAt, recordStoredAtResult } = await evaluationA;
+    // The hung request was still open when the evaluation's result (and stored record) were there.
+    expect(got[0]!.closedAt).toBeDefined();
+    expect(resultAt).toBeLessThan(got[0]!.closedAt!);
+    expect(recordStoredAtResult).toBe(true);
+  }, 120_000);
+
+  it('disables an endpoint that answers 410: later events are not sent', async () => {
+    const log = await logOfA('gone');
+    expect(receiverA.requests('/gone')).toHaveLength(1);
+    expect(log.disabled).toBe(true);
+    expect(log.events.map((e) => [e.type, e.state])).toEqual([
+      ['started', 'disabled'],
+      ['succeeded', 'skipped'],
+    ]);
+  }, 120_000);
+
+  it('signs with both secrets while one is rotated, each verifying on its own', async () => {
+    await logOfA('rotation');
+    const [got] = receiverA.requests('/rotation');
+    expect(got?.verifiedBy).toEqual([0, 1]);
+    expect(got?.headers['webhook-signature']?.split(' ')).toHaveLength(2);
+  }, 120_000);
+
+  it('records a missing Secret as a failed delivery with a clear reason; nothing is sent, the evaluation succeeds', async () => {
+    const log = await logOfA('missing');
+    expect(receiverA.requests('/missing')).toHaveLength(0);
+    expect(log.events[0]).toMatchObject({ type: 'succeeded', state: 'deadLetter' });
+    expect(log.events[0]?.reason).toContain(`Secret ${namespace}/no-such-secret not found`);
+    expect(log.events[0]?.attempts).toHaveLength(1);
+    expect((await evaluationA).record.outcome).toBe('Succeeded');
+    const stored = JSON.parse(
+      (await a.store.getBytes(`evaluations/${(await evaluationA).id}/notifications/6.json`)).toString(),
+    ) as DeliveryLog;
+    expect(stored.events[0]?.state).toBe('deadLetter');
+  }, 120_000);
+
+  it('refuses 127.0.0.1 and a name resolving to loopback without the allow-list: nothing connects', async () => {
+    const { id, outcome } = await evaluationB;
+    const [privateName, literal] = await Promise.all([deliveryLog(b, id, 0), deliveryLog(b, id, 1)]);
+    expect(outcome).toBe('Succeeded');
+    expect(privateName.events[0]).toMatchObject({ state: 'deadLetter' });
+    expect(privateName.events[0]?.reason).toContain('localhost resolves to 127.0.0.1');
+    expect(privateName.events[0]?.reason).toContain('loopback address and not in notifications.allow');
+    expect(literal.events[0]?.reason).toContain('127.0.0.1 is a loopback address');
+    expect(privateName.events[0]?.attempts.map((t) => t.outcome)).toEqual(['refused']);
+    expect(receiverPrivate.connections()).toBe(0);
+    expect(receiverLiteral.connections()).toBe(0);
+  }, 120_000);
+
+  it('refuses an IP literal in a refused range at validation, naming the field', async () => {
+    const attempt = a.client.start(manifest({ webhooks: [{ url: 'http://127.0.0.1:9/x' }] }), {
+      idempotencyKey: newId('whv'),
+    });
+    await expect(attempt).rejects.toBeInstanceOf(InvalidEvaluationSpecError);
+    await expect(attempt).rejects.toThrow(/spec\.webhooks\[0\]\.url.*loopback/);
+  });
+
+  it('`assay notifications ID` shows every try (status, time, latency) and the dead letters', async () => {
+    const { id } = await evaluationA;
+    await Promise.all(endpointsA.map((name) => logOfA(name)));
+    const table = await assay(['notifications', id]);
+    expect(table.stderr).toBe('');
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/webhook 1: http:\/\/localhost:\d+\/flaky/);
+    expect(table.stdout).toContain('500 retry');
+    expect(table.stdout).toContain('200 delivered');
+    expect(table.stdout).toMatch(/\d+ ms/);
+    expect(table.stdout).toContain(
+      `dead letter: succeeded (msg_${id}_succeeded_1): failed: Secret ${namespace}/no-such-secret not found`,
+    );
+    expect(table.stdout).toContain('1 dead letter\n');
+    const json = await assay(['notifications', id, '-o', 'json']);
+    const parsed = JSON.parse(json.stdout) as { index: number; deliveries: DeliveryLog }[];
+    expect(parsed).toHaveLength(endpointsA.length);
+    expect(parsed[1]?.deliveries.events[0]?.attempts.map((t) => t.status)).toEqual([500, 500, 200]);
+    expect((await assay(['notifications', 'Not_An_Id'])).code).toBe(2);
+  }, 120_000);
+});
