@@ -31,6 +31,7 @@ import {
   type JobClusterSettings,
 } from './job-manifest.js';
 import type { AwaitAttemptInput, JobActivities } from './types.js';
+import { createAttemptMeter, type AttemptMeterDeps, type MeterCheckpoint } from '../cost/attempt-meter.js';
 
 export interface JobActivityDeps {
   readonly kube: KubeClients;
@@ -40,6 +41,8 @@ export interface JobActivityDeps {
   readonly cluster: JobClusterSettings;
   /** How often the wait activity heartbeats. */
   readonly heartbeatIntervalMs?: number;
+  /** Measures each attempt for its cost while it is awaited (docs/cost.md); absent: attempts are not measured. */
+  readonly cost?: AttemptMeterDeps;
 }
 
 /** Resume point of the wait activity, heartbeated. */
@@ -47,6 +50,8 @@ export interface AwaitHeartbeat {
   pod: string | null;
   /** When the main container must be stopped (epoch ms), once it is known to run. */
   deadlineAt?: number | null;
+  /** The cost measurement so far (node, spot, peak memory, CPU time). */
+  usage?: MeterCheckpoint;
 }
 
 function rejected(message: string, cause?: unknown): ApplicationFailure {
@@ -218,7 +223,15 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         pod: previous?.pod ?? null,
         deadlineAt: previous?.deadlineAt ?? null,
       };
-      const stopHeartbeat = startHeartbeat(ctx, () => progress, heartbeatEvery);
+      const meter =
+        deps.cost === undefined
+          ? null
+          : createAttemptMeter(deps.cost, { container: mainContainerName, resume: previous?.usage });
+      const stopHeartbeat = startHeartbeat(
+        ctx,
+        () => (meter === null ? progress : { ...progress, usage: meter.checkpoint() }),
+        heartbeatEvery,
+      );
       let deadline: NodeJS.Timeout | undefined;
       /**
        * The exact timeout: once the main container runs, its pod is deleted `timeoutSeconds` after the container
@@ -261,6 +274,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
           attemptKey(ref.evaluationId, ref.attempt),
           (pod, type) => {
             progress.pod = pod.metadata?.name ?? progress.pod;
+            meter?.observe(pod);
             const decided = classifyPod(pod, undefined, ref.timeoutSeconds);
             if (decided !== null) return decided;
             armDeadline(pod);
@@ -298,12 +312,13 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
             };
           }
         }
-        return end;
+        return meter === null ? end : { ...end, measurement: await meter.finish(new Date()) };
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
         throw err;
       } finally {
         stopHeartbeat();
+        meter?.stop();
         clearTimeout(deadline);
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
         local.abort();

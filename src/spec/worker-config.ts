@@ -3,6 +3,7 @@
  * start-up from an optional YAML/JSON file (`ASSAY_WORKER_CONFIG`) overlaid with the environment.
  */
 import { z } from 'zod';
+import { costConfigSchema } from './pricing-config.js';
 
 const dnsLabel = z
   .string()
@@ -118,6 +119,8 @@ export const workerConfigSchema = z.object({
         .default(60),
     })
     .prefault({}),
+  /** Prices, spot labels, usage sampling and budgets (`src/spec/pricing-config.ts`, docs/cost.md). */
+  cost: costConfigSchema,
 });
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 

@@ -18,6 +18,8 @@ import { clusterTaskQueue } from '../spec/names.js';
 import type { WorkerConfig } from '../spec/worker-config.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { activityLogAttributes, type Logger } from './logger.js';
+import { clusterCostMeasurement } from '../cost/cluster-wiring.js';
+import { createCostMetrics, type CostMetrics } from '../cost/metrics.js';
 
 /** Path of the workflow entry module that the bundle is built from. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -71,6 +73,8 @@ export interface StartWorkersDeps {
   readonly bundle: WorkflowBundle;
   /** Test hook: activity heartbeat interval of the wait activity. */
   readonly heartbeatIntervalMs?: number;
+  /** The cost counter (docs/cost.md); default: a registry of its own. */
+  readonly costMetrics?: CostMetrics;
 }
 
 /** Creates and runs the workers `config` asks for. */
@@ -91,13 +95,16 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
         interceptors: { activity: [activityLogAttributes(null)] },
         activities: {
           ...createClusterActivities({ registry: config.clusters, taskQueue: config.taskQueue }),
-          ...createRecordActivities({ store: deps.store }),
+          ...createRecordActivities({
+            store: deps.store,
+            cost: { config: config.cost, metrics: deps.costMetrics ?? createCostMetrics() },
+          }),
           ...createRetentionActivities({ store: deps.store }),
         },
       }),
     );
   }
-  const clusterWatches: AttemptWatches[] = [];
+  const clusterWatches: Pick<AttemptWatches, 'stopAll'>[] = [];
   const served = config.clusters.filter(
     (c) => config.serveClusters === null || config.serveClusters.includes(c.name),
   );
@@ -114,6 +121,8 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
     // One pod watch per namespace, shared by the waits and the log captures of every attempt on this cluster.
     const watches = createAttemptWatches(kube);
     clusterWatches.push(watches);
+    const cost = clusterCostMeasurement(config.cost, cluster.name, kube);
+    clusterWatches.push(cost.sampler);
     workers.push(
       await Worker.create({
         ...common,
@@ -124,6 +133,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
             kube,
             watches,
             cluster: { collector: cluster.collector },
+            cost: cost.meter,
             ...(deps.heartbeatIntervalMs !== undefined
               ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
               : {}),

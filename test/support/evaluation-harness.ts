@@ -22,6 +22,8 @@ export interface EvaluationHarnessOptions {
   readonly taskQueue: string;
   /** Activity heartbeat interval of the workers' wait activity; 1000 ms unless given. */
   readonly heartbeatIntervalMs?: number;
+  /** The worker config's `cost:` section (prices, spot labels, sampling interval); the defaults unless given. */
+  readonly cost?: Record<string, unknown>;
 }
 
 /** The real stack's clients and Assay's workers running in this process; see {@link startEvaluationHarness}. */
@@ -74,6 +76,7 @@ export async function startEvaluationHarness(options: EvaluationHarnessOptions):
         },
       ],
       shutdownGraceSeconds: 2,
+      ...(options.cost !== undefined ? { cost: options.cost } : {}),
     });
     const workers = await startWorkers(config, {
       connection: nativeConnection,
