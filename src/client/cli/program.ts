@@ -3,6 +3,7 @@ import { artifactsCommand } from './artifacts.js';
 import { cancelCommand } from './cancel.js';
 import { listCommand } from './list.js';
 import { logsCommand } from './logs.js';
+import { reportCommand } from './report.js';
 import { resultCommand } from './result.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
@@ -21,5 +22,6 @@ export function buildProgram(): Command {
   program.addCommand(listCommand());
   program.addCommand(logsCommand());
   program.addCommand(artifactsCommand());
+  program.addCommand(reportCommand());
   return program;
 }

@@ -2,7 +2,9 @@ import { describe, expect, it } from '@jest/globals';
 import { evaluationCost, type CostedAttempt } from '../../../src/cost/compute.js';
 import { spotLabelOf } from '../../../src/cost/attempt-meter.js';
 import { ledgerEntryOf } from '../../../src/cost/ledger.js';
-import { ledgerKey, type AttemptMeasurement } from '../../../src/spec/cost.js';
+import { ledgerKey, type AttemptMeasurement, type LedgerEntry } from '../../../src/spec/cost.js';
+import { createAggregator, parseGroupBy } from '../../../src/cost/report/aggregate.js';
+import { renderCsv, renderHtml } from '../../../src/cost/report/render.js';
 import {
   costConfigSchema,
   defaultSpotLabels,
@@ -186,5 +188,79 @@ describe('ledger', () => {
       usage: { cpuCoreHours: 2, memoryGiBHours: 4, seconds: 3600 },
       priceVersion: 'v7',
     });
+  });
+});
+
+describe('report aggregation', () => {
+  const entry = (i: number, over: Partial<LedgerEntry> = {}): LedgerEntry => ({
+    evaluationId: `e${i}`,
+    team: i % 2 === 0 ? 'a' : 'b',
+    user: 'u',
+    cluster: null,
+    labels: i % 3 === 0 ? { 'cost-center': 'cc' } : {},
+    outcome: 'Succeeded',
+    finishedAt: `2026-02-0${(i % 3) + 1}T12:00:00Z`,
+    currency: 'USD',
+    total: i,
+    byResource: { cpu: i, memory: 0, gpu: 0, ephemeralStorage: 0 },
+    usage: { cpuCoreHours: 1, memoryGiBHours: 1, gpuHours: 0, seconds: 1 },
+    attempts: 1,
+    retried: 0,
+    spot: false,
+    priceVersion: 'v',
+    partial: null,
+    ...over,
+  });
+  const range = { from: new Date('2026-02-01T00:00:00Z'), to: new Date('2026-02-04T00:00:00Z') };
+
+  it('sums per group and day, keeps the top N, flags budgets per month', () => {
+    const agg = createAggregator({
+      ...range,
+      by: { kind: 'team' },
+      topN: 3,
+      budgets: { a: { monthly: 10, mode: 'chargeback', hardStop: false } },
+    });
+    for (let i = 1; i <= 9; i++) agg.add(entry(i));
+    agg.malformed('k', 'not JSON');
+    const report = agg.report();
+    expect(report.total).toBe(45);
+    expect(report.groups.map((g) => [g.group, g.total, g.evaluations])).toEqual([
+      ['b', 25, 5],
+      ['a', 20, 4],
+    ]);
+    expect(report.top.map((t) => t.total)).toEqual([9, 8, 7]);
+    expect(report.groups.find((g) => g.group === 'a')!.budget).toMatchObject({
+      over: true,
+      months: [{ month: '2026-02', spent: 20 }],
+    });
+    expect(report.groups.find((g) => g.group === 'b')!.budget).toBeNull();
+    expect(report.series.days).toEqual(['2026-02-01', '2026-02-02', '2026-02-03']);
+    const b = report.series.groups.find((g) => g.group === 'b')!;
+    expect(b.costs).toEqual([3 + 9, 1 + 7, 5]);
+    expect(report).toMatchObject({ malformedCount: 1, currency: 'USD' });
+  });
+
+  it('groups by a label, entries without it under (none); parses --by', () => {
+    const agg = createAggregator({ ...range, by: parseGroupBy('label:cost-center')! });
+    for (let i = 1; i <= 6; i++) agg.add(entry(i));
+    expect(agg.report().groups.map((g) => [g.group, g.evaluations])).toEqual([
+      ['(none)', 4],
+      ['cc', 2],
+    ]);
+    expect(parseGroupBy('galaxy')).toBeNull();
+  });
+
+  it('renders CSV that agrees with the JSON, and HTML with one chart series per group', () => {
+    const agg = createAggregator({ ...range, by: { kind: 'team' } });
+    for (let i = 1; i <= 6; i++) agg.add(entry(i, { team: i === 1 ? 'a,"quoted"' : 'b' }));
+    const report = agg.report();
+    const csv = renderCsv(report).trim().split('\n');
+    expect(csv[1]).toMatch(/^b,5,20,/);
+    expect(csv[2]).toMatch(/^"a,""quoted""",1,1,/);
+    const html = renderHtml(report);
+    expect(html.match(/<polygon class="series"/g)).toHaveLength(2);
+    // Self-contained: no script, nothing fetched.
+    expect(html).not.toMatch(/<script|src=|href=/);
+    expect(html).toContain('a,&quot;quoted&quot;');
   });
 });
