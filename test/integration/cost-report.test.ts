@@ -17,6 +17,11 @@ import { reportCommand } from '../../src/client/cli/report.js';
 import { Command } from 'commander';
 import { createS3ObjectStore, loadS3Config, type S3ObjectStore } from '../../src/storage/index.js';
 import { launchChromium } from '../support/chromium.js';
+import { budgetGate } from '../../src/client/cli/budget-gate.js';
+import { recordCost } from '../../src/cost/record-cost.js';
+import type { OverBudgetEvent } from '../../src/cost/budget.js';
+import { costConfigSchema } from '../../src/spec/pricing-config.js';
+import { evaluationCost } from '../../src/cost/compute.js';
 
 const runTag = ulid().toLowerCase().slice(-8);
 const prefix = `ledger-test/${runTag}/cost/`;
@@ -254,4 +259,88 @@ describe('assay report cost', () => {
       await browser.close();
     }
   });
+
+  it.concurrent(
+    'budgets: the crossing evaluation notifies once; assay run warns, or refuses with exit 2 and the figures',
+    async () => {
+      // This month's real ledger, under a team only this test uses.
+      const team = `budget-${runTag}`;
+      const config = costConfigSchema.parse({
+        clusters: { local: { cpuCoreHour: 3600, memoryGiBHour: 0, ephemeralStorageGiBHour: 0 } },
+        budgets: { [team]: { monthly: 1.5, hardStop: true } },
+      });
+      const events: OverBudgetEvent[] = [];
+      const now = Date.now();
+      for (const i of [1, 2, 3]) {
+        // One core for one second at 3600 per core-hour: 1.0 each.
+        const finishedAt = new Date(now - (4 - i) * 1000).toISOString();
+        const attempt = {
+          attempt: 1,
+          kind: 'Succeeded',
+          startedAt: new Date(Date.parse(finishedAt) - 1000).toISOString(),
+          finishedAt,
+          measurement: {
+            node: 'n',
+            spot: false,
+            spotLabel: null,
+            requests: { cpuCores: 1, memoryBytes: 0, ephemeralStorageBytes: 0 },
+            limits: { cpuCores: null, memoryBytes: null, ephemeralStorageBytes: null },
+            gpu: null,
+            usage: {
+              samples: 0,
+              peakMemoryBytes: null,
+              cpuCoreSeconds: null,
+              peakEphemeralStorageBytes: null,
+            },
+            observedEndAt: finishedAt,
+          },
+        };
+        const source = {
+          evaluationId: `${team}-${i}`,
+          team,
+          user: 'u',
+          cluster: 'local',
+          outcome: 'Succeeded',
+          timings: { finishedAt },
+          spec: {},
+        };
+        keys.push(ledgerKey(finishedAt, source.evaluationId));
+        const cost = evaluationCost([attempt], config.clusters.local!, 'local');
+        expect(cost.total).toBeCloseTo(1, 9);
+        const deps = {
+          config,
+          notifyOverBudget: (e: OverBudgetEvent) => Promise.resolve(void events.push(e)),
+        };
+        await recordCost(deps, store, source, cost);
+        // Written once: a retried record write neither rewrites nor notifies again.
+        await recordCost(deps, store, source, cost);
+      }
+      expect(events).toEqual([expect.objectContaining({ team, evaluationId: `${team}-2`, budget: 1.5 })]);
+      expect(events[0]!.spent).toBeCloseTo(2, 9);
+
+      const file = join(dir, `budget-${runTag}.yaml`);
+      const io = () => {
+        const out = { stderr: '', stdout: '' };
+        return {
+          out,
+          io: {
+            stdout: { write: (c: string | Uint8Array) => (out.stdout += String(c)) },
+            stderr: { write: (c: string | Uint8Array) => (out.stderr += String(c)) },
+          },
+        };
+      };
+      await writeFile(file, `cost:\n  budgets:\n    ${team}: { monthly: 1.5, hardStop: true }\n`);
+      const refused = io();
+      expect(await budgetGate(refused.io, team, file)).toBe(2);
+      expect(refused.out.stderr).toMatch(
+        new RegExp(`refused: team ${team} has spent 3\\.00 USD of its 1\\.50 USD budget`),
+      );
+      const soft = join(dir, `budget-soft-${runTag}.yaml`);
+      await writeFile(soft, `cost:\n  budgets:\n    ${team}: { monthly: 1.5 }\n`);
+      const warned = io();
+      expect(await budgetGate(warned.io, team, soft)).toBeNull();
+      expect(warned.out.stderr).toMatch(/warning: over budget: .* \(200 %\)/);
+      expect(await budgetGate(io().io, 'another-team', soft)).toBeNull();
+    },
+  );
 });
