@@ -92,8 +92,8 @@ export function renderTable(report: CostReport): string {
       money(g.byResource.memory, null),
       money(g.byResource.gpu, null),
       money(g.byResource.ephemeralStorage, null),
-      g.usage.cpuCoreHours.toFixed(3),
-      g.usage.memoryGiBHours.toFixed(3),
+      g.usage.cpuCoreHours.toPrecision(4),
+      g.usage.memoryGiBHours.toPrecision(4),
       money(g.retried, null),
       g.budget === null
         ? ''
@@ -158,7 +158,7 @@ function chartSvg(report: CostReport): string {
   });
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
     const v = max * f;
-    return `<line x1="${pad.left}" x2="${width - pad.right}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/><text x="${pad.left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${v.toFixed(v < 1 ? 4 : 2)}</text>`;
+    return `<line x1="${pad.left}" x2="${width - pad.right}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/><text x="${pad.left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${v === 0 ? '0' : v >= 1 ? v.toFixed(2) : v.toPrecision(3)}</text>`;
   });
   const step = Math.max(1, Math.ceil(days.length / 10));
   const labels = days
@@ -190,7 +190,7 @@ export function renderHtml(report: CostReport): string {
   const groupRows = report.groups
     .map(
       (g) =>
-        `<tr${g.budget?.over === true ? ' class="over"' : ''}><td>${escapeHtml(g.group)}</td><td>${g.evaluations}</td><td>${money(g.total, cur)}</td><td>${money(g.byResource.cpu, null)}</td><td>${money(g.byResource.memory, null)}</td><td>${money(g.byResource.gpu, null)}</td><td>${g.usage.cpuCoreHours.toFixed(3)}</td><td>${g.usage.memoryGiBHours.toFixed(3)}</td><td>${money(g.retried, null)}</td><td>${
+        `<tr${g.budget?.over === true ? ' class="over"' : ''}><td>${escapeHtml(g.group)}</td><td>${g.evaluations}</td><td>${money(g.total, cur)}</td><td>${money(g.byResource.cpu, null)}</td><td>${money(g.byResource.memory, null)}</td><td>${money(g.byResource.gpu, null)}</td><td>${g.usage.cpuCoreHours.toPrecision(4)}</td><td>${g.usage.memoryGiBHours.toPrecision(4)}</td><td>${money(g.retried, null)}</td><td>${
           g.budget === null
             ? ''
             : `${escapeHtml(g.budget.mode)} ${money(g.budget.monthly, cur)}/month${g.budget.over ? ' — <strong>over budget</strong>' : ''}`
