@@ -64,6 +64,9 @@ export function attemptLabels(request: JobRequest): Record<string, string> {
     [labelKeys.team]: request.team,
     [labelKeys.user]: request.user,
     [labelKeys.priority]: request.priority,
+    ...(request.labels['cost-center'] !== undefined
+      ? { [labelKeys.costCenter]: request.labels['cost-center'] }
+      : {}),
   };
 }
 
@@ -248,6 +251,7 @@ export function buildJob(request: JobRequest, cluster: JobClusterSettings): V1Jo
     [annotationKeys.workflowId]: request.workflowId,
     [annotationKeys.runId]: request.runId,
     [annotationKeys.image]: request.image,
+    ...(request.resources.gpu?.type != null ? { [annotationKeys.gpuType]: request.resources.gpu.type } : {}),
   };
   return {
     apiVersion: 'batch/v1',

@@ -32,6 +32,7 @@ import {
 } from './job-manifest.js';
 import type { AwaitAttemptInput, JobActivities } from './types.js';
 import type { TeamBackstop } from './quota-backstop.js';
+import { createAttemptMeter, type AttemptMeterDeps, type MeterCheckpoint } from '../cost/attempt-meter.js';
 
 export interface JobActivityDeps {
   readonly kube: KubeClients;
@@ -43,6 +44,8 @@ export interface JobActivityDeps {
   readonly heartbeatIntervalMs?: number;
   /** The team namespace's ResourceQuota/LimitRange and the PriorityClasses (docs/quota.md); none when absent. */
   readonly backstop?: TeamBackstop;
+  /** Measures each attempt for its cost while it is awaited (docs/cost.md); absent: attempts are not measured. */
+  readonly cost?: AttemptMeterDeps;
 }
 
 /** Resume point of the wait activity, heartbeated. */
@@ -50,6 +53,8 @@ export interface AwaitHeartbeat {
   pod: string | null;
   /** When the main container must be stopped (epoch ms), once it is known to run. */
   deadlineAt?: number | null;
+  /** The cost measurement so far (node, spot, peak memory, CPU time). */
+  usage?: MeterCheckpoint;
 }
 
 function rejected(message: string, cause?: unknown): ApplicationFailure {
@@ -229,7 +234,15 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         pod: previous?.pod ?? null,
         deadlineAt: previous?.deadlineAt ?? null,
       };
-      const stopHeartbeat = startHeartbeat(ctx, () => progress, heartbeatEvery);
+      const meter =
+        deps.cost === undefined
+          ? null
+          : createAttemptMeter(deps.cost, { container: mainContainerName, resume: previous?.usage });
+      const stopHeartbeat = startHeartbeat(
+        ctx,
+        () => (meter === null ? progress : { ...progress, usage: meter.checkpoint() }),
+        heartbeatEvery,
+      );
       let deadline: NodeJS.Timeout | undefined;
       /**
        * The exact timeout: once the main container runs, its pod is deleted `timeoutSeconds` after the container
@@ -272,6 +285,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
           attemptKey(ref.evaluationId, ref.attempt),
           (pod, type) => {
             progress.pod = pod.metadata?.name ?? progress.pod;
+            meter?.observe(pod);
             const decided = classifyPod(pod, undefined, ref.timeoutSeconds);
             if (decided !== null) return decided;
             armDeadline(pod);
@@ -309,12 +323,13 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
             };
           }
         }
-        return end;
+        return meter === null ? end : { ...end, measurement: await meter.finish(new Date()) };
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
         throw err;
       } finally {
         stopHeartbeat();
+        meter?.stop();
         clearTimeout(deadline);
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
         local.abort();

@@ -9,6 +9,7 @@ import { evaluationRecordSchema } from '../spec/record.js';
 import { storageKeys } from '../spec/storage-keys.js';
 import type { RecordActivities } from './types.js';
 import { retentionIndexKey } from '../retention/keys.js';
+import { evaluationCostOf, recordCost, type RecordCostDeps } from '../cost/record-cost.js';
 
 export interface RecordActivityDeps {
   readonly store: ObjectStore;
@@ -17,6 +18,8 @@ export interface RecordActivityDeps {
    * worker's client, so the spec is not copied into history a second time as this activity's argument.
    */
   readonly specOf?: (execution: { workflowId: string; runId: string }) => Promise<unknown>;
+  /** Prices the evaluation and writes its ledger entry (docs/cost.md); absent: `cost` is stored as given. */
+  readonly cost?: RecordCostDeps;
 }
 
 async function specFromHistory(execution: { workflowId: string; runId: string }): Promise<unknown> {
@@ -37,8 +40,9 @@ export function createRecordActivities(deps: RecordActivityDeps): RecordActiviti
       const execution = Context.current().info.workflowExecution;
       if (execution === undefined) throw new Error('writeRecord runs only as an activity of a workflow');
       const spec = (await (deps.specOf ?? specFromHistory)(execution)) as z.core.util.JSONType;
+      const cost = deps.cost === undefined ? output.cost : evaluationCostOf(deps.cost, output);
       // Validated at the boundary: what lands in storage is what readers will parse.
-      const parsed = evaluationRecordSchema.parse({ ...output, spec });
+      const parsed = evaluationRecordSchema.parse({ ...output, cost, spec });
       const key = storageKeys.record(parsed.evaluationId);
       const body = `${JSON.stringify(parsed, null, 2)}\n`;
       try {
@@ -48,6 +52,8 @@ export function createRecordActivities(deps: RecordActivityDeps): RecordActiviti
             contentType: 'text/plain',
           });
         }
+        // The ledger entry before the record: a priced record always has its entry.
+        if (deps.cost !== undefined && cost !== null) await recordCost(deps.cost, deps.store, parsed, cost);
         // A plain overwrite of the same key with the same content: writing twice is harmless.
         await deps.store.put(key, body, { contentType: 'application/json' });
       } catch (err) {
@@ -61,7 +67,7 @@ export function createRecordActivities(deps: RecordActivityDeps): RecordActiviti
         }
         throw err;
       }
-      return { key, bytes: Buffer.byteLength(body) };
+      return { key, bytes: Buffer.byteLength(body), cost };
     },
   };
 }

@@ -5,6 +5,7 @@
 import type { MultilineRules } from '../logs/events.js';
 import type { JobRequest } from '../spec/job-request.js';
 import type { AttemptEnd, AttemptLogs, EvaluationOutput } from '../spec/record.js';
+import type { EvaluationCost } from '../spec/cost.js';
 
 /** What the workflow asks of the cluster registry. */
 export interface ClusterRequirements {
@@ -82,7 +83,9 @@ export interface LogActivities {
 
 export interface RecordActivities {
   /** Writes `evaluations/<id>/record.json` (the output joined with the workflow's input spec); idempotent. */
-  writeRecord(record: EvaluationOutput): Promise<{ key: string; bytes: number }>;
+  writeRecord(
+    record: EvaluationOutput,
+  ): Promise<{ key: string; bytes: number; cost?: EvaluationCost | null }>;
 }
 
 /** Activities served on the `assay` task queue (no cluster credentials needed). */

@@ -10,6 +10,8 @@ export const labelKeys = {
   team: 'assay.dev/team',
   user: 'assay.dev/user',
   priority: 'assay.dev/priority',
+  /** From the spec's `cost-center` label, so OpenCost/Kubecost group by it like Assay's reports (docs/cost.md). */
+  costCenter: 'assay.dev/cost-center',
   managedBy: 'app.kubernetes.io/managed-by',
 } as const;
 /** Annotations Assay sets on its Jobs and Pods. */
@@ -17,6 +19,8 @@ export const annotationKeys = {
   workflowId: 'assay.dev/workflow-id',
   runId: 'assay.dev/run-id',
   image: 'assay.dev/image',
+  /** The GPU type the spec asked for, which the cost is priced by. */
+  gpuType: 'assay.dev/gpu-type',
 } as const;
 /** The pod finalizer that keeps a pod (and its logs) until the workflow has captured everything. */
 export const captureFinalizer = 'assay.dev/capture';

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { evaluationIdSchema } from './names.js';
+import { attemptMeasurementSchema, evaluationCostSchema } from './cost.js';
 
 /** Phases of an evaluation, in the order they are normally passed through. */
 export const phases = [
@@ -82,6 +83,8 @@ export const attemptEndSchema = z.object({
   result: z.json().nullable(),
   /** The raw termination message (≤ 4 KB), when there is one. */
   terminationMessage: z.string().nullable(),
+  /** What the cost is computed from (docs/cost.md); absent where the attempt was not measured. */
+  measurement: attemptMeasurementSchema.nullable().optional(),
 });
 export type AttemptEnd = z.infer<typeof attemptEndSchema>;
 
@@ -97,6 +100,7 @@ export const attemptRecordSchema = z.object({
   startedAt: isoTimestamp.nullable(),
   finishedAt: isoTimestamp.nullable(),
   logs: attemptLogsSchema.nullable(),
+  measurement: attemptMeasurementSchema.nullable().optional(),
 });
 export type AttemptRecord = z.infer<typeof attemptRecordSchema>;
 
@@ -198,8 +202,8 @@ export const evaluationRecordSchema = z.object({
   /** Set when the spec declares artifacts or a result file and the collector was read. */
   artifactsSummary: artifactsSummarySchema.nullable().optional(),
   timings: timingsSchema,
-  /** Cost in USD, once cost accounting exists; null until then. */
-  cost: z.object({ usd: z.number().nonnegative() }).nullable(),
+  /** What the evaluation cost (docs/cost.md); null where it was not computed. */
+  cost: evaluationCostSchema.nullable(),
   retentionUntil: isoTimestamp.nullable(),
   /** Object key of this record. */
   recordKey: z.string(),

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { quotasSchema } from './quota-config.js';
 import { metricsConfigSchema } from './metrics-config.js';
 import { notificationsConfigSchema } from './notifications-config.js';
+import { costConfigSchema } from './pricing-config.js';
 
 const dnsLabel = z
   .string()
@@ -127,6 +128,8 @@ export const workerConfigSchema = z.object({
   metrics: metricsConfigSchema,
   /** Notification webhooks: SSRF allow-list, retry schedule, timeouts (`./notifications-config.ts`). */
   notifications: notificationsConfigSchema,
+  /** Prices, spot labels, usage sampling and budgets (`src/spec/pricing-config.ts`, docs/cost.md). */
+  cost: costConfigSchema,
 });
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 

@@ -27,6 +27,8 @@ import { clusterTaskQueue } from '../spec/names.js';
 import type { WorkerConfig } from '../spec/worker-config.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { activityLogAttributes, type Logger } from './logger.js';
+import { clusterCostMeasurement } from '../cost/cluster-wiring.js';
+import { createCostMetrics, type CostMetrics } from '../cost/metrics.js';
 
 /** Path of the workflow entry module that the bundle is built from. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -80,6 +82,8 @@ export interface StartWorkersDeps {
   readonly bundle: WorkflowBundle;
   /** Test hook: activity heartbeat interval of the wait activity. */
   readonly heartbeatIntervalMs?: number;
+  /** The cost counter (docs/cost.md); default: a registry of its own. */
+  readonly costMetrics?: CostMetrics;
   /** Told of every record written (metrics; docs/quota.md). */
   readonly onRecord?: (record: EvaluationOutput) => void;
 }
@@ -116,7 +120,13 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
         interceptors: { activity: [activityLogAttributes(null)] },
         activities: {
           ...createClusterActivities({ registry: config.clusters, taskQueue: config.taskQueue }),
-          ...observedRecords(createRecordActivities({ store: deps.store }), deps.onRecord),
+          ...observedRecords(
+            createRecordActivities({
+              store: deps.store,
+              cost: { config: config.cost, metrics: deps.costMetrics ?? createCostMetrics() },
+            }),
+            deps.onRecord,
+          ),
           ...createRetentionActivities({ store: deps.store }),
           ...createQuotaActivities({
             client: new Client({ connection: deps.connection, namespace: config.temporal.namespace }),
@@ -134,7 +144,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
       }),
     );
   }
-  const clusterWatches: AttemptWatches[] = [];
+  const clusterWatches: Pick<AttemptWatches, 'stopAll'>[] = [];
   const served = config.clusters.filter(
     (c) => config.serveClusters === null || config.serveClusters.includes(c.name),
   );
@@ -151,6 +161,8 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
     // One pod watch per namespace, shared by the waits and the log captures of every attempt on this cluster.
     const watches = createAttemptWatches(kube);
     clusterWatches.push(watches);
+    const cost = clusterCostMeasurement(config.cost, cluster.name, kube);
+    clusterWatches.push(cost.sampler);
     workers.push(
       await Worker.create({
         ...common,
@@ -164,6 +176,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
             ...(config.quotas.kubernetesBackstop
               ? { backstop: createTeamBackstop(kube, config.quotas) }
               : {}),
+            cost: cost.meter,
             ...(deps.heartbeatIntervalMs !== undefined
               ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
               : {}),

@@ -386,6 +386,8 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
         kind: end.kind,
         startedAt: end.startedAt,
         finishedAt: end.finishedAt,
+        // Cost (docs/cost.md): what the wait measured, priced where the record is written.
+        ...(end.measurement != null ? { measurement: end.measurement } : {}),
       });
       state.startedAt ??= end.startedAt;
       const transientFailure =
@@ -491,10 +493,14 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       retentionUntil: new Date(Date.now() + plan.retentionDays * 86_400_000).toISOString(),
       recordKey: storageKeys.record(input.evaluationId),
     };
-    await central.writeRecord(record);
+    const written = await central.writeRecord(record);
+    record.cost = written.cost ?? null;
     setPhase('Completed', [
       { key: searchAttributeKeys.outcome, value: record.outcome },
       ...(record.exitCode !== null ? [{ key: searchAttributeKeys.exitCode, value: record.exitCode }] : []),
+      ...(record.cost?.currency === 'USD'
+        ? [{ key: searchAttributeKeys.costUsd, value: record.cost.total }]
+        : []),
     ]);
     await notifier.finish(record.outcome);
     return record;

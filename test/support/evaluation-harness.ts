@@ -26,6 +26,8 @@ export interface EvaluationHarnessOptions {
   readonly quotas?: unknown;
   /** The workers' `notifications` config section (see src/spec/notifications-config.ts); the defaults unless given. */
   readonly notifications?: Record<string, unknown>;
+  /** The worker config's `cost:` section (prices, spot labels, sampling interval); the defaults unless given. */
+  readonly cost?: Record<string, unknown>;
 }
 
 /** The real stack's clients and Assay's workers running in this process; see {@link startEvaluationHarness}. */
@@ -80,6 +82,7 @@ export async function startEvaluationHarness(options: EvaluationHarnessOptions):
       shutdownGraceSeconds: 2,
       ...(options.quotas !== undefined ? { quotas: options.quotas } : {}),
       ...(options.notifications !== undefined ? { notifications: options.notifications } : {}),
+      ...(options.cost !== undefined ? { cost: options.cost } : {}),
     });
     const workers = await startWorkers(config, {
       connection: nativeConnection,

@@ -6,6 +6,7 @@ import { logsCommand } from './logs.js';
 import { migrateCommand } from './migrate.js';
 import { quotaCommand } from './quota.js';
 import { notificationsCommand } from './notifications.js';
+import { reportCommand } from './report.js';
 import { resultCommand } from './result.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
@@ -27,5 +28,6 @@ export function buildProgram(): Command {
   program.addCommand(migrateCommand());
   program.addCommand(quotaCommand());
   program.addCommand(notificationsCommand());
+  program.addCommand(reportCommand());
   return program;
 }

@@ -19,6 +19,7 @@ import { followLogs } from '../follow.js';
 import { createS3ObjectStore, loadS3Config } from '../../storage/index.js';
 import { followKube } from './logs.js';
 import { describeExisting } from '../assay-client.js';
+import { budgetGate } from './budget-gate.js';
 
 interface RunOptions {
   file: string;
@@ -47,6 +48,8 @@ export async function runRun(options: RunOptions, io: CliIo): Promise<number> {
     }
     return exitCodes.invalidInput;
   }
+  const refused = await budgetGate(io, parsed.value.spec.team);
+  if (refused !== null) return refused;
   return withClient(io, async (client) => {
     const started = await client.start(parsed.value, {
       ...(options.id !== undefined ? { idempotencyKey: options.id } : {}),
