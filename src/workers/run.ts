@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger as TemporalLogger } from '@temporalio/common';
 import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import { createBatchActivities } from '../activities/batch.js';
 import { createClusterActivities } from '../activities/cluster.js';
 import { createOutputActivities } from '../activities/artifacts.js';
 import { createAttemptWatches, type AttemptWatches } from '../activities/attempt-watches.js';
@@ -93,6 +94,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
           ...createClusterActivities({ registry: config.clusters, taskQueue: config.taskQueue }),
           ...createRecordActivities({ store: deps.store }),
           ...createRetentionActivities({ store: deps.store }),
+          ...createBatchActivities({ store: deps.store }),
         },
       }),
     );

@@ -1,3 +1,4 @@
 /** Every workflow Assay's workers serve; the worker bundles this module. */
 export { evaluation } from './evaluation.js';
 export { retentionSweep } from './retention.js';
+export { batch } from './batch.js';

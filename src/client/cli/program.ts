@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { artifactsCommand } from './artifacts.js';
+import { batchCommand } from './batch.js';
 import { cancelCommand } from './cancel.js';
 import { listCommand } from './list.js';
 import { logsCommand } from './logs.js';
@@ -21,5 +22,6 @@ export function buildProgram(): Command {
   program.addCommand(listCommand());
   program.addCommand(logsCommand());
   program.addCommand(artifactsCommand());
+  program.addCommand(batchCommand());
   return program;
 }
