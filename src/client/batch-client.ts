@@ -10,14 +10,12 @@ import {
   batchLimits,
   batchWorkflowId,
   parseEvaluationBatch,
-  type EvaluationBatch,
   type ParsedBatch,
 } from '../spec/evaluation-batch.js';
 import {
   batchProgressQueryName,
   batchProgressSchema,
   batchResultSchema,
-  batchStorageKeys,
   batchSummarySchema,
   batchWorkflowType,
   type BatchInput,
@@ -26,7 +24,7 @@ import {
   type BatchSummary,
 } from '../spec/evaluation-batch-run.js';
 import { InvalidEvaluationSpecError } from '../spec/evaluation-job.js';
-import { searchAttributeKeys } from '../spec/search-attribute-keys.js';
+import { batchDecoration, batchStartAttributes } from '../spec/batch-start.js';
 import { workflowTaskQueue } from '../spec/names.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
@@ -63,41 +61,6 @@ export interface StartedBatch {
   readonly workflowId: string;
   readonly size: number;
   readonly existing: boolean;
-}
-
-/** The Web UI's summary of a batch and its details. */
-export function batchDecoration(parsed: ParsedBatch): { staticSummary: string; staticDetails: string } {
-  const spec = parsed.batch.spec;
-  const template = spec.template.spec as { team?: unknown; user?: unknown; image?: unknown };
-  const shape =
-    spec.matrix !== undefined
-      ? Object.entries(spec.matrix)
-          .map(([k, v]) => `${k}×${v.length}`)
-          .join(' ')
-      : `${spec.entries?.length ?? 0} entries`;
-  return {
-    staticSummary: `batch ${parsed.batchId}: ${parsed.size} evaluations (${shape}) of ${String(template.image)}`,
-    staticDetails: [
-      `**Batch** \`${parsed.batchId}\`: ${parsed.size} evaluations, ids \`${parsed.batchId}-<index>\``,
-      `**Matrix:** ${shape}`,
-      `**Team / user:** ${String(template.team)} / ${String(template.user)}`,
-      `**Window:** ${spec.maxConcurrent} at once${spec.failFast ? ', fail-fast' : ''}` +
-        `${spec.retryFailed > 0 ? `, failed entries re-run up to ${spec.retryFailed} times` : ''}`,
-      `**Summary:** \`${batchStorageKeys.summaryJson(parsed.batchId)}\`, \`${batchStorageKeys.summaryCsv(parsed.batchId)}\``,
-    ].join('\n\n'),
-  };
-}
-
-/** The start options of a batch workflow (also used by the scheduled run, which starts it as a child). */
-export function batchStartAttributes(batch: EvaluationBatch, batchId: string, schedule: string | null) {
-  const template = batch.spec.template.spec as { team?: unknown; user?: unknown };
-  const literal = (v: unknown): v is string => typeof v === 'string' && !v.includes('${{');
-  return [
-    { key: searchAttributeKeys.batch, value: batchId },
-    ...(literal(template.team) ? [{ key: searchAttributeKeys.team, value: template.team }] : []),
-    ...(literal(template.user) ? [{ key: searchAttributeKeys.user, value: template.user }] : []),
-    ...(schedule !== null ? [{ key: searchAttributeKeys.schedule, value: schedule }] : []),
-  ];
 }
 
 export class BatchClient {

@@ -14,6 +14,7 @@ import { createJobActivities } from '../activities/jobs.js';
 import { createLogActivities } from '../activities/logs.js';
 import { createRecordActivities } from '../activities/records.js';
 import { createRetentionActivities } from '../activities/retention.js';
+import { createScheduleActivities } from '../activities/schedule.js';
 import { createKubeClients } from '../kube/clients.js';
 import { clusterTaskQueue } from '../spec/names.js';
 import type { WorkerConfig } from '../spec/worker-config.js';
@@ -95,6 +96,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
           ...createRecordActivities({ store: deps.store }),
           ...createRetentionActivities({ store: deps.store }),
           ...createBatchActivities({ store: deps.store }),
+          ...createScheduleActivities(),
         },
       }),
     );

@@ -2,3 +2,4 @@
 export { evaluation } from './evaluation.js';
 export { retentionSweep } from './retention.js';
 export { batch } from './batch.js';
+export { scheduledRun } from './scheduled-run.js';

@@ -6,6 +6,7 @@ import { listCommand } from './list.js';
 import { logsCommand } from './logs.js';
 import { resultCommand } from './result.js';
 import { runCommand } from './run.js';
+import { scheduleCommand } from './schedule.js';
 import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
 
@@ -23,5 +24,6 @@ export function buildProgram(): Command {
   program.addCommand(logsCommand());
   program.addCommand(artifactsCommand());
   program.addCommand(batchCommand());
+  program.addCommand(scheduleCommand());
   return program;
 }
