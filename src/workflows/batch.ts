@@ -48,8 +48,13 @@ import { storageKeys } from '../spec/storage-keys.js';
 
 export const batchProgressQuery = defineQuery<BatchProgress>(batchProgressQueryName);
 
-/** Children per run before continue-as-new: about 1,700 events per run at most. */
+/** Children per run before continue-as-new: about 2,300 events per run (measured, docs/batches.md). */
 export const defaultChildrenPerRun = 500;
+/**
+ * Children started in one workflow task at most: each needs its entry expanded and validated, and 500 at once took
+ * longer than the workflow task timeout on a loaded machine. The next burst follows when these have started.
+ */
+export const startsPerTask = 50;
 
 const { writeBatchSummary } = proxyActivities<BatchActivities>({
   startToCloseTimeout: '15 minutes',
@@ -107,12 +112,15 @@ export async function batch(input: BatchInput): Promise<BatchResult> {
   // Every child runs in this scope: fail-fast cancels it; cancelling the batch cancels it as the root's child.
   const children = new CancellationScope();
   let startedThisRun = 0;
+  /** Children whose start command has not been answered yet. */
+  let pendingStarts = 0;
 
   const start = (index: number, retry: number): void => {
     const evaluationId = batchEvaluationId(input.batchId, index, retry);
     const key = `${index}/${retry}`;
     running.set(key, { index, retry });
     startedThisRun++;
+    pendingStarts++;
     void children
       .run(async () => runChild(index, retry, evaluationId))
       .then(
@@ -127,7 +135,10 @@ export async function batch(input: BatchInput): Promise<BatchResult> {
 
   const runChild = async (index: number, retry: number, evaluationId: string): Promise<string> => {
     const job = expandEntry(parsed, index, retry);
-    if (!job.ok) return 'Failed';
+    if (!job.ok) {
+      pendingStarts--;
+      return 'Failed';
+    }
     const spec = job.value.spec;
     const values = entryValues(input.batch, index);
     const childInput: EvaluationInput = {
@@ -164,7 +175,7 @@ export async function batch(input: BatchInput): Promise<BatchResult> {
           `**Record:** \`${storageKeys.record(evaluationId)}\``,
         ].join('\n\n'),
       },
-    );
+    ).finally(() => pendingStarts--);
     const output = await handle.result();
     return output.outcome;
   };
@@ -195,8 +206,9 @@ export async function batch(input: BatchInput): Promise<BatchResult> {
   const hasWork = (): boolean => !state.stopped && (state.rerun.length > 0 || state.next < parsed.size);
 
   try {
+    const canStart = (): boolean => hasWork() && running.size < maxConcurrent && startedThisRun < perRun;
     for (;;) {
-      while (hasWork() && running.size < maxConcurrent && startedThisRun < perRun) {
+      for (let burst = 0; burst < startsPerTask && canStart(); burst++) {
         const again = state.rerun.shift();
         if (again !== undefined) start(again[0], again[1]);
         else start(state.next++, 0);
@@ -210,7 +222,7 @@ export async function batch(input: BatchInput): Promise<BatchResult> {
         await continueAsNew<typeof batch>({ ...input, carried: state });
       }
       const before = running.size;
-      await condition(() => running.size < before);
+      await condition(() => running.size < before || (pendingStarts === 0 && canStart()));
     }
   } catch (err) {
     if (!isCancellation(err)) throw err;
