@@ -27,6 +27,8 @@ export const assaySearchAttributeTable = {
   priority: { name: 'AssayPriority', type: 'Keyword' },
   exitCode: { name: 'AssayExitCode', type: 'Int' },
   costUsd: { name: 'AssayCostUsd', type: 'Double' },
+  batch: { name: 'AssayBatch', type: 'Keyword' },
+  schedule: { name: 'AssaySchedule', type: 'Keyword' },
 } as const satisfies Readonly<Record<string, SearchAttributeDefinition>>;
 
 type Table = typeof assaySearchAttributeTable;

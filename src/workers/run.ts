@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger as TemporalLogger } from '@temporalio/common';
 import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import { createBatchActivities } from '../activities/batch.js';
 import { createClusterActivities } from '../activities/cluster.js';
 import { createOutputActivities } from '../activities/artifacts.js';
 import { createAttemptWatches, type AttemptWatches } from '../activities/attempt-watches.js';
@@ -22,6 +23,7 @@ import { createRetentionActivities } from '../activities/retention.js';
 import { createQuotaActivities } from '../activities/quota.js';
 import { createTeamBackstop } from '../activities/quota-backstop.js';
 import { Client } from '@temporalio/client';
+import { createScheduleActivities } from '../activities/schedule.js';
 import { createKubeClients } from '../kube/clients.js';
 import { clusterTaskQueue } from '../spec/names.js';
 import type { WorkerConfig } from '../spec/worker-config.js';
@@ -140,6 +142,8 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
           }),
           // Tries of events that happened before a cluster was chosen (no Secret can be read here).
           ...createWebhookDeliveryActivities({ kube: null, policy: config.notifications }),
+          ...createBatchActivities({ store: deps.store }),
+          ...createScheduleActivities(),
         },
       }),
     );

@@ -3,3 +3,5 @@ export { evaluation } from './evaluation.js';
 export { retentionSweep } from './retention.js';
 export { teamQuota } from './quota.js';
 export { webhookDelivery } from './notifications.js';
+export { batch } from './batch.js';
+export { scheduledRun } from './scheduled-run.js';

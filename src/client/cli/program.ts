@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { artifactsCommand } from './artifacts.js';
+import { batchCommand } from './batch.js';
 import { cancelCommand } from './cancel.js';
 import { listCommand } from './list.js';
 import { logsCommand } from './logs.js';
@@ -9,6 +10,7 @@ import { notificationsCommand } from './notifications.js';
 import { reportCommand } from './report.js';
 import { resultCommand } from './result.js';
 import { runCommand } from './run.js';
+import { scheduleCommand } from './schedule.js';
 import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
 
@@ -29,5 +31,7 @@ export function buildProgram(): Command {
   program.addCommand(quotaCommand());
   program.addCommand(notificationsCommand());
   program.addCommand(reportCommand());
+  program.addCommand(batchCommand());
+  program.addCommand(scheduleCommand());
   return program;
 }

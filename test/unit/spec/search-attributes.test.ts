@@ -15,6 +15,8 @@ describe('search attributes', () => {
       'AssayPriority',
       'AssayExitCode',
       'AssayCostUsd',
+      'AssayBatch',
+      'AssaySchedule',
     ]);
     expect(new Set(assaySearchAttributes.map((a) => a.name)).size).toBe(assaySearchAttributes.length);
   });

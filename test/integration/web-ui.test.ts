@@ -1,0 +1,98 @@
+/**
+ * The Temporal Web UI as an operator's window, checked in headless Chromium against the stack's UI: the workflow list
+ * filtered by `AssayBatch` shows the batch and its evaluations; opening a child shows its static summary (the batch,
+ * the entry and its values). Assertions are on the page's DOM.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Browser } from 'playwright-core';
+import { ulid } from 'ulid';
+import { BatchClient } from '../../src/client/batch-client.js';
+import { startEvaluationHarness, type EvaluationHarness } from '../support/evaluation-harness.js';
+import { launchChromium } from '../support/chromium.js';
+import { BUSYBOX } from './kube/cluster.js';
+
+/** The part of a DOM element read here (the test's TypeScript has no DOM library). */
+interface Anchor {
+  getAttribute(name: string): string | null;
+}
+
+const runTag = ulid().toLowerCase().slice(-8);
+const team = `webui-${runTag}`;
+
+let harness: EvaluationHarness;
+let browser: Browser;
+
+beforeAll(async () => {
+  [harness, browser] = await Promise.all([
+    startEvaluationHarness({ taskQueue: `assay-webui-${runTag}` }),
+    launchChromium(),
+  ]);
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await harness?.close();
+  await harness?.kube.core.deleteNamespace({ name: `assay-${team}` }).catch(() => undefined);
+});
+
+describe('Web UI', () => {
+  it('filters by AssayBatch, opens a child evaluation and shows its summary', async () => {
+    const ui = process.env.ASSAY_TEMPORAL_UI ?? 'http://127.0.0.1:18233';
+    const batches = new BatchClient(harness.client.temporal, harness.client.taskQueue);
+    const id = `ui${runTag}`;
+    await batches.start({
+      apiVersion: 'assay.dev/v1',
+      kind: 'EvaluationBatch',
+      metadata: { name: id },
+      spec: {
+        template: {
+          spec: {
+            team,
+            user: 'ada',
+            image: BUSYBOX,
+            command: ['sh', '-c', 'true'],
+            env: [{ name: 'MODEL', value: '${{ matrix.model }}' }],
+            resources: { cpu: '10m', memory: '16Mi', ephemeralStorage: '16Mi' },
+            retries: { maxAttempts: 1, backoffSeconds: 1 },
+          },
+        },
+        matrix: { model: ['alpha', 'beta'] },
+        maxConcurrent: 2,
+      },
+    });
+    expect((await batches.result(id)).outcome).toBe('Succeeded');
+
+    const page = await browser.newPage();
+    try {
+      const namespace = harness.client.namespace;
+      await page.goto(
+        `${ui}/namespaces/${namespace}/workflows?query=${encodeURIComponent(`AssayBatch="${id}"`)}`,
+      );
+      // The list (visibility) shows the batch and both children, and nothing else.
+      const child = page.locator(`a[href*="/workflows/eval-${id}-1/"]`).first();
+      await child.waitFor({ timeout: 60_000 });
+      const listed = await page
+        .locator('a[href*="/workflows/"]')
+        .evaluateAll((as: Anchor[]) => [
+          ...new Set(as.map((a) => /\/workflows\/([^/]+)\//.exec(a.getAttribute('href') ?? '')?.[1])),
+        ]);
+      expect(listed.filter((w) => w !== undefined && w !== 'start-workflow').sort()).toEqual(
+        [`batch-${id}`, `eval-${id}-0`, `eval-${id}-1`].sort(),
+      );
+      await child.click();
+      const summary = page.getByText(`batch ${id} #1: model=beta`, { exact: true }).first();
+      await summary.waitFor({ timeout: 60_000 });
+      expect(await summary.textContent()).toBe(`batch ${id} #1: model=beta`);
+      expect(page.url()).toContain(`/workflows/eval-${id}-1/`);
+
+      // The batch's own page carries its summary too.
+      await page.goto(`${ui}/namespaces/${namespace}/workflows/batch-${id}`);
+      const batchSummary = page
+        .getByText(`batch ${id}: 2 evaluations (model×2) of ${BUSYBOX}`, { exact: true })
+        .first();
+      await batchSummary.waitFor({ timeout: 60_000 });
+    } finally {
+      await page.close();
+    }
+  }, 300_000);
+});
