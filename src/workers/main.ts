@@ -11,6 +11,7 @@ import { createS3ObjectStore, loadS3Config, type S3StoreConfig } from '../storag
 import { loadWorkerConfig } from './config.js';
 import { createLogger, installWorkerRuntime, type Logger } from './logger.js';
 import { loadWorkflowBundle, startWorkers } from './run.js';
+import { createCostMetrics } from '../cost/metrics.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { registerQuotaMetrics, type QuotaMetrics } from './quota-metrics.js';
 import { quotaSnapshots } from '../client/quota.js';
@@ -105,7 +106,12 @@ async function main(logger: Logger): Promise<void> {
     connection,
     store,
     bundle,
-    ...(metrics !== null ? { onRecord: (record) => metrics.quota.observeRecord(record) } : {}),
+    ...(metrics !== null
+      ? {
+          onRecord: (record) => metrics.quota.observeRecord(record),
+          costMetrics: createCostMetrics(metrics.server.registry),
+        }
+      : {}),
   });
   if (config.serveWorkflows && config.retention.setup) {
     await retentionSetUp(config, s3, logger).catch((err: unknown) =>

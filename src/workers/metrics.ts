@@ -1,10 +1,11 @@
 /**
  * The worker's Prometheus endpoint (prom-client): one registry per process, served on `GET /metrics` at the port of
  * the worker config's `metrics:` section. Other parts of the worker register their own metrics on
- * {@link WorkerMetrics.registry}; this module only owns the registry and the HTTP server.
+ * {@link WorkerMetrics.registry}; metrics on prom-client's default registry (the webhook counters) are served too.
+ * This module only owns the registry and the HTTP server.
  */
 import { createServer, type Server } from 'node:http';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry, collectDefaultMetrics, register } from 'prom-client';
 
 export interface WorkerMetrics {
   readonly registry: Registry;
@@ -26,10 +27,12 @@ export function createWorkerMetrics(options: { defaultMetrics?: boolean } = {}):
           res.writeHead(404).end();
           return;
         }
-        registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-          (err: unknown) => res.writeHead(500).end(err instanceof Error ? err.message : String(err)),
-        );
+        Registry.merge([registry, register])
+          .metrics()
+          .then(
+            (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+            (err: unknown) => res.writeHead(500).end(err instanceof Error ? err.message : String(err)),
+          );
       });
       server = s;
       return new Promise((resolve, reject) => {
