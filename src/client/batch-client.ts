@@ -10,7 +10,6 @@ import {
   batchLimits,
   batchWorkflowId,
   parseEvaluationBatch,
-  type ParsedBatch,
 } from '../spec/evaluation-batch.js';
 import {
   batchProgressQueryName,
