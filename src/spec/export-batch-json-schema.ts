@@ -1,6 +1,6 @@
 /**
  * Prints the EvaluationBatch JSON Schema (OpenAPI 3.0 dialect). Regenerate the committed copy with
- * `npx tsx src/spec/export-batch-json-schema.ts > deploy/crd/evaluationbatch.schema.json`. The template's `spec` is
+ * `npx tsx src/spec/export-batch-json-schema.ts > deploy/crd/evaluationbatch.schema.json` (then `npx prettier --write` it). The template's `spec` is
  * an EvaluationJob spec (deploy/crd/evaluationjob.schema.json), validated per entry after substitution.
  */
 import { z } from 'zod';
