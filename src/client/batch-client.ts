@@ -6,12 +6,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Clien
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { ulid } from 'ulid';
 import { z } from 'zod';
-import {
-  batchLimits,
-  batchWorkflowId,
-  parseEvaluationBatch,
-  type ParsedBatch,
-} from '../spec/evaluation-batch.js';
+import { batchLimits, batchWorkflowId, parseEvaluationBatch } from '../spec/evaluation-batch.js';
 import {
   batchProgressQueryName,
   batchProgressSchema,

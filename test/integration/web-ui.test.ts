@@ -13,7 +13,8 @@ import { BUSYBOX } from './kube/cluster.js';
 
 /** The part of a DOM element read here (the test's TypeScript has no DOM library). */
 interface Anchor {
-  getAttribute(name: string): string | null;
+  /** The resolved address (the attribute may be relative). */
+  readonly href: string;
 }
 
 const runTag = ulid().toLowerCase().slice(-8);
@@ -69,12 +70,12 @@ describe('Web UI', () => {
         `${ui}/namespaces/${namespace}/workflows?query=${encodeURIComponent(`AssayBatch="${id}"`)}`,
       );
       // The list (visibility) shows the batch and both children, and nothing else.
-      const child = page.locator(`a[href*="/workflows/eval-${id}-1/"]`).first();
+      const child = page.locator(`a[href*="eval-${id}-1/"]`).first();
       await child.waitFor({ timeout: 60_000 });
       const listed = await page
-        .locator('a[href*="/workflows/"]')
+        .locator('a')
         .evaluateAll((as: Anchor[]) => [
-          ...new Set(as.map((a) => /\/workflows\/([^/]+)\//.exec(a.getAttribute('href') ?? '')?.[1])),
+          ...new Set(as.map((a) => /\/workflows\/([^/]+)\//.exec(a.href)?.[1])),
         ]);
       expect(listed.filter((w) => w !== undefined && w !== 'start-workflow').sort()).toEqual(
         [`batch-${id}`, `eval-${id}-0`, `eval-${id}-1`].sort(),
