@@ -216,7 +216,16 @@ export class TemporalComponent implements Component {
         { env: cliEnv(process.env), timeout: 30_000 },
       );
     }
-    const after = await probeTemporal(address, namespace);
+    // The frontend serves the namespace's attributes from a cache refreshed every few seconds: a registration shows
+    // in a later probe, not necessarily in the next one.
+    let after = await probeTemporal(address, namespace);
+    for (
+      const deadline = Date.now() + 30_000;
+      (!after.reachable || after.missing.length > 0) && Date.now() < deadline;
+      after = await probeTemporal(address, namespace)
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
     if (!after.reachable || after.missing.length > 0) {
       const still = after.reachable ? after.missing.map((a) => a.name) : [after.problem];
       throw new SearchAttributeRegistrationError(
