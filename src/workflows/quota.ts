@@ -112,6 +112,8 @@ export async function teamQuota(input: TeamQuotaInput): Promise<void> {
       queue.push(entry);
     }
     admit();
+    // Wakes the main loop, which also decides on continue-as-new: a long run of reserves alone grows the history.
+    dirty = true;
     const now = holders.find((h) => h.evaluationId === request.evaluationId);
     if (now !== undefined) {
       // Answered here: no signal needed.
