@@ -6,12 +6,15 @@ import { ApplicationFailure } from '@temporalio/common';
 import { clusterTaskQueue, workflowTaskQueue } from '../spec/names.js';
 import { errorTypes } from '../spec/error-types.js';
 import { teamNamespace, type ClusterRegistry } from '../spec/worker-config.js';
+import { teamQuotaOf, type QuotasConfig } from '../spec/quota-config.js';
 import type { ClusterActivities, ClusterChoice, ClusterRequirements } from './types.js';
 
 export interface ClusterActivityDeps {
   readonly registry: ClusterRegistry;
   /** The workflow task queue this worker serves; cluster queues are named after it. Default `assay`. */
   readonly taskQueue?: string;
+  /** The worker config's quotas: the choice says whether the team has one, so an unlimited team reserves nothing. */
+  readonly quotas?: QuotasConfig;
 }
 
 /**
@@ -63,7 +66,9 @@ export function chooseCluster(
 export function createClusterActivities(deps: ClusterActivityDeps): ClusterActivities {
   return {
     selectCluster(requirements) {
-      return Promise.resolve(chooseCluster(deps.registry, requirements, deps.taskQueue));
+      const choice = chooseCluster(deps.registry, requirements, deps.taskQueue);
+      const quota = deps.quotas !== undefined && teamQuotaOf(deps.quotas, requirements.team) !== null;
+      return Promise.resolve({ ...choice, ...(quota ? { quota } : {}) });
     },
   };
 }

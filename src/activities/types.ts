@@ -25,6 +25,8 @@ export interface ClusterChoice {
   runtimeClassName: string | null;
   /** Why this cluster: the candidates considered and the reason for the choice. */
   reason: string;
+  /** True when the team has a quota (docs/quota.md): the evaluation reserves before its first Job. */
+  quota?: boolean;
 }
 
 export interface ClusterActivities {

@@ -121,7 +121,11 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
         workflowBundle: deps.bundle,
         interceptors: { activity: [activityLogAttributes(null)] },
         activities: {
-          ...createClusterActivities({ registry: config.clusters, taskQueue: config.taskQueue }),
+          ...createClusterActivities({
+            registry: config.clusters,
+            taskQueue: config.taskQueue,
+            quotas: config.quotas,
+          }),
           ...observedRecords(
             createRecordActivities({
               store: deps.store,

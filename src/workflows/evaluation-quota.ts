@@ -7,7 +7,6 @@ import {
   ApplicationFailure,
   condition,
   getExternalWorkflowHandle,
-  patched,
   proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
@@ -17,8 +16,6 @@ import type { ReserveResult } from '../spec/quota.js';
 import { errorTypes } from '../spec/error-types.js';
 import { quotaGrantedSignal, releaseSignal } from './quota.js';
 
-/** Patch id of the quota step: evaluations started before it existed run without it when replayed. */
-export const quotaPatchId = 'quota-reservation';
 
 /**
  * A regular activity, not a local one: the update waits for the quota workflow's own workflow task, which a busy worker
@@ -44,7 +41,7 @@ export interface QuotaHook {
    * Reserves the plan's resources; while queued the phase is `Queued`, and this resolves with the grant.
    * @throws ApplicationFailure `QuotaExceeded` (not retryable) when the evaluation can never fit its team's quota.
    */
-  reserve(enterQueued: () => void): Promise<void>;
+  reserve(limited: boolean, enterQueued: () => void): Promise<void>;
   /** Gives the reservation (or the queue entry) back; never throws. Call from non-cancellable cleanup. */
   release(): Promise<void>;
   view(): QuotaView;
@@ -61,8 +58,9 @@ export function createQuotaHook(evaluationId: string, workflowId: string, plan: 
     granted ??= admittedAt;
   });
   return {
-    async reserve(enterQueued) {
-      if (!patched(quotaPatchId)) return;
+    async reserve(limited, enterQueued) {
+      // A team without a quota reserves nothing: no activity, no event in the history.
+      if (!limited) return;
       let answer: ReserveResult;
       try {
         answer = await reserveQuota({

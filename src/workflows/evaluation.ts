@@ -330,7 +330,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
     });
 
     // Step 3: hold a reservation in the team's quota from here to the cleanup (phase Queued while waiting).
-    await quota.reserve(() => setPhase('Queued'));
+    await quota.reserve(cluster.quota === true, () => setPhase('Queued'));
     for (let attempt = 1; ; attempt++) {
       setPhase('CreatingJob');
       const record: AttemptRecord = {

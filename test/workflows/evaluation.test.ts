@@ -167,8 +167,7 @@ async function runEvaluation(
       namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
       taskQueue: queue,
       workflowBundle: bundle,
-      // No quota for the stub's team (docs/quota.md): the reserve answers at once.
-      activities: { ...central, reserveQuota: () => Promise.resolve({ status: 'unlimited' }) },
+      activities: central,
     }),
     Worker.create({
       connection: workerConnection,
@@ -237,8 +236,7 @@ describe('evaluation workflow (stub activities)', () => {
     expect(record).not.toHaveProperty('spec');
 
     // History economy: the spec travels once (the input), the start's search attributes are not repeated, and the
-    // phase is upserted once per listed phase (Running, Completed). The quota step's patch marker upserts
-    // TemporalChangeVersion once (docs/development.md, "Change workflow code safely").
+    // phase is upserted once per listed phase (Running, Completed). A team without a quota reserves nothing.
     const history = await client.workflow.getHandle(workflowId).fetchHistory();
     const events = history.events ?? [];
     const upserts = events.flatMap((e) =>
@@ -247,7 +245,6 @@ describe('evaluation workflow (stub activities)', () => {
         : [],
     );
     expect(upserts).toEqual([
-      ['TemporalChangeVersion'],
       ['AssayCluster', 'AssayPhase'],
       ['AssayExitCode', 'AssayOutcome', 'AssayPhase'],
     ]);
@@ -260,9 +257,8 @@ describe('evaluation workflow (stub activities)', () => {
     expect(withSpec.map((e) => e.eventType)).toEqual([
       temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
     ]);
-    // 40 before the quota step; it adds the patch marker's upsert and the reserve activity (a regular activity: it
-    // may wait for the team's quota workflow, docs/quota.md) with its workflow task.
-    expect(events.length).toBeLessThanOrEqual(46);
+    // Cluster choice, Job, capture, wait, cleanup, record: no step for quota (the team has none) nor webhooks.
+    expect(events.length).toBeLessThanOrEqual(40);
   }, 60_000);
 
   it('collects the declared outputs of the final attempt before cleanup; refused entries fail a success', async () => {
