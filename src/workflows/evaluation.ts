@@ -220,10 +220,18 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
     const lines = [`**Phase:** ${state.phase}`];
     if (state.cluster !== null)
       lines.push(`**Cluster:** ${state.cluster.name} (namespace ${state.cluster.namespace})`);
+    const queued = quota.view().queue;
+    if (state.phase === 'Queued' && queued !== null) {
+      lines.push(`**Queue:** joined at position ${queued.position} of \`${queued.workflowId}\` — ${queued.waitingFor}`);
+    }
     const attempt = current();
     if (attempt !== undefined) {
       lines.push(`**Attempt:** ${attempt.attempt} of ${plan.retries.maxAttempts} — Job \`${attempt.job}\``);
       if (attempt.pod !== null) lines.push(`**Pod:** \`${attempt.pod}\``);
+      lines.push(
+        `**Logs:** \`${storageKeys.stdout(input.evaluationId, attempt.attempt)}\`, ` +
+          `\`${storageKeys.stderr(input.evaluationId, attempt.attempt)}\``,
+      );
     }
     if (state.nextAttemptAt !== null) lines.push(`**Next attempt at:** ${state.nextAttemptAt}`);
     if (state.outcome !== null) {
