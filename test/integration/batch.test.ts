@@ -183,7 +183,8 @@ describe('batches on the real stack', () => {
             'Succeeded',
             '0',
             expect.any(String),
-            '',
+            // Each evaluation's cost total (USD) from its record: small, but priced.
+            expect.stringMatching(/^\d+(\.\d+)?(e-\d+)?$/),
             model,
             score,
           ]);
