@@ -204,7 +204,9 @@ describe('quota on the real stack', () => {
             const s = await snapshot(teams.fifo);
             return s !== undefined && s.queue.length + s.admissions >= normals.length + fillers;
           },
-          { timeoutMs: 120_000, what: 'every normal evaluation reserved' },
+          // Generous: at most 10 updates may be in flight per workflow, so a burst of reserves is partly retried
+          // (with back-off) and a loaded machine stretches that.
+          { timeoutMs: 300_000, what: 'every normal evaluation reserved' },
         );
         const high = await Promise.all(
           Array.from({ length: highs }, (_, i) => start(run(1, { priority: 'high' }), `h${i}`)),
