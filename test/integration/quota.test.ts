@@ -302,7 +302,7 @@ describe('quota on the real stack', () => {
       // Admitted within the guard's delay plus one small evaluation's run and the check interval.
       expect(bigRecord.timings.queueWaitSeconds).toBeLessThan(starvationSeconds + 60);
     },
-    300_000,
+    600_000,
   );
 
   it.concurrent(
@@ -342,7 +342,7 @@ describe('quota on the real stack', () => {
         what: 'the slot released',
       });
     },
-    300_000,
+    600_000,
   );
 
   it.concurrent(
@@ -390,7 +390,7 @@ describe('quota on the real stack', () => {
       const reclaimedAfter = (Date.parse(record.timings.admittedAt!) - terminatedAt) / 1000;
       expect(reclaimedAfter).toBeLessThan(60);
     },
-    300_000,
+    600_000,
   );
 
   it.concurrent(
@@ -414,7 +414,7 @@ describe('quota on the real stack', () => {
       const backstop = await kube.core.readNamespacedResourceQuota({ name: 'assay-quota', namespace });
       expect(backstop.spec?.hard).toEqual({ pods: '3' });
     },
-    300_000,
+    600_000,
   );
 
   it.concurrent(
@@ -460,6 +460,6 @@ describe('quota on the real stack', () => {
         pods.stop();
       }
     },
-    300_000,
+    600_000,
   );
 });
