@@ -38,7 +38,7 @@ import {
   workflowTaskQueue,
 } from '../spec/names.js';
 import { storageKeys } from '../spec/storage-keys.js';
-import { searchAttributeKeys } from '../spec/search-attribute-keys.js';
+import { evaluationStartAttributes, searchAttributeKeys } from '../spec/search-attribute-keys.js';
 import { startInputOf } from './start-input.js';
 import { quotaSnapshot, quotaSnapshots, withLiveQueuePosition } from './quota.js';
 import type { QuotaSnapshot } from '../spec/quota.js';
@@ -284,13 +284,7 @@ export class AssayClient {
         args: [input],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        typedSearchAttributes: [
-          { key: searchAttributeKeys.team, value: s.team },
-          { key: searchAttributeKeys.user, value: s.user },
-          { key: searchAttributeKeys.image, value: s.image },
-          { key: searchAttributeKeys.priority, value: s.priority },
-          { key: searchAttributeKeys.phase, value: 'Validating' },
-        ],
+        typedSearchAttributes: evaluationStartAttributes(s),
         staticSummary: `${s.team}/${s.user}: ${s.image}${job.metadata.name ? ` (${job.metadata.name})` : ''}`,
         staticDetails: [
           `**Evaluation** \`${evaluationId}\``,

@@ -31,3 +31,19 @@ export const searchAttributeKeys = Object.fromEntries(
     defineSearchAttributeKey(name, sdkTypes[type]),
   ]),
 ) as AssaySearchAttributeKeys;
+
+/** The search attributes an evaluation workflow starts with: who runs what, at what priority, phase `Validating`. */
+export function evaluationStartAttributes(spec: {
+  readonly team: string;
+  readonly user: string;
+  readonly image: string;
+  readonly priority: string;
+}) {
+  return [
+    { key: searchAttributeKeys.team, value: spec.team },
+    { key: searchAttributeKeys.user, value: spec.user },
+    { key: searchAttributeKeys.image, value: spec.image },
+    { key: searchAttributeKeys.priority, value: spec.priority },
+    { key: searchAttributeKeys.phase, value: 'Validating' },
+  ];
+}

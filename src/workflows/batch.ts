@@ -43,7 +43,7 @@ import {
 } from '../spec/evaluation-batch-run.js';
 import type { EvaluationInput, EvaluationOutput } from '../spec/record.js';
 import { evaluationWorkflowId, evaluationWorkflowType } from '../spec/names.js';
-import { searchAttributeKeys } from '../spec/search-attribute-keys.js';
+import { evaluationStartAttributes, searchAttributeKeys } from '../spec/search-attribute-keys.js';
 import { storageKeys } from '../spec/storage-keys.js';
 
 export const batchProgressQuery = defineQuery<BatchProgress>(batchProgressQueryName);
@@ -158,11 +158,7 @@ export async function batch(input: BatchInput): Promise<BatchResult> {
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         typedSearchAttributes: [
-          { key: searchAttributeKeys.team, value: spec.team },
-          { key: searchAttributeKeys.user, value: spec.user },
-          { key: searchAttributeKeys.image, value: spec.image },
-          { key: searchAttributeKeys.priority, value: spec.priority },
-          { key: searchAttributeKeys.phase, value: 'Validating' },
+          ...evaluationStartAttributes(spec),
           { key: searchAttributeKeys.batch, value: input.batchId },
           ...(input.schedule !== null ? [{ key: searchAttributeKeys.schedule, value: input.schedule }] : []),
         ],
