@@ -6,6 +6,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { teamQuota } from '../workflows/quota.js';
 import { demandOf } from '../quota/admission.js';
 import {
@@ -45,12 +46,27 @@ export interface QuotaActivityDeps {
   readonly taskQueue: string;
   /** Continue-as-new threshold of the quota workflow (history events). */
   readonly maxHistoryEvents?: number;
+  /**
+   * Reserve updates this process keeps in flight per quota workflow (default 4). Temporal aborts updates beyond its
+   * per-workflow limit (`history.maxInFlightUpdates`, 10 by default) and the activity then retries with back-off, so a
+   * burst of reserves waits here, in order, instead of being aborted and retried seconds later.
+   */
+  readonly reservesInFlight?: number;
 }
 
 export function createQuotaActivities(deps: QuotaActivityDeps): QuotaActivities {
   const fairness = {
     agingSeconds: deps.quotas.agingSeconds,
     starvationSeconds: deps.quotas.starvationSeconds,
+  };
+  const inFlight = new Map<string, LimitFunction>();
+  const limiterOf = (workflowId: string): LimitFunction => {
+    let limit = inFlight.get(workflowId);
+    if (limit === undefined) {
+      limit = pLimit(deps.reservesInFlight ?? 4);
+      inFlight.set(workflowId, limit);
+    }
+    return limit;
   };
   return {
     async reserveQuota(raw) {
@@ -83,18 +99,22 @@ export function createQuotaActivities(deps: QuotaActivityDeps): QuotaActivities 
         maxHistoryEvents: deps.maxHistoryEvents ?? 2000,
         state: null,
       };
-      const answer = await deps.client.workflow.executeUpdateWithStart<
-        typeof teamQuota,
-        ReserveAnswer,
-        [ReserveRequest]
-      >(reserveUpdateName, {
-        args: [request],
-        startWorkflowOperation: new WithStartWorkflowOperation<typeof teamQuota>(quotaWorkflowType, {
-          workflowId,
-          taskQueue: deps.taskQueue,
-          args: [start],
-          workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-        }),
+      const limit = limiterOf(workflowId);
+      const answer = await limit(async () =>
+        deps.client.workflow.executeUpdateWithStart<typeof teamQuota, ReserveAnswer, [ReserveRequest]>(
+          reserveUpdateName,
+          {
+            args: [request],
+            startWorkflowOperation: new WithStartWorkflowOperation<typeof teamQuota>(quotaWorkflowType, {
+              workflowId,
+              taskQueue: deps.taskQueue,
+              args: [start],
+              workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+            }),
+          },
+        ),
+      ).finally(() => {
+        if (limit.activeCount === 0 && limit.pendingCount === 0) inFlight.delete(workflowId);
       });
       return { ...answer, quotaWorkflowId: workflowId };
     },

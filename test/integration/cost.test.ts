@@ -162,7 +162,7 @@ describe('cost attribution', () => {
 
   it.concurrent('prices memory used beyond the request at the usage', async () => {
     const hold =
-      'import time; b = bytearray(160 * 1024 * 1024); b[::4096] = b"x" * len(b[::4096]); time.sleep(6)';
+      'import time; b = bytearray(160 * 1024 * 1024); b[::4096] = b"x" * len(b[::4096]); time.sleep(8)';
     const record = await run(onDemandHarness, {
       image: PYTHON,
       command: ['python3', '-c', hold],

@@ -190,7 +190,7 @@ describe('quota on the real stack', () => {
         // Five fill the quota, so everything after them queues in the order it arrives.
         // Long enough that all five run at once even on a busy node.
         const first = await Promise.all(
-          Array.from({ length: fillers }, (_, i) => start(run(25), `fill${i}`)),
+          Array.from({ length: fillers }, (_, i) => start(run(40), `fill${i}`)),
         );
         await waitFor(async () => (await snapshot(teams.fifo))?.holders.length === fillers, {
           timeoutMs: 60_000,

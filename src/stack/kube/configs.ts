@@ -264,6 +264,9 @@ export function kubeletArgs(l: KubeLayout, nodeIp: string): string[] {
     `--hostname-override=${CLUSTER.nodeName}`,
     `--node-ip=${nodeIp}`,
     '--node-labels=assay.dev/local=true',
+    // cAdvisor refreshes a container's stats every 10 s by default, so the summary API the cost sampler reads would
+    // miss most of a short attempt's usage; Kubernetes' own node e2e tests lower it the same way.
+    '--housekeeping-interval=1s',
     '--v=1',
   ];
 }
