@@ -99,6 +99,8 @@ export const quotaStateSchema = z.object({
   admissions: z.number().int(),
   /** Runs of this workflow before this one (continue-as-new count). */
   generation: z.number().int(),
+  /** Holders admitted whose grant signal was not sent yet: the next run sends it (absent in older states). */
+  ungranted: z.array(z.string()).optional(),
 });
 export type QuotaState = z.infer<typeof quotaStateSchema>;
 

@@ -62,8 +62,9 @@ export async function teamQuota(input: TeamQuotaInput): Promise<void> {
   let seq = carried?.seq ?? 0;
   let admissions = carried?.admissions ?? 0;
   const generation = carried?.generation ?? 0;
-  /** Admitted, not yet told (the grant signal is sent by the main loop). */
-  let toGrant: Holder[] = [];
+  /** Admitted, not yet told (the grant signal is sent by the main loop); a new run sends what the last one did not. */
+  const ungranted = new Set(carried?.ungranted ?? []);
+  let toGrant: Holder[] = holders.filter((h) => ungranted.has(h.evaluationId));
   let waiting = new Map<string, { position: number; waitingFor: string }>();
   let dirty = true;
 
@@ -209,17 +210,21 @@ export async function teamQuota(input: TeamQuotaInput): Promise<void> {
     }
     if (workflowInfo().historyLength >= input.maxHistoryEvents || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      // Whatever arrived while the handlers finished is part of the state carried over.
+      // Whatever arrived while the handlers finished is part of the state carried over, grants not yet sent included:
+      // under a steady stream of releases there is always a grant to send, so waiting for none would never end.
       admit();
-      if (toGrant.length > 0) {
-        dirty = true;
-        continue;
-      }
       await continueAsNew<typeof teamQuota>({
         ...input,
         policy,
         fairness,
-        state: { holders, queue, seq, admissions, generation: generation + 1 },
+        state: {
+          holders,
+          queue,
+          seq,
+          admissions,
+          generation: generation + 1,
+          ungranted: toGrant.map((h) => h.evaluationId),
+        },
       });
     }
   }

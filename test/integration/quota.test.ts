@@ -27,6 +27,7 @@ import {
   type EvaluationHarness,
 } from '../support/evaluation-harness.js';
 import { waitFor } from '../support/wait-for.js';
+import { exitCodeOf } from '../../src/client/cli/evaluation-common.js';
 import { BUSYBOX } from './kube/cluster.js';
 
 const runTag = ulid().toLowerCase().slice(-8);
@@ -301,6 +302,22 @@ describe('quota on the real stack', () => {
       );
       // Admitted within the guard's delay plus one small evaluation's run and the check interval.
       expect(bigRecord.timings.queueWaitSeconds).toBeLessThan(starvationSeconds + 60);
+    },
+    600_000,
+  );
+
+  it.concurrent(
+    'an evaluation larger than its team\'s whole quota is refused at once with the numbers, never queued (exit 2)',
+    async () => {
+      const id = await start(
+        sleeper(teams.starve)(1, { resources: { cpu: '10m', memory: '512Mi', ephemeralStorage: '32Mi' } }),
+        'huge',
+      );
+      const record = await result(id);
+      expect(record).toMatchObject({ outcome: 'ConfigurationError', reason: 'QuotaExceeded', attempts: [] });
+      expect(record.message).toMatch(/larger than team quota: memory: needs 512Mi, free \S+ of 256Mi/);
+      expect(record.timings.queuedAt).toBeUndefined();
+      expect(exitCodeOf(record)).toBe(2);
     },
     600_000,
   );

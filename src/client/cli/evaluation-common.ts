@@ -17,7 +17,7 @@ import {
   webUiLink,
 } from '../assay-client.js';
 import type { EvaluationRecord, EvaluationStatus } from '../../spec/record.js';
-import { exitCodeForOutcome } from '../../spec/exit-codes.js';
+import { exitCodeForRecord } from '../../spec/exit-codes.js';
 import { formatSpecIssue } from '../../spec/issues.js';
 import { createS3ObjectStore, loadS3Config, type ObjectStore } from '../../storage/index.js';
 import { exitCodes } from './exit-codes.js';
@@ -149,7 +149,7 @@ export function printStatus(
 
 /** The exit code of a finished evaluation. */
 export function exitCodeOf(record: EvaluationRecord): number {
-  return exitCodeForOutcome(record.outcome);
+  return exitCodeForRecord(record);
 }
 
 /**

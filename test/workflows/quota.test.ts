@@ -1,0 +1,134 @@
+/**
+ * The quota workflow on the real Temporal dev server, with stub evaluations that reserve through the real quota hook
+ * and `reserveQuota` activity (update-with-start) and hold their grant briefly: under a steady drain it continues as
+ * new again and again without losing a holder, a queued entry or a grant, every run's history stays bounded, and the
+ * cap holds throughout.
+ */
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { ulid } from 'ulid';
+import { createQuotaActivities } from '../../src/activities/quota.js';
+import { quotasSchema } from '../../src/spec/quota-config.js';
+import { quotaQueryName, quotaWorkflowId, type QuotaSnapshot } from '../../src/spec/quota.js';
+import { installQuietTemporalRuntime } from '../support/temporal.js';
+import type { HolderInput } from './fixtures/quota-stub-workflows.js';
+
+let connection: Connection;
+let client: Client;
+let bundle: WorkflowBundle;
+let workerConnection: NativeConnection;
+
+beforeAll(async () => {
+  installQuietTemporalRuntime();
+  const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+  connection = await Connection.connect({ address });
+  client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+  workerConnection = await NativeConnection.connect({ address });
+  bundle = await bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('./fixtures/quota-stub-workflows.ts', import.meta.url)),
+    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await connection?.close();
+  await workerConnection?.close().catch(() => undefined);
+});
+
+/** Greatest number of intervals open at once (a close at the same instant as an open counts first). */
+function maxOverlap(intervals: { start: number; close: number }[]): number {
+  const points = intervals.flatMap((i) => [
+    { t: i.start, d: 1 },
+    { t: i.close, d: -1 },
+  ]);
+  points.sort((a, b) => a.t - b.t || a.d - b.d);
+  let open = 0;
+  let max = 0;
+  for (const p of points) max = Math.max(max, (open += p.d));
+  return max;
+}
+
+describe('quota workflow', () => {
+  it('continues as new under a steady drain: no holder, entry or grant lost, each run bounded, the cap kept', async () => {
+    const tag = ulid().toLowerCase().slice(-10);
+    const team = `qw-${tag}`;
+    const taskQueue = `test-quota-${tag}`;
+    const total = 60;
+    const maxRunning = 4;
+    const maxHistoryEvents = 80;
+    const quotas = quotasSchema.parse({ teams: { [team]: { maxRunning } }, holderCheckSeconds: 2 });
+    const worker = await Worker.create({
+      connection: workerConnection,
+      namespace: client.options.namespace,
+      taskQueue,
+      workflowBundle: bundle,
+      maxCachedWorkflows: 500,
+      activities: createQuotaActivities({ client, quotas, taskQueue, maxHistoryEvents }),
+    });
+    const quotaId = quotaWorkflowId(team);
+    try {
+      await worker.runUntil(async () => {
+        const handles = await Promise.all(
+          Array.from({ length: total }, (_, i) =>
+            client.workflow.start('holder', {
+              taskQueue,
+              workflowId: `holder-${tag}-${i}`,
+              args: [
+                {
+                  evaluationId: `${tag}-${i}`,
+                  team,
+                  user: `u${i % 4}`,
+                  priority: i % 10 === 0 ? 'high' : 'normal',
+                  holdMs: 50,
+                } satisfies HolderInput,
+              ],
+            }),
+          ),
+        );
+        const results = (await Promise.all(handles.map((h) => h.result()))) as {
+          admittedAt?: string;
+          releasedAt?: string;
+        }[];
+        // Every holder was admitted, once, and the cap held between admission and release.
+        expect(results.filter((r) => r.admittedAt === undefined || r.releasedAt === undefined)).toEqual([]);
+        const intervals = results.map((r) => ({
+          start: Date.parse(r.admittedAt!),
+          close: Date.parse(r.releasedAt!),
+        }));
+        expect(maxOverlap(intervals)).toBeLessThanOrEqual(maxRunning);
+
+        // The releases are all in: the last run holds nothing, queues nothing, and counted every admission.
+        const snapshot = async (): Promise<QuotaSnapshot> =>
+          (await client.workflow.getHandle(quotaId).query(quotaQueryName)) as QuotaSnapshot;
+        let last = await snapshot();
+        for (let i = 0; i < 50 && last.holders.length > 0; i++) {
+          await new Promise((r) => setTimeout(r, 200));
+          last = await snapshot();
+        }
+        expect(last.holders).toEqual([]);
+        expect(last.queue).toEqual([]);
+        expect(last.admissions).toBe(total);
+        expect(last.generation).toBeGreaterThanOrEqual(2);
+
+        // Each run continued as new near the threshold (a run ends on the events that arrived while it decided).
+        const runs: { status: string; length: number }[] = [];
+        for await (const info of client.workflow.list({ query: `WorkflowId = '${quotaId}'` }))
+          runs.push({ status: info.status.name, length: info.historyLength });
+        expect(runs.length).toBe(last.generation + 1);
+        const ended = runs.filter((r) => r.status === 'CONTINUED_AS_NEW');
+        expect(ended.length).toBe(last.generation);
+        for (const r of ended) expect(r.length).toBeLessThanOrEqual(maxHistoryEvents * 1.5);
+        process.stderr.write(
+          `quota workflow: ${total} admissions in ${runs.length} runs, history lengths ${runs.map((r) => r.length).join(', ')}\n`,
+        );
+      });
+    } finally {
+      await client.workflow
+        .getHandle(quotaId)
+        .terminate('test over')
+        .catch(() => undefined);
+    }
+  }, 240_000);
+});
