@@ -4,7 +4,13 @@
  * `checkQuotaHolders`, which the quota workflow calls to find holders whose evaluation has closed without releasing.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  WithStartWorkflowOperation,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { teamQuota } from '../workflows/quota.js';
@@ -54,6 +60,16 @@ export interface QuotaActivityDeps {
   readonly reservesInFlight?: number;
 }
 
+const continuingRetryMs = 100;
+
+function isContinuingRefusal(err: unknown): boolean {
+  return (
+    err instanceof WorkflowUpdateFailedError &&
+    err.cause instanceof ApplicationFailure &&
+    err.cause.type === errorTypes.quotaContinuing
+  );
+}
+
 export function createQuotaActivities(deps: QuotaActivityDeps): QuotaActivities {
   const fairness = {
     agingSeconds: deps.quotas.agingSeconds,
@@ -100,7 +116,7 @@ export function createQuotaActivities(deps: QuotaActivityDeps): QuotaActivities 
         state: null,
       };
       const limit = limiterOf(workflowId);
-      const answer = await limit(async () =>
+      const reserve = (): Promise<ReserveAnswer> =>
         deps.client.workflow.executeUpdateWithStart<typeof teamQuota, ReserveAnswer, [ReserveRequest]>(
           reserveUpdateName,
           {
@@ -112,8 +128,18 @@ export function createQuotaActivities(deps: QuotaActivityDeps): QuotaActivities 
               workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
             }),
           },
-        ),
-      ).finally(() => {
+        );
+      const answer = await limit(async () => {
+        // A run about to continue as new refuses reserves without recording them: send again, to the next run.
+        for (;;) {
+          try {
+            return await reserve();
+          } catch (err) {
+            if (!isContinuingRefusal(err)) throw err;
+            await sleep(continuingRetryMs);
+          }
+        }
+      }).finally(() => {
         if (limit.activeCount === 0 && limit.pendingCount === 0) inFlight.delete(workflowId);
       });
       return { ...answer, quotaWorkflowId: workflowId };

@@ -15,5 +15,10 @@ export const errorTypes = {
   workerMisconfigured: 'WorkerMisconfigured',
   /** The evaluation is larger than its team's whole quota or its user's cap: it could never run. Not retryable. */
   quotaExceeded: 'QuotaExceeded',
+  /**
+   * A quota workflow refused a reserve update because it is about to continue as new (a refused update leaves no
+   * event in its history); the reserve is sent again, and reaches the next run.
+   */
+  quotaContinuing: 'QuotaContinuingAsNew',
 } as const;
 export type ErrorType = (typeof errorTypes)[keyof typeof errorTypes];

@@ -8,6 +8,7 @@
  * before its history grows large, carrying every holder and queued entry.
  */
 import {
+  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -21,6 +22,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { QuotaActivities } from '../activities/quota.js';
+import { errorTypes } from '../spec/error-types.js';
 import { neverFits, planAdmissions, usageOf, type Holder, type QueueEntry } from '../quota/admission.js';
 import {
   quotaGrantedSignalName,
@@ -91,44 +93,67 @@ export async function teamQuota(input: TeamQuotaInput): Promise<void> {
     dirty = true;
   };
 
-  setHandler(reserveUpdate, (request): ReserveAnswer => {
-    policy = request.policy;
-    fairness = request.fairness;
-    const held = holders.find((h) => h.evaluationId === request.evaluationId);
-    // A retried reserve: answer as the first time.
-    if (held !== undefined) return { status: 'granted', admittedAt: iso(held.admittedAt) };
-    let entry = queue.find((e) => e.evaluationId === request.evaluationId);
-    if (entry === undefined) {
-      const refusal = neverFits(policy, request.user, request.demand);
-      if (refusal !== null) return { status: 'refused', reason: refusal };
-      entry = {
-        evaluationId: request.evaluationId,
-        workflowId: request.workflowId,
-        user: request.user,
-        priority: request.priority,
-        demand: request.demand,
-        queuedAt: Date.now(),
-        seq: seq++,
+  /**
+   * Set once the history is long enough to continue as new: reserves are then refused by the validator (which
+   * writes nothing to the history) and sent again by the reserve activity, so a burst of them cannot keep the run
+   * from continuing — each accepted update would be new history and a reason for the server to refuse the
+   * continue-as-new until the run had taken it in.
+   */
+  let continuing = false;
+  const historyFull = (): boolean =>
+    workflowInfo().historyLength >= input.maxHistoryEvents || workflowInfo().continueAsNewSuggested;
+
+  setHandler(
+    reserveUpdate,
+    (request): ReserveAnswer => {
+      policy = request.policy;
+      fairness = request.fairness;
+      const held = holders.find((h) => h.evaluationId === request.evaluationId);
+      // A retried reserve: answer as the first time.
+      if (held !== undefined) return { status: 'granted', admittedAt: iso(held.admittedAt) };
+      let entry = queue.find((e) => e.evaluationId === request.evaluationId);
+      if (entry === undefined) {
+        const refusal = neverFits(policy, request.user, request.demand);
+        if (refusal !== null) return { status: 'refused', reason: refusal };
+        entry = {
+          evaluationId: request.evaluationId,
+          workflowId: request.workflowId,
+          user: request.user,
+          priority: request.priority,
+          demand: request.demand,
+          queuedAt: Date.now(),
+          seq: seq++,
+        };
+        queue.push(entry);
+      }
+      admit();
+      // Wakes the main loop, which also decides on continue-as-new: a long run of reserves alone grows the history.
+      dirty = true;
+      const now = holders.find((h) => h.evaluationId === request.evaluationId);
+      if (now !== undefined) {
+        // Answered here: no signal needed.
+        toGrant = toGrant.filter((h) => h.evaluationId !== request.evaluationId);
+        return { status: 'granted', admittedAt: iso(now.admittedAt) };
+      }
+      const place = waiting.get(request.evaluationId);
+      return {
+        status: 'queued',
+        position: place?.position ?? queue.length,
+        waitingFor: place?.waitingFor ?? 'waiting',
+        queuedAt: iso(entry.queuedAt),
       };
-      queue.push(entry);
-    }
-    admit();
-    // Wakes the main loop, which also decides on continue-as-new: a long run of reserves alone grows the history.
-    dirty = true;
-    const now = holders.find((h) => h.evaluationId === request.evaluationId);
-    if (now !== undefined) {
-      // Answered here: no signal needed.
-      toGrant = toGrant.filter((h) => h.evaluationId !== request.evaluationId);
-      return { status: 'granted', admittedAt: iso(now.admittedAt) };
-    }
-    const place = waiting.get(request.evaluationId);
-    return {
-      status: 'queued',
-      position: place?.position ?? queue.length,
-      waitingFor: place?.waitingFor ?? 'waiting',
-      queuedAt: iso(entry.queuedAt),
-    };
-  });
+    },
+    {
+      validator: (_request: ReserveRequest): void => {
+        if (continuing || historyFull()) {
+          throw ApplicationFailure.create({
+            type: errorTypes.quotaContinuing,
+            message: 'the quota workflow is continuing as new: send the reserve again',
+          });
+        }
+      },
+    },
+  );
 
   setHandler(releaseSignal, ({ evaluationId }) => remove(new Set([evaluationId])));
 
@@ -186,7 +211,8 @@ export async function teamQuota(input: TeamQuotaInput): Promise<void> {
   void checker();
 
   for (;;) {
-    await condition(() => dirty);
+    // A full history alone wakes the loop too: a refused reserve changes no state, yet the run must move on.
+    await condition(() => dirty || historyFull());
     dirty = false;
     admit();
     // Tell the admitted; an evaluation that cannot be signalled has closed: its slot is free again.
@@ -208,7 +234,8 @@ export async function teamQuota(input: TeamQuotaInput): Promise<void> {
         admit();
       }
     }
-    if (workflowInfo().historyLength >= input.maxHistoryEvents || workflowInfo().continueAsNewSuggested) {
+    if (historyFull()) {
+      continuing = true;
       await condition(allHandlersFinished);
       // Whatever arrived while the handlers finished is part of the state carried over, grants not yet sent included:
       // under a steady stream of releases there is always a grant to send, so waiting for none would never end.

@@ -5,33 +5,25 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { ulid } from 'ulid';
 import { parseEvaluationBatch } from '../../src/spec/evaluation-batch.js';
 import type { BatchInput, BatchResult, WriteBatchSummaryInput } from '../../src/spec/evaluation-batch-run.js';
-import { installQuietTemporalRuntime } from '../support/temporal.js';
+import { connectWorkflowTier, type WorkflowTier } from '../support/temporal.js';
 
-let connection: Connection;
+let tier: WorkflowTier;
 let client: Client;
-let bundle: WorkflowBundle;
-let workerConnection: NativeConnection;
 
 beforeAll(async () => {
-  installQuietTemporalRuntime();
-  const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-  connection = await Connection.connect({ address });
-  client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
-  workerConnection = await NativeConnection.connect({ address });
-  bundle = await bundleWorkflowCode({
+  tier = await connectWorkflowTier({
     workflowsPath: fileURLToPath(new URL('./fixtures/batch-stub-workflows.ts', import.meta.url)),
-    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
   });
+  client = tier.client;
 }, 120_000);
 
 afterAll(async () => {
-  await connection?.close();
-  await workerConnection?.close().catch(() => undefined);
+  await tier?.close();
 });
 
 function input(
@@ -98,10 +90,10 @@ async function runBatch(
   const taskQueue = `test-batch-${ulid().toLowerCase()}`;
   const summaries: WriteBatchSummaryInput[] = [];
   const worker = await Worker.create({
-    connection: workerConnection,
+    connection: tier.workerConnection,
     namespace: client.options.namespace,
     taskQueue,
-    workflowBundle: bundle,
+    workflowBundle: tier.bundle,
     maxCachedWorkflows: 2000,
     activities: {
       writeBatchSummary(i: WriteBatchSummaryInput) {

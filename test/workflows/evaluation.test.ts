@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Context } from '@temporalio/activity';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { ulid } from 'ulid';
 import type { AttemptRef, CentralActivities, ClusterQueueActivities } from '../../src/activities/types.js';
 import type {
@@ -23,27 +23,21 @@ import { clusterTaskQueue } from '../../src/spec/names.js';
 import { errorTypes } from '../../src/spec/error-types.js';
 import { searchAttributeKeys } from '../../src/spec/search-attribute-keys.js';
 import { loadWorkflowBundle } from '../../src/workers/run.js';
-import { installQuietTemporalRuntime } from '../support/temporal.js';
+import { connectWorkflowTier, type WorkflowTier } from '../support/temporal.js';
 import { stackTestEnv } from '../support/test-env.js';
 
-let connection: Connection;
+let tier: WorkflowTier;
 let client: Client;
-let bundle: WorkflowBundle;
-let workerConnection: NativeConnection;
 
 beforeAll(async () => {
-  installQuietTemporalRuntime();
-  connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
-  client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
-  workerConnection = await NativeConnection.connect({
-    address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+  tier = await connectWorkflowTier({
+    load: () => loadWorkflowBundle(stackTestEnv().ASSAY_TEST_WORKFLOW_BUNDLE),
   });
-  bundle = await loadWorkflowBundle(stackTestEnv().ASSAY_TEST_WORKFLOW_BUNDLE);
+  client = tier.client;
 }, 120_000);
 
 afterAll(async () => {
-  await connection?.close();
-  await workerConnection?.close();
+  await tier?.close();
 });
 
 function manifest(spec: Record<string, unknown> = {}): Record<string, unknown> {
@@ -163,14 +157,14 @@ async function runEvaluation(
   };
   const workers = await Promise.all([
     Worker.create({
-      connection: workerConnection,
+      connection: tier.workerConnection,
       namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
       taskQueue: queue,
-      workflowBundle: bundle,
+      workflowBundle: tier.bundle,
       activities: central,
     }),
     Worker.create({
-      connection: workerConnection,
+      connection: tier.workerConnection,
       namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
       taskQueue: clusterTaskQueue('local', queue),
       activities: { ...kube, ...outputs },

@@ -6,35 +6,27 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { ulid } from 'ulid';
 import { createQuotaActivities } from '../../src/activities/quota.js';
 import { quotasSchema } from '../../src/spec/quota-config.js';
 import { quotaQueryName, quotaWorkflowId, type QuotaSnapshot } from '../../src/spec/quota.js';
-import { installQuietTemporalRuntime } from '../support/temporal.js';
+import { connectWorkflowTier, type WorkflowTier } from '../support/temporal.js';
 import type { HolderInput } from './fixtures/quota-stub-workflows.js';
 
-let connection: Connection;
+let tier: WorkflowTier;
 let client: Client;
-let bundle: WorkflowBundle;
-let workerConnection: NativeConnection;
 
 beforeAll(async () => {
-  installQuietTemporalRuntime();
-  const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-  connection = await Connection.connect({ address });
-  client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
-  workerConnection = await NativeConnection.connect({ address });
-  bundle = await bundleWorkflowCode({
+  tier = await connectWorkflowTier({
     workflowsPath: fileURLToPath(new URL('./fixtures/quota-stub-workflows.ts', import.meta.url)),
-    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
   });
+  client = tier.client;
 }, 120_000);
 
 afterAll(async () => {
-  await connection?.close();
-  await workerConnection?.close().catch(() => undefined);
+  await tier?.close();
 });
 
 /** Greatest number of intervals open at once (a close at the same instant as an open counts first). */
@@ -55,15 +47,15 @@ describe('quota workflow', () => {
     const tag = ulid().toLowerCase().slice(-10);
     const team = `qw-${tag}`;
     const taskQueue = `test-quota-${tag}`;
-    const total = 60;
-    const maxRunning = 4;
-    const maxHistoryEvents = 80;
+    const total = 100;
+    const maxRunning = 10;
+    const maxHistoryEvents = 100;
     const quotas = quotasSchema.parse({ teams: { [team]: { maxRunning } }, holderCheckSeconds: 2 });
     const worker = await Worker.create({
-      connection: workerConnection,
+      connection: tier.workerConnection,
       namespace: client.options.namespace,
       taskQueue,
-      workflowBundle: bundle,
+      workflowBundle: tier.bundle,
       maxCachedWorkflows: 500,
       activities: createQuotaActivities({ client, quotas, taskQueue, maxHistoryEvents }),
     });
@@ -81,7 +73,7 @@ describe('quota workflow', () => {
                   team,
                   user: `u${i % 4}`,
                   priority: i % 10 === 0 ? 'high' : 'normal',
-                  holdMs: 50,
+                  holdMs: 0,
                 } satisfies HolderInput,
               ],
             }),
@@ -101,7 +93,7 @@ describe('quota workflow', () => {
 
         // The releases are all in: the last run holds nothing, queues nothing, and counted every admission.
         const snapshot = async (): Promise<QuotaSnapshot> =>
-          (await client.workflow.getHandle(quotaId).query(quotaQueryName)) as QuotaSnapshot;
+          await client.workflow.getHandle(quotaId).query<QuotaSnapshot>(quotaQueryName);
         let last = await snapshot();
         for (let i = 0; i < 50 && last.holders.length > 0; i++) {
           await new Promise((r) => setTimeout(r, 200));
@@ -112,14 +104,16 @@ describe('quota workflow', () => {
         expect(last.admissions).toBe(total);
         expect(last.generation).toBeGreaterThanOrEqual(2);
 
-        // Each run continued as new near the threshold (a run ends on the events that arrived while it decided).
+        // Each run continued as new near the threshold. A run ends on the events that arrived while its last grants
+        // went out (a few per admission in flight), so it overshoots by a bounded amount; a run that waited for a
+        // quiet moment to continue would instead hold the whole drain (runs of up to 430 events before reserves were refused while continuing).
         const runs: { status: string; length: number }[] = [];
         for await (const info of client.workflow.list({ query: `WorkflowId = '${quotaId}'` }))
           runs.push({ status: info.status.name, length: info.historyLength });
         expect(runs.length).toBe(last.generation + 1);
         const ended = runs.filter((r) => r.status === 'CONTINUED_AS_NEW');
         expect(ended.length).toBe(last.generation);
-        for (const r of ended) expect(r.length).toBeLessThanOrEqual(maxHistoryEvents * 1.5);
+        for (const r of ended) expect(r.length).toBeLessThanOrEqual(maxHistoryEvents + 100);
         process.stderr.write(
           `quota workflow: ${total} admissions in ${runs.length} runs, history lengths ${runs.map((r) => r.length).join(', ')}\n`,
         );
