@@ -16,7 +16,7 @@ import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker
 import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { ulid } from 'ulid';
-import { createQuotaActivities } from '../src/activities/quota.js';
+import { createQuotaActivities, isContinuingRefusal } from '../src/activities/quota.js';
 import { quotasSchema } from '../src/spec/quota-config.js';
 import {
   quotaQueryName,
@@ -101,12 +101,16 @@ async function main(): Promise<void> {
         fairness,
       };
       const t0 = performance.now();
-      // Temporal refuses more than a few updates in flight per workflow (RESOURCE_EXHAUSTED): retried, as the reserve
-      // activity's retry policy does.
+      // Temporal refuses more than a few updates in flight per workflow (RESOURCE_EXHAUSTED), and a run about to
+      // continue as new refuses reserves: both sent again, as the reserve activity does.
       for (let tries = 0; ; tries++) {
         try {
           return await send();
         } catch (err) {
+          if (isContinuingRefusal(err) && tries < 200) {
+            await new Promise((r) => setTimeout(r, 100));
+            continue;
+          }
           if (tries >= 20 || !String(err).includes('RESOURCE_EXHAUSTED')) throw err;
           await new Promise((r) => setTimeout(r, 100 * (tries + 1)));
         }

@@ -62,7 +62,8 @@ export interface QuotaActivityDeps {
 
 const continuingRetryMs = 100;
 
-function isContinuingRefusal(err: unknown): boolean {
+/** True for the refusal of a quota workflow run that is continuing as new: the reserve is to be sent again. */
+export function isContinuingRefusal(err: unknown): boolean {
   return (
     err instanceof WorkflowUpdateFailedError &&
     err.cause instanceof ApplicationFailure &&
