@@ -10,6 +10,7 @@ import { storageKeys } from '../spec/storage-keys.js';
 import type { RecordActivities } from './types.js';
 import { retentionIndexKey } from '../retention/keys.js';
 import { evaluationCostOf, recordCost, type RecordCostDeps } from '../cost/record-cost.js';
+import type { OverBudgetEvent } from '../cost/budget.js';
 
 export interface RecordActivityDeps {
   readonly store: ObjectStore;
@@ -45,6 +46,7 @@ export function createRecordActivities(deps: RecordActivityDeps): RecordActiviti
       const parsed = evaluationRecordSchema.parse({ ...output, cost, spec });
       const key = storageKeys.record(parsed.evaluationId);
       const body = `${JSON.stringify(parsed, null, 2)}\n`;
+      let overBudget: OverBudgetEvent | null = null;
       try {
         // The retention index entry first: a record is never stored without the entry that lets the sweep find it.
         if (parsed.retentionUntil !== null) {
@@ -53,7 +55,14 @@ export function createRecordActivities(deps: RecordActivityDeps): RecordActiviti
           });
         }
         // The ledger entry before the record: a priced record always has its entry.
-        if (deps.cost !== undefined && cost !== null) await recordCost(deps.cost, deps.store, parsed, cost);
+        if (deps.cost !== undefined && cost !== null) {
+          overBudget = await recordCost(deps.cost, deps.store, parsed, cost, (err) => {
+            Context.current().log.warn('budget check failed: no overBudget event for this evaluation', {
+              evaluationId: parsed.evaluationId,
+              error: String(err),
+            });
+          });
+        }
         // A plain overwrite of the same key with the same content: writing twice is harmless.
         await deps.store.put(key, body, { contentType: 'application/json' });
       } catch (err) {
@@ -67,7 +76,7 @@ export function createRecordActivities(deps: RecordActivityDeps): RecordActiviti
         }
         throw err;
       }
-      return { key, bytes: Buffer.byteLength(body), cost };
+      return { key, bytes: Buffer.byteLength(body), cost, overBudget };
     },
   };
 }

@@ -6,6 +6,7 @@ import type { MultilineRules } from '../logs/events.js';
 import type { JobRequest } from '../spec/job-request.js';
 import type { AttemptEnd, AttemptLogs, EvaluationOutput } from '../spec/record.js';
 import type { EvaluationCost } from '../spec/cost.js';
+import type { OverBudgetEvent } from '../cost/budget.js';
 
 /** What the workflow asks of the cluster registry. */
 export interface ClusterRequirements {
@@ -85,9 +86,13 @@ export interface LogActivities {
 
 export interface RecordActivities {
   /** Writes `evaluations/<id>/record.json` (the output joined with the workflow's input spec); idempotent. */
-  writeRecord(
-    record: EvaluationOutput,
-  ): Promise<{ key: string; bytes: number; cost?: EvaluationCost | null }>;
+  writeRecord(record: EvaluationOutput): Promise<{
+    key: string;
+    bytes: number;
+    cost?: EvaluationCost | null;
+    /** Set when this evaluation took its team over its monthly budget (the `overBudget` webhook event). */
+    overBudget?: OverBudgetEvent | null;
+  }>;
 }
 
 /** Activities served on the `assay` task queue (no cluster credentials needed). */

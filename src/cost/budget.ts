@@ -1,7 +1,7 @@
 /**
  * Budgets (docs/cost.md, "Budgets"): a team's spend this calendar month (UTC) from the ledger, checked against its
- * monthly budget by `assay run` (a warning, or a refusal when `hardStop`) and, where the notifier is wired, by the
- * record activity when an evaluation takes the team over its budget (`cost.overBudget` event).
+ * monthly budget by `assay run` (a warning, or a refusal when `hardStop`) and by the record activity, which tells
+ * the evaluation that took the team over its budget to send the `overBudget` webhook event.
  */
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Budget, CostConfig } from '../spec/pricing-config.js';
@@ -57,8 +57,8 @@ export function describeBudget(check: BudgetCheck): string {
 }
 
 /**
- * The event a notifier sends when an evaluation takes its team over budget (the webhook `cost.overBudget`). Wire a
- * sender into `RecordCostDeps.notifyOverBudget`.
+ * What the record activity answers when an evaluation took its team over budget; the evaluation then sends the
+ * webhook event `overBudget` with these figures.
  */
 export interface OverBudgetEvent {
   type: 'cost.overBudget';

@@ -14,11 +14,6 @@ import { checkBudget, type OverBudgetEvent } from './budget.js';
 export interface RecordCostDeps {
   readonly config: CostConfig;
   readonly metrics?: CostMetrics;
-  /**
-   * Told once per team and month, when the evaluation whose entry was just written took the team over its budget.
-   * Hook for the notifications (webhook event `cost.overBudget`); unset: no budget is checked here.
-   */
-  readonly notifyOverBudget?: (event: OverBudgetEvent) => Promise<void>;
 }
 
 /** The evaluation's cost from its attempts (all of them, failed and infrastructure ones too). */
@@ -29,29 +24,40 @@ export function evaluationCostOf(
   return evaluationCost(output.attempts, pricingFor(deps.config, output.cluster), output.cluster);
 }
 
-/** Writes the ledger entry of a finished evaluation once, and counts it when this call wrote it. */
+/**
+ * Writes the ledger entry of a finished evaluation once (counted in the metric by the call that wrote it), and tells
+ * whether this evaluation is the one that took its team over its monthly budget: the month's spend without it was
+ * within the budget, with it is not. Asked again (a retried activity), it answers the same while no other entry of
+ * the team lands in between; two evaluations that cross the line at the same moment may both see the other's entry
+ * and neither report it. A failed budget check is logged by the caller's `onBudgetError` and answers null: the record
+ * never waits on it.
+ */
 export async function recordCost(
   deps: RecordCostDeps,
   store: ObjectStore,
   record: LedgerSource,
   cost: EvaluationCost,
-): Promise<void> {
+  onBudgetError: (err: unknown) => void = () => undefined,
+): Promise<OverBudgetEvent | null> {
   const entry = ledgerEntryOf(record, cost);
-  if (entry === null) return;
-  if (!(await writeLedgerEntry(store, entry))) return;
-  deps.metrics?.record(entry);
-  if (deps.notifyOverBudget === undefined || deps.config.budgets[entry.team] === undefined) return;
-  const check = await checkBudget(store, deps.config, entry.team, new Date(entry.finishedAt));
-  // Only the evaluation that crossed the line notifies (the month's spend without it was within the budget).
-  if (check !== null && check.over && check.spent - entry.total <= check.budget.monthly) {
-    await deps.notifyOverBudget({
-      type: 'cost.overBudget',
-      team: entry.team,
-      month: check.month,
-      budget: check.budget.monthly,
-      spent: check.spent,
-      currency: check.currency,
-      evaluationId: entry.evaluationId,
-    });
+  if (entry === null) return null;
+  if (await writeLedgerEntry(store, entry)) deps.metrics?.record(entry);
+  if (deps.config.budgets[entry.team] === undefined) return null;
+  let check;
+  try {
+    check = await checkBudget(store, deps.config, entry.team, new Date(entry.finishedAt));
+  } catch (err) {
+    onBudgetError(err);
+    return null;
   }
+  if (check === null || !check.over || check.spent - entry.total > check.budget.monthly) return null;
+  return {
+    type: 'cost.overBudget',
+    team: entry.team,
+    month: check.month,
+    budget: check.budget.monthly,
+    spent: check.spent,
+    currency: check.currency,
+    evaluationId: entry.evaluationId,
+  };
 }

@@ -36,6 +36,15 @@ export const webhookDataSchema = z
       .string()
       .nullable()
       .describe('The evaluation in the Temporal Web UI, when the operator set its URL.'),
+    budget: z
+      .object({
+        month: z.string().describe('The calendar month (UTC), e.g. 2026-11.'),
+        budget: z.number().describe("The team's monthly budget."),
+        spent: z.number().describe("The team's spend this month, this evaluation included."),
+        currency: z.string().nullable(),
+      })
+      .optional()
+      .describe('Only on `overBudget`: the figures of the budget this evaluation went over.'),
   })
   .describe('The evaluation the event is about.');
 export type WebhookData = z.infer<typeof webhookDataSchema>;

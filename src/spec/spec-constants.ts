@@ -29,8 +29,11 @@ const terminalWebhookEvents = [
   'configurationError',
   'infrastructureError',
 ] as const;
-/** Events a webhook can subscribe to: progress (`queued`, `started`, `retrying`), then one per outcome. */
-export const webhookEvents = ['queued', 'started', 'retrying', ...terminalWebhookEvents] as const;
+/**
+ * Events a webhook can subscribe to: progress (`queued`, `started`, `retrying`), `overBudget` (this evaluation took
+ * its team over its monthly budget; sent just before the outcome's event), then one per outcome.
+ */
+export const webhookEvents = ['queued', 'started', 'retrying', 'overBudget', ...terminalWebhookEvents] as const;
 /** The events that end an evaluation: the last one each webhook endpoint is sent. */
 export const terminalEvents: readonly WebhookEvent[] = terminalWebhookEvents;
 /** One webhook event name. */

@@ -510,6 +510,10 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
         ? [{ key: searchAttributeKeys.costUsd, value: record.cost.total }]
         : []),
     ]);
+    if (written.overBudget != null) {
+      const { month, budget, spent, currency } = written.overBudget;
+      notifier.notify('overBudget', { budget: { month, budget, spent, currency } });
+    }
     await notifier.finish(record.outcome);
     return record;
   });

@@ -18,6 +18,7 @@ import {
   webhookMessageId,
   type DeliveryItem,
   type DeliveryRoute,
+  type WebhookData,
   type WebhookEndpoint,
   type WebhookEventMessage,
 } from '../notifications/payload.js';
@@ -54,8 +55,8 @@ export function terminalEventOf(outcome: Outcome): WebhookEvent {
 export interface Notifier {
   /** Where later events' tries run, once the cluster is chosen. */
   route(route: DeliveryRoute): void;
-  /** Hands `event` to every endpoint that subscribes to it; does not wait. */
-  notify(event: WebhookEvent): void;
+  /** Hands `event` to every endpoint that subscribes to it; does not wait. `extra` joins the event's data. */
+  notify(event: WebhookEvent, extra?: Pick<WebhookData, 'budget'>): void;
   /** Hands over the terminal event of `outcome` (and the end to every endpoint already started); waits for the hand-overs. */
   finish(outcome: Outcome): Promise<void>;
 }
@@ -110,7 +111,7 @@ export function createNotifier(options: {
     chains.set(endpoint.index, next);
   };
 
-  const message = (event: WebhookEvent): WebhookEventMessage => {
+  const message = (event: WebhookEvent, extra: Pick<WebhookData, 'budget'>): WebhookEventMessage => {
     const s = options.state();
     return {
       id: webhookMessageId(options.evaluationId, event, s.attempt),
@@ -129,14 +130,15 @@ export function createNotifier(options: {
         maxAttempts: options.maxAttempts,
         nextAttemptAt: s.nextAttemptAt,
         recordKey: storageKeys.record(options.evaluationId),
+        ...extra,
       },
     };
   };
 
-  const notify = (event: WebhookEvent, last: boolean): void => {
+  const notify = (event: WebhookEvent, last: boolean, extra: Pick<WebhookData, 'budget'> = {}): void => {
     const subscribed = endpoints.filter((e) => e.events.includes(event));
     if (subscribed.length === 0) return;
-    const item: DeliveryItem = { message: message(event), route, last };
+    const item: DeliveryItem = { message: message(event, extra), route, last };
     for (const endpoint of subscribed) handOver(endpoint, item);
   };
 
@@ -144,8 +146,8 @@ export function createNotifier(options: {
     route(next) {
       route = next;
     },
-    notify(event) {
-      notify(event, false);
+    notify(event, extra) {
+      notify(event, false, extra);
     },
     async finish(outcome) {
       const event = terminalEventOf(outcome);

@@ -9,6 +9,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { ulid } from 'ulid';
+import { deliveryWorkflowId, webhookPayloadSchema } from '../../src/notifications/payload.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 import { evaluationWorkflowId } from '../../src/spec/names.js';
 import { ledgerEntrySchema, ledgerKey, type EvaluationCost } from '../../src/spec/cost.js';
 import type { EvaluationRecord } from '../../src/spec/record.js';
@@ -28,8 +30,12 @@ const gib = 1024 ** 3;
 
 const prices = { cpuCoreHour: 3.6, memoryGiBHour: 0.36, ephemeralStorageGiBHour: 0.036 };
 const spot = { cpuCoreHour: 0.9, memoryGiBHour: 0.09, discount: 0.5 };
+const budgetTeam = `costb-${runTag}`;
+/** So small that the team's first evaluation goes over it, and every later one finds it over already. */
+const tinyBudget = 1e-9;
 const costConfig = (spotLabels?: { key: string; values: string[] }[]) => ({
   sampleIntervalSeconds: 1,
+  budgets: { [budgetTeam]: { monthly: tinyBudget } },
   clusters: {
     local: { version: `it-${runTag}`, ...prices, spot, ...(spotLabels !== undefined ? { spotLabels } : {}) },
   },
@@ -37,6 +43,7 @@ const costConfig = (spotLabels?: { key: string; values: string[] }[]) => ({
 
 let onDemandHarness: EvaluationHarness;
 let spotHarness: EvaluationHarness;
+let receiver: WebhookReceiver;
 let nodeName: string;
 const ledgerKeys: string[] = [];
 
@@ -50,8 +57,13 @@ const manifest = manifestBuilder({
 });
 
 beforeAll(async () => {
-  [onDemandHarness, spotHarness] = await Promise.all([
-    startEvaluationHarness({ taskQueue: `assay-cost-${runTag}`, cost: costConfig() }),
+  [onDemandHarness, receiver, spotHarness] = await Promise.all([
+    startEvaluationHarness({
+      taskQueue: `assay-cost-${runTag}`,
+      cost: costConfig(),
+      notifications: { allow: ['localhost'], retrySchedule: [0, 0.5], timeoutSeconds: 5 },
+    }),
+    startWebhookReceiver(),
     startEvaluationHarness({
       taskQueue: `assay-cost-spot-${runTag}`,
       cost: costConfig([{ key: spotKey, values: ['true'] }]),
@@ -67,6 +79,8 @@ afterAll(async () => {
   const store = onDemandHarness?.store;
   for (const key of ledgerKeys) await store?.delete(key).catch(() => undefined);
   await onDemandHarness?.kube.core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  await onDemandHarness?.kube.core.deleteNamespace({ name: `assay-${budgetTeam}` }).catch(() => undefined);
+  await receiver?.close();
   await Promise.all([onDemandHarness?.close(), spotHarness?.close()]);
 });
 
@@ -196,4 +210,34 @@ describe('cost attribution', () => {
     expect(cost.retried).toBeCloseTo(cost.attempts[0]!.total, 12);
     expect(cost.total).toBeCloseTo(cost.attempts[0]!.total + cost.attempts[1]!.total, 12);
   });
+
+  it.concurrent(
+    'sends overBudget once, before the outcome, when an evaluation takes its team over its monthly budget',
+    async () => {
+      const hook = { url: `http://localhost:${receiver.port}/budget`, events: ['overBudget', 'succeeded'] };
+      const spec = { team: budgetTeam, command: ['sh', '-c', 'sleep 1'], webhooks: [hook] };
+      // The first evaluation of the team this month crosses the line; the second finds it crossed already.
+      const first = await run(onDemandHarness, spec);
+      const second = await run(onDemandHarness, spec);
+      for (const r of [first, second]) {
+        expect(r.outcome).toBe('Succeeded');
+        await onDemandHarness.client.temporal.workflow
+          .getHandle(deliveryWorkflowId(r.evaluationId, 0))
+          .result();
+      }
+      const bodies = receiver.requests('/budget').map((r) => webhookPayloadSchema.parse(JSON.parse(r.body)));
+      const of = (id: string) => bodies.filter((b) => b.data.evaluationId === id);
+      expect(of(first.evaluationId).map((b) => b.type)).toEqual(['overBudget', 'succeeded']);
+      expect(of(second.evaluationId).map((b) => b.type)).toEqual(['succeeded']);
+      const budget = of(first.evaluationId)[0]!.data.budget!;
+      expect(budget).toMatchObject({
+        month: first.timings.finishedAt!.slice(0, 7),
+        budget: tinyBudget,
+        currency: 'USD',
+      });
+      // The team's spend this month at that moment: the first evaluation alone.
+      expect(budget.spent).toBeCloseTo(costOf(first).total, 9);
+      expect(of(first.evaluationId)[1]!.data.budget).toBeUndefined();
+    },
+  );
 });
