@@ -47,9 +47,16 @@ function mainStatus(pod: V1Pod): V1ContainerStatus | undefined {
   return pod.status?.containerStatuses?.find((c) => c.name === mainContainerName);
 }
 
+/**
+ * A container timestamp as ISO text; null when unknown. The Unix epoch counts as unknown: a container that exits
+ * before its runtime records the start is reported with a zero start time, which the kubelet passes on as
+ * 1970-01-01T00:00:00Z (taken at face value it made a one-second evaluation 56 years long).
+ */
 function iso(value: Date | string | undefined): string | null {
   if (value === undefined) return null;
-  return (value instanceof Date ? value : new Date(value)).toISOString();
+  const at = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(at.getTime()) || at.getTime() <= 0) return null;
+  return at.toISOString();
 }
 
 function parseResult(message: string | null): AttemptEnd['result'] {

@@ -55,7 +55,10 @@ function gpuPrice(table: Record<string, number>, type: string | null): number | 
 
 function seconds(from: string | null, to: string | null): number {
   if (from === null || to === null) return 0;
-  return Math.max(0, (Date.parse(to) - Date.parse(from)) / 1000);
+  const start = Date.parse(from);
+  // The Unix epoch is a runtime's zero time, never a real start (records written before classify.ts knew it).
+  if (!(start > 0)) return 0;
+  return Math.max(0, (Date.parse(to) - start) / 1000);
 }
 
 const zero = (): ByResource => ({ cpu: 0, memory: 0, gpu: 0, ephemeralStorage: 0 });

@@ -64,6 +64,13 @@ describe('classifyPod', () => {
     expect(end?.finishedAt).toBe(finished.toISOString());
   });
 
+  it('a start at the Unix epoch (the runtime never recorded it: the container exited at once) is unknown', () => {
+    const state = terminated(0, 'Completed');
+    state.terminated!.startedAt = new Date(0);
+    const end = classifyPod(pod(state, { phase: 'Succeeded' }));
+    expect(end).toMatchObject({ kind: 'Succeeded', startedAt: null, finishedAt: finished.toISOString() });
+  });
+
   it('a termination message that is not JSON gives no result', () => {
     expect(classifyPod(pod(terminated(0, 'Completed', 'done'), { phase: 'Succeeded' }))?.result).toBeNull();
   });

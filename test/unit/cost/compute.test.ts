@@ -118,6 +118,13 @@ describe('evaluationCost', () => {
     const unmeasured = evaluationCost([attempt({ measurement: null })], pricing, null);
     expect(unmeasured.partial).toMatch(/not measured/);
   });
+
+  it('never takes a start at the Unix epoch (a runtime zero time in older records) for a real one', () => {
+    const cost = evaluationCost([attempt({ startedAt: '1970-01-01T00:00:00.000Z' })], pricing, null);
+    expect(cost.attempts[0]!.seconds).toBe(0);
+    // What was measured still counts: 100 core-seconds of CPU.
+    expect(cost.byResource.cpu).toBeCloseTo(100 / 3600, 12);
+  });
 });
 
 describe('pricing config', () => {
