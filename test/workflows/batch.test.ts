@@ -11,6 +11,7 @@ import { ulid } from 'ulid';
 import { parseEvaluationBatch } from '../../src/spec/evaluation-batch.js';
 import type { BatchInput, BatchResult, WriteBatchSummaryInput } from '../../src/spec/evaluation-batch-run.js';
 import { connectWorkflowTier, type WorkflowTier } from '../support/temporal.js';
+import { maxOverlap } from '../support/intervals.js';
 
 let tier: WorkflowTier;
 let client: Client;
@@ -68,19 +69,6 @@ interface Run {
   children: { id: string; start: number; close: number }[];
   /** History length of every run of the batch workflow, oldest first. */
   runLengths: number[];
-}
-
-/** Greatest number of intervals open at once. */
-function maxOverlap(intervals: { start: number; close: number }[]): number {
-  const points = intervals.flatMap((i) => [
-    { t: i.start, d: 1 },
-    { t: i.close, d: -1 },
-  ]);
-  points.sort((a, b) => a.t - b.t || a.d - b.d);
-  let open = 0;
-  let max = 0;
-  for (const p of points) max = Math.max(max, (open += p.d));
-  return max;
 }
 
 async function runBatch(

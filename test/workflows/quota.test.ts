@@ -13,6 +13,7 @@ import { createQuotaActivities } from '../../src/activities/quota.js';
 import { quotasSchema } from '../../src/spec/quota-config.js';
 import { quotaQueryName, quotaWorkflowId, type QuotaSnapshot } from '../../src/spec/quota.js';
 import { connectWorkflowTier, type WorkflowTier } from '../support/temporal.js';
+import { maxOverlap } from '../support/intervals.js';
 import type { HolderInput } from './fixtures/quota-stub-workflows.js';
 
 let tier: WorkflowTier;
@@ -28,19 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await tier?.close();
 });
-
-/** Greatest number of intervals open at once (a close at the same instant as an open counts first). */
-function maxOverlap(intervals: { start: number; close: number }[]): number {
-  const points = intervals.flatMap((i) => [
-    { t: i.start, d: 1 },
-    { t: i.close, d: -1 },
-  ]);
-  points.sort((a, b) => a.t - b.t || a.d - b.d);
-  let open = 0;
-  let max = 0;
-  for (const p of points) max = Math.max(max, (open += p.d));
-  return max;
-}
 
 describe('quota workflow', () => {
   it('continues as new under a steady drain: no holder, entry or grant lost, each run bounded, the cap kept', async () => {
