@@ -262,10 +262,12 @@ describe('quota on the real stack', () => {
     'a large evaluation is not starved by a stream of small ones, which pass it until the guard holds them',
     async () => {
       const run = sleeper(teams.starve);
-      const small = (): Record<string, unknown> =>
-        run(2, { resources: { cpu: '10m', memory: '64Mi', ephemeralStorage: '32Mi' } });
+      const small = (seconds = 2): Record<string, unknown> =>
+        run(seconds, { resources: { cpu: '10m', memory: '64Mi', ephemeralStorage: '32Mi' } });
       const ids: string[] = [];
-      for (let i = 0; i < 4; i++) ids.push(await start(small(), `s${i}`));
+      // The first four hold the memory a little longer, so the stream below is queued before anything frees: freed
+      // memory then goes to small ones that pass the large one (BestEffortFIFO), not to the large one at once.
+      for (let i = 0; i < 4; i++) ids.push(await start(small(8), `s${i}`));
       await waitFor(async () => (await snapshot(teams.starve))?.holders.length === 4, {
         timeoutMs: 60_000,
         what: 'four small ones holding all the memory',
