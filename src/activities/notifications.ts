@@ -6,6 +6,7 @@
  * endpoint with a `secretRef` fails there with a clear reason. `notificationPolicy` and `storeDeliveryLog` are the
  * delivery workflow's central (local) activities.
  */
+import { addDeadLettersToRecord, deadLettersOf } from '../notifications/record-dead-letters.js';
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { orNullOn404, type KubeClients } from '../kube/clients.js';
@@ -233,6 +234,8 @@ export function createNotificationCentralActivities(deps: {
       // Counted once the log saying so is stored; a retried write may count twice, which a counter tolerates.
       for (const letter of newDeadLetters) notificationMetrics.deadLetter(letter.type);
       if (newDeadLetters.length > 0) {
+        // Into the record too, if it exists; if not, the record activity takes it from this log when it writes it.
+        await addDeadLettersToRecord(deps.store, parsed.evaluationId, deadLettersOf(parsed));
         Context.current().log.warn('webhook dead letter', {
           webhook: parsed.index,
           events: newDeadLetters.map((l) => l.type),

@@ -11,6 +11,12 @@ import type { RecordActivities } from './types.js';
 import { retentionIndexKey } from '../retention/keys.js';
 import { evaluationCostOf, recordCost, type RecordCostDeps } from '../cost/record-cost.js';
 import type { OverBudgetEvent } from '../cost/budget.js';
+import {
+  addDeadLettersToRecord,
+  mergeDeadLetters,
+  storedDeadLetters,
+  writeRecordMergingDeadLetters,
+} from '../notifications/record-dead-letters.js';
 
 export interface RecordActivityDeps {
   readonly store: ObjectStore;
@@ -63,8 +69,20 @@ export function createRecordActivities(deps: RecordActivityDeps): RecordActiviti
             });
           });
         }
-        // A plain overwrite of the same key with the same content: writing twice is harmless.
-        await deps.store.put(key, body, { contentType: 'application/json' });
+        // Created, or replaced if unchanged since read, with the webhook dead letters known so far merged in
+        // (docs/notifications.md, "Dead letters"): writing twice is harmless, and no dead letter added meanwhile by a
+        // delivery is lost.
+        const written = await writeRecordMergingDeadLetters(
+          deps.store,
+          key,
+          parsed,
+          await storedDeadLetters(deps.store, parsed.evaluationId),
+        );
+        // A delivery log stored while the record was being written: its delivery may have found no record yet.
+        const later = await storedDeadLetters(deps.store, parsed.evaluationId);
+        if (mergeDeadLetters(written, later).length > written.length) {
+          await addDeadLettersToRecord(deps.store, parsed.evaluationId, later);
+        }
       } catch (err) {
         if (err instanceof StorageError && !err.retryable) {
           throw ApplicationFailure.create({

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { evaluationIdSchema } from './names.js';
 import { attemptMeasurementSchema, evaluationCostSchema } from './cost.js';
+import { webhookEvents } from './spec-constants.js';
 
 /** Phases of an evaluation, in the order they are normally passed through. */
 export const phases = [
@@ -181,6 +182,20 @@ export const artifactsSummarySchema = z.object({
 export type ArtifactsSummary = z.infer<typeof artifactsSummarySchema>;
 
 /** The durable record of one evaluation: what `assay result` prints, kept in object storage after the workflow ends. */
+/** One undelivered webhook event, as the record lists it. */
+export const recordDeadLetterSchema = z.object({
+  /** Index of the endpoint in `spec.webhooks`. */
+  webhook: z.number().int().nonnegative(),
+  url: z.string(),
+  event: z.enum(webhookEvents),
+  /** The event's `webhook-id`. */
+  messageId: z.string(),
+  reason: z.string().nullable(),
+  /** When the last try ended. */
+  at: isoTimestamp.nullable(),
+});
+export type RecordDeadLetter = z.infer<typeof recordDeadLetterSchema>;
+
 export const evaluationRecordSchema = z.object({
   evaluationId: evaluationIdSchema,
   workflowId: z.string(),
@@ -207,6 +222,11 @@ export const evaluationRecordSchema = z.object({
   retentionUntil: isoTimestamp.nullable(),
   /** Object key of this record. */
   recordKey: z.string(),
+  /**
+   * Webhook events that could not be delivered (docs/notifications.md, "Dead letters"). Added to the stored record as
+   * they happen, also after the evaluation ended (a delivery outlives it); absent while there are none.
+   */
+  notifications: z.object({ deadLetters: z.array(recordDeadLetterSchema) }).optional(),
   /** The normalised EvaluationJob manifest the evaluation ran. */
   spec: z.json(),
 });

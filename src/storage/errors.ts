@@ -66,6 +66,19 @@ export class StorageAccessDeniedError extends StorageError {
   }
 }
 
+/** A conditional write found the object changed (`If-Match`) or present (`If-None-Match: *`): read it again. */
+export class PreconditionFailedError extends StorageError {
+  readonly code = 'PRECONDITION_FAILED';
+  readonly retryable = false;
+  constructor(
+    readonly bucket: string,
+    readonly key: string,
+    options?: ErrorOptions,
+  ) {
+    super(`s3://${bucket}/${key} changed since it was read (precondition failed)`, options);
+  }
+}
+
 /** A key the store cannot hold (empty, too long). Raised before any request is sent. */
 export class InvalidObjectKeyError extends StorageError {
   readonly code = 'INVALID_OBJECT_KEY';

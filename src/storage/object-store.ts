@@ -112,6 +112,12 @@ export interface PutOptions extends RequestOptions {
   readonly contentType?: string;
   /** User metadata (`x-amz-meta-*`); keys are lower-cased by S3. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * A conditional write (S3's `If-Match` / `If-None-Match`; `put` only, and only for a body given whole: a Buffer or
+   * a string): `{ ifMatch: etag }` replaces the object only while it is that version, `{ ifNoneMatch: '*' }` creates
+   * it only if it does not exist. Otherwise `PreconditionFailedError`: read again and retry.
+   */
+  readonly condition?: { readonly ifMatch: string } | { readonly ifNoneMatch: '*' };
 }
 
 /** Options of {@link ObjectStore.list}. */

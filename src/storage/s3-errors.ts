@@ -4,6 +4,7 @@
  */
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import {
+  PreconditionFailedError,
   BucketNotFoundError,
   MultipartUploadNotFoundError,
   ObjectNotFoundError,
@@ -54,6 +55,10 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): unknown {
         return new MultipartUploadNotFoundError(ctx.bucket, ctx.key ?? '', ctx.uploadId ?? '', {
           cause: err,
         });
+      // AWS answers 409 ConditionalRequestConflict when a concurrent conditional write to the same key won the race.
+      case 'PreconditionFailed':
+      case 'ConditionalRequestConflict':
+        return new PreconditionFailedError(ctx.bucket, ctx.key ?? '', { cause: err });
       case 'AccessDenied':
       case 'InvalidAccessKeyId':
       case 'SignatureDoesNotMatch':
@@ -65,6 +70,7 @@ export function mapS3Error(err: unknown, ctx: S3ErrorContext): unknown {
         ? new BucketNotFoundError(ctx.bucket, { cause: err })
         : new ObjectNotFoundError(ctx.bucket, ctx.key, { cause: err });
     }
+    if (status === 412) return new PreconditionFailedError(ctx.bucket, ctx.key ?? '', { cause: err });
     if (status === 403) return new StorageAccessDeniedError(ctx.bucket, ctx.key, err.name, { cause: err });
     if ((status !== undefined && status >= 500) || err.name === 'SlowDown') {
       return new StorageUnavailableError(ctx.operation, ctx.endpoint, `${err.name} (HTTP ${status})`, {

@@ -10,6 +10,7 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
+  PutObjectCommand,
   S3Client,
   UploadPartCommand,
   type $Command,
@@ -79,6 +80,7 @@ export class S3ObjectStore implements ObjectStore {
     options: PutOptions = {},
   ): Promise<PutResult> {
     assertValidKey(key);
+    if (options.condition !== undefined) return this.#putConditionally(key, body, options);
     // lib-storage's Upload sends a body that fits one part as a single PUT and anything larger as a multipart
     // upload, reading at most queueSize parts ahead: a stream of unknown length is stored with bounded memory.
     const upload = new Upload({
@@ -108,6 +110,33 @@ export class S3ObjectStore implements ObjectStore {
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** One PutObject with `If-Match` / `If-None-Match` (see {@link PutOptions.condition}). */
+  async #putConditionally(
+    key: string,
+    body: Readable | Buffer | Uint8Array | string,
+    options: PutOptions,
+  ): Promise<PutResult> {
+    if (body instanceof Readable) {
+      throw new TypeError(
+        `a conditional put takes a Buffer or a string, not a stream (s3://${this.bucket}/${key})`,
+      );
+    }
+    const condition = options.condition!;
+    const out = await this.#send(
+      'put',
+      key,
+      new PutObjectCommand({
+        ...this.#object(key),
+        Body: body,
+        ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: condition.ifNoneMatch }),
+        ...(options.contentType ? { ContentType: options.contentType } : {}),
+        ...(options.metadata ? { Metadata: { ...options.metadata } } : {}),
+      }),
+      options,
+    );
+    return { key, etag: out.ETag, parts: 1 };
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {

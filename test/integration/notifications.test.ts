@@ -18,7 +18,12 @@ import { buildNamespace } from '../../src/activities/job-manifest.js';
 import { parseEvaluationJob } from '../../src/spec/evaluation-job.js';
 import { evaluationWorkflowId } from '../../src/spec/names.js';
 import { storageKeys } from '../../src/spec/storage-keys.js';
-import type { EvaluationInput, EvaluationRecord } from '../../src/spec/record.js';
+import {
+  evaluationRecordSchema,
+  type EvaluationInput,
+  type EvaluationRecord,
+} from '../../src/spec/record.js';
+import { waitFor } from '../support/wait-for.js';
 import {
   deliveryWorkflowId,
   webhookPayloadSchema,
@@ -59,7 +64,16 @@ const manifest = manifestBuilder({
 });
 
 /** Evaluation A's endpoints, by index. */
-const endpointsA = ['ordered', 'flaky', 'throttled', 'hang', 'gone', 'rotation', 'missing'] as const;
+const endpointsA = [
+  'ordered',
+  'flaky',
+  'throttled',
+  'hang',
+  'gone',
+  'rotation',
+  'missing',
+  'rejecting',
+] as const;
 type CaseA = (typeof endpointsA)[number];
 let evaluationA: Promise<{ id: string; record: EvaluationRecord; closedAt: number }>;
 let evaluationB: Promise<{ id: string; outcome: string }>;
@@ -117,6 +131,7 @@ beforeAll(async () => {
   receiverA.script('/hang', ['hang', { status: 200 }], [s1]);
   receiverA.script('/gone', [{ status: 410 }]);
   receiverA.script('/rotation', [{ status: 200 }], [s2a, s2b]);
+  receiverA.script('/rejecting', [{ status: 400 }]);
   const ref = (key: string) => ({ name: secretName, key });
   const webhooks: Record<CaseA, Record<string, unknown>> = {
     ordered: { events: ['queued', 'started', 'succeeded'], secretRef: ref('one') },
@@ -126,6 +141,7 @@ beforeAll(async () => {
     gone: { events: ['started', 'succeeded'] },
     rotation: { secretRef: ref('rotating') },
     missing: { secretRef: { name: 'no-such-secret', key: 'k' } },
+    rejecting: { events: ['started'] },
   };
   const idA = newId('wha');
   const started = await a.client.start(
@@ -257,6 +273,34 @@ describe('notification webhooks on the real stack', () => {
     expect(stored.events[0]?.state).toBe('deadLetter');
   }, 120_000);
 
+  it('lists every dead letter in the record: one of the run (400 to started) and one after it (missing Secret)', async () => {
+    const { id } = await evaluationA;
+    await Promise.all([logOfA('missing'), logOfA('rejecting')]);
+    // The record is written before the delivery of `succeeded` ends: read it until the later dead letter is in.
+    const letters = await waitFor(
+      async () => {
+        const record = evaluationRecordSchema.parse(
+          JSON.parse((await a.store.getBytes(storageKeys.record(id))).toString()),
+        );
+        const list = record.notifications?.deadLetters ?? [];
+        return list.length >= 2 ? list : undefined;
+      },
+      { timeoutMs: 60_000, what: 'both dead letters in the record' },
+    );
+    expect(letters.map((l) => [l.webhook, l.event])).toEqual([
+      [endpointsA.indexOf('missing'), 'succeeded'],
+      [endpointsA.indexOf('rejecting'), 'started'],
+    ]);
+    expect(letters[0]?.reason).toContain(`Secret ${namespace}/no-such-secret not found`);
+    expect(letters[1]).toMatchObject({
+      messageId: `msg_${id}_started_1`,
+      url: expect.stringMatching(/\/rejecting$/),
+    });
+    expect(letters[1]?.reason).toContain('400');
+    // The rest of the record is as the evaluation wrote it.
+    expect((await evaluationA).record.outcome).toBe('Succeeded');
+  }, 120_000);
+
   it('refuses 127.0.0.1 and a name resolving to loopback without the allow-list: nothing connects', async () => {
     const { id, outcome } = await evaluationB;
     const [privateName, literal] = await Promise.all([deliveryLog(b, id, 0), deliveryLog(b, id, 1)]);
@@ -291,7 +335,7 @@ describe('notification webhooks on the real stack', () => {
     expect(table.stdout).toContain(
       `dead letter: succeeded (msg_${id}_succeeded_1): failed: Secret ${namespace}/no-such-secret not found`,
     );
-    expect(table.stdout).toContain('1 dead letter\n');
+    expect(table.stdout).toContain('2 dead letters\n');
     // The JSON form's data, read in this process (one CLI start is slow enough on a shared machine).
     const list = await readDeliveries(a.client.temporal, a.store, id);
     expect(list.map((d) => d.source)).toEqual(endpointsA.map(() => 'storage'));

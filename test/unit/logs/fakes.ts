@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import {
   MultipartUploadNotFoundError,
   ObjectNotFoundError,
+  PreconditionFailedError,
   StorageRequestError,
   StorageUnavailableError,
 } from '../../../src/storage/errors.js';
@@ -18,6 +19,7 @@ import type {
   ObjectInfo,
   ObjectStore,
   ObjectSummary,
+  PutOptions,
   PutResult,
   RequestOptions,
   UploadedPart,
@@ -36,6 +38,11 @@ export const forbidden = (operation: string, key: string): StorageRequestError =
   new StorageRequestError(operation, 'fake', key, 'AccessDenied', 403);
 
 /** An object store in memory. Calls that were sent complete even when the caller aborts meanwhile, as on S3. */
+/** An ETag as S3 gives one for a single-part object: the quoted MD5 of the body. */
+function etagOf(body: Buffer): string {
+  return `"${createHash('md5').update(body).digest('hex')}"`;
+}
+
 export class MemoryStore implements ObjectStore {
   readonly bucket = 'fake';
   readonly objects = new Map<string, Buffer>();
@@ -56,16 +63,32 @@ export class MemoryStore implements ObjectStore {
     return body.toString('utf8');
   }
 
-  async put(key: string, body: Readable | Buffer | Uint8Array | string): Promise<PutResult> {
+  async put(
+    key: string,
+    body: Readable | Buffer | Uint8Array | string,
+    options: PutOptions = {},
+  ): Promise<PutResult> {
     this.#call('put', key);
+    let bytes: Buffer;
     if (typeof body === 'string' || body instanceof Uint8Array) {
-      this.objects.set(key, Buffer.from(body));
+      bytes = Buffer.from(body);
     } else {
       const chunks: Buffer[] = [];
       for await (const chunk of body) chunks.push(chunk as Buffer);
-      this.objects.set(key, Buffer.concat(chunks));
+      bytes = Buffer.concat(chunks);
     }
-    return { key, etag: undefined, parts: 1 };
+    // Checked after the body is read, as S3 checks at the end of the request: a write in between wins.
+    const condition = options.condition;
+    const current = this.objects.get(key);
+    if (condition !== undefined) {
+      const held =
+        'ifMatch' in condition
+          ? current !== undefined && etagOf(current) === condition.ifMatch
+          : current === undefined;
+      if (!held) throw new PreconditionFailedError(this.bucket, key);
+    }
+    this.objects.set(key, bytes);
+    return { key, etag: etagOf(bytes), parts: 1 };
   }
 
   async exists(key: string): Promise<boolean> {
@@ -80,7 +103,7 @@ export class MemoryStore implements ObjectStore {
     return Promise.resolve({
       key,
       size: body.length,
-      etag: undefined,
+      etag: etagOf(body),
       contentType: undefined,
       lastModified: undefined,
       metadata: {},
@@ -143,8 +166,11 @@ export class MemoryStore implements ObjectStore {
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
     return Readable.from([await this.getBytes(key, options)]);
   }
-  list(): AsyncIterable<ObjectSummary> {
-    throw new Error('not faked');
+  async *list(prefix: string): AsyncIterable<ObjectSummary> {
+    await Promise.resolve();
+    for (const [key, body] of [...this.objects].sort(([a], [b]) => a.localeCompare(b))) {
+      if (key.startsWith(prefix)) yield { key, size: body.length, etag: etagOf(body), lastModified: undefined };
+    }
   }
   delete(key: string): Promise<void> {
     this.objects.delete(key);

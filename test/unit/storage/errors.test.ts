@@ -5,6 +5,7 @@ import {
   InvalidObjectKeyError,
   MultipartUploadNotFoundError,
   ObjectNotFoundError,
+  PreconditionFailedError,
   StorageAccessDeniedError,
   StorageRequestError,
   StorageUnavailableError,
@@ -46,6 +47,17 @@ describe('mapS3Error', () => {
     const upload = mapS3Error(new NoSuchUpload({ message: 'gone', ...meta(404) }), ctx);
     expect(upload).toBeInstanceOf(MultipartUploadNotFoundError);
     expect(upload).toMatchObject({ code: 'MULTIPART_UPLOAD_NOT_FOUND', uploadId: 'u1' });
+  });
+
+  it('maps a lost conditional write (412, or 409 ConditionalRequestConflict) to PreconditionFailedError', () => {
+    for (const err of [
+      serviceError('PreconditionFailed', 412),
+      serviceError('ConditionalRequestConflict', 409),
+      serviceError('Unknown', 412),
+    ]) {
+      expect(mapS3Error(err, ctx)).toBeInstanceOf(PreconditionFailedError);
+      expect(mapS3Error(err, ctx)).toMatchObject({ code: 'PRECONDITION_FAILED', key: ctx.key });
+    }
   });
 
   it('separates access problems, retryable outages and other failures', () => {
