@@ -51,7 +51,7 @@ export function createRecordActivities(deps: RecordActivityDeps): RecordActiviti
       // Validated at the boundary: what lands in storage is what readers will parse.
       const parsed = evaluationRecordSchema.parse({ ...output, cost, spec });
       const key = storageKeys.record(parsed.evaluationId);
-      const body = `${JSON.stringify(parsed, null, 2)}\n`;
+      let bytes: number;
       let overBudget: OverBudgetEvent | null = null;
       try {
         // The retention index entry first: a record is never stored without the entry that lets the sweep find it.
@@ -78,9 +78,10 @@ export function createRecordActivities(deps: RecordActivityDeps): RecordActiviti
           parsed,
           await storedDeadLetters(deps.store, parsed.evaluationId),
         );
+        bytes = written.bytes;
         // A delivery log stored while the record was being written: its delivery may have found no record yet.
         const later = await storedDeadLetters(deps.store, parsed.evaluationId);
-        if (mergeDeadLetters(written, later).length > written.length) {
+        if (mergeDeadLetters(written.deadLetters, later).length > written.deadLetters.length) {
           await addDeadLettersToRecord(deps.store, parsed.evaluationId, later);
         }
       } catch (err) {
@@ -94,7 +95,7 @@ export function createRecordActivities(deps: RecordActivityDeps): RecordActiviti
         }
         throw err;
       }
-      return { key, bytes: Buffer.byteLength(body), cost, overBudget };
+      return { key, bytes, cost, overBudget };
     },
   };
 }

@@ -153,7 +153,12 @@ export type DeliveryLog = z.infer<typeof deliveryLogSchema>;
 
 /** Object key of the delivery log of endpoint `index` (under the evaluation's prefix, so retention removes it). */
 export function deliveryLogKey(evaluationId: string, index: number): string {
-  return `evaluations/${evaluationId}/notifications/${index}.json`;
+  return `${deliveryLogPrefix(evaluationId)}${index}.json`;
+}
+
+/** The prefix of every delivery log of an evaluation. */
+export function deliveryLogPrefix(evaluationId: string): string {
+  return `evaluations/${evaluationId}/notifications/`;
 }
 
 /** Workflow id of the delivery workflow of endpoint `index`. */

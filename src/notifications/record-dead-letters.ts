@@ -15,7 +15,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { ObjectNotFoundError, PreconditionFailedError } from '../storage/errors.js';
 import type { RecordDeadLetter } from '../spec/record.js';
 import { storageKeys } from '../spec/storage-keys.js';
-import { deliveryLogKey, deliveryLogSchema, type DeliveryLog } from './payload.js';
+import { deliveryLogPrefix, deliveryLogSchema, type DeliveryLog } from './payload.js';
 
 /** The dead letters of one endpoint's delivery log. */
 export function deadLettersOf(log: DeliveryLog): RecordDeadLetter[] {
@@ -51,9 +51,8 @@ export async function storedDeadLetters(
   store: ObjectStore,
   evaluationId: string,
 ): Promise<RecordDeadLetter[]> {
-  const prefix = deliveryLogKey(evaluationId, 0).replace(/0\.json$/, '');
   let letters: RecordDeadLetter[] = [];
-  for await (const object of store.list(prefix)) {
+  for await (const object of store.list(deliveryLogPrefix(evaluationId))) {
     if (!object.key.endsWith('.json')) continue;
     try {
       const log = deliveryLogSchema.parse(JSON.parse((await store.getBytes(object.key)).toString('utf8')));
@@ -75,30 +74,18 @@ const recordShape = z.looseObject({
 const maxTries = 10;
 
 /**
- * Writes the record object `body` (a JSON record) with the dead letters of the stored one and `letters` merged in:
+ * Writes the record object `record` (a JSON record) with the dead letters of the stored one and `letters` merged in:
  * created if absent, else replaced only if unchanged since read (retried when another writer came in between).
- * Returns the dead letters the stored record now holds.
+ * Returns the dead letters the stored record now holds and the size of what was written.
  */
 export async function writeRecordMergingDeadLetters(
   store: ObjectStore,
   key: string,
   record: Record<string, unknown>,
   letters: readonly RecordDeadLetter[],
-): Promise<RecordDeadLetter[]> {
-  for (let i = 0; ; i++) {
-    const current = await readRecord(store, key);
-    const merged = mergeDeadLetters(current?.deadLetters ?? [], letters);
-    const body = { ...record, ...(merged.length > 0 ? { notifications: { deadLetters: merged } } : {}) };
-    try {
-      await store.put(key, `${JSON.stringify(body, null, 2)}\n`, {
-        contentType: 'application/json',
-        condition: current === null ? { ifNoneMatch: '*' } : { ifMatch: current.etag },
-      });
-      return merged;
-    } catch (err) {
-      if (!(err instanceof PreconditionFailedError) || i + 1 >= maxTries) throw err;
-    }
-  }
+): Promise<{ deadLetters: RecordDeadLetter[]; bytes: number }> {
+  // Never null: a record of its own is given.
+  return (await mergeIntoRecord(store, key, letters, record))!;
 }
 
 /**
@@ -110,19 +97,35 @@ export async function addDeadLettersToRecord(
   evaluationId: string,
   letters: readonly RecordDeadLetter[],
 ): Promise<boolean> {
-  const key = storageKeys.record(evaluationId);
+  return (await mergeIntoRecord(store, storageKeys.record(evaluationId), letters, null)) !== null;
+}
+
+/**
+ * The one read-merge-write loop of both writers: `record` is the body to write (the record activity), or null to
+ * keep the stored one's (a delivery: nothing is written when there is no record, or when it holds `letters`
+ * already). Null when there was no record to add to.
+ */
+async function mergeIntoRecord(
+  store: ObjectStore,
+  key: string,
+  letters: readonly RecordDeadLetter[],
+  record: Record<string, unknown> | null,
+): Promise<{ deadLetters: RecordDeadLetter[]; bytes: number } | null> {
   for (let i = 0; ; i++) {
     const current = await readRecord(store, key);
-    if (current === null) return false;
-    const merged = mergeDeadLetters(current.deadLetters, letters);
-    if (merged.length === current.deadLetters.length) return true;
-    const body = { ...current.record, notifications: { deadLetters: merged } };
+    const base = record ?? current?.record;
+    if (base === undefined) return null;
+    const deadLetters = mergeDeadLetters(current?.deadLetters ?? [], letters);
+    if (record === null && deadLetters.length === current!.deadLetters.length) {
+      return { deadLetters, bytes: current!.bytes };
+    }
+    const body = `${JSON.stringify({ ...base, ...(deadLetters.length > 0 ? { notifications: { deadLetters } } : {}) }, null, 2)}\n`;
     try {
-      await store.put(key, `${JSON.stringify(body, null, 2)}\n`, {
+      await store.put(key, body, {
         contentType: 'application/json',
-        condition: { ifMatch: current.etag },
+        condition: current === null ? { ifNoneMatch: '*' } : { ifMatch: current.etag },
       });
-      return true;
+      return { deadLetters, bytes: Buffer.byteLength(body) };
     } catch (err) {
       if (!(err instanceof PreconditionFailedError) || i + 1 >= maxTries) throw err;
     }
@@ -132,7 +135,12 @@ export async function addDeadLettersToRecord(
 async function readRecord(
   store: ObjectStore,
   key: string,
-): Promise<{ etag: string; record: Record<string, unknown>; deadLetters: RecordDeadLetter[] } | null> {
+): Promise<{
+  etag: string;
+  record: Record<string, unknown>;
+  deadLetters: RecordDeadLetter[];
+  bytes: number;
+} | null> {
   let etag: string | undefined;
   let bytes: Buffer;
   try {
@@ -145,5 +153,10 @@ async function readRecord(
   if (etag === undefined)
     throw new Error(`the store gave no ETag for ${key}: records cannot be merged safely`);
   const record = recordShape.parse(JSON.parse(bytes.toString('utf8')));
-  return { etag, record, deadLetters: (record.notifications?.deadLetters ?? []) as RecordDeadLetter[] };
+  return {
+    etag,
+    record,
+    deadLetters: (record.notifications?.deadLetters ?? []) as RecordDeadLetter[],
+    bytes: bytes.length,
+  };
 }

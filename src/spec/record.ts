@@ -181,7 +181,6 @@ export const artifactsSummarySchema = z.object({
 });
 export type ArtifactsSummary = z.infer<typeof artifactsSummarySchema>;
 
-/** The durable record of one evaluation: what `assay result` prints, kept in object storage after the workflow ends. */
 /** One undelivered webhook event, as the record lists it. */
 export const recordDeadLetterSchema = z.object({
   /** Index of the endpoint in `spec.webhooks`. */
@@ -196,6 +195,7 @@ export const recordDeadLetterSchema = z.object({
 });
 export type RecordDeadLetter = z.infer<typeof recordDeadLetterSchema>;
 
+/** The durable record of one evaluation: what `assay result` prints, kept in object storage after the workflow ends. */
 export const evaluationRecordSchema = z.object({
   evaluationId: evaluationIdSchema,
   workflowId: z.string(),

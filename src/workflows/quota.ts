@@ -94,12 +94,11 @@ export async function teamQuota(input: TeamQuotaInput): Promise<void> {
   };
 
   /**
-   * Set once the history is long enough to continue as new: reserves are then refused by the validator (which
-   * writes nothing to the history) and sent again by the reserve activity, so a burst of them cannot keep the run
-   * from continuing — each accepted update would be new history and a reason for the server to refuse the
-   * continue-as-new until the run had taken it in.
+   * True once the history is long enough to continue as new (it stays true: a run's history only grows). Reserves
+   * are then refused by the validator (which writes nothing to the history) and sent again by the reserve activity,
+   * so a burst of them cannot keep the run from continuing — each accepted update would be new history and a reason
+   * for the server to refuse the continue-as-new until the run had taken it in.
    */
-  let continuing = false;
   const historyFull = (): boolean =>
     workflowInfo().historyLength >= input.maxHistoryEvents || workflowInfo().continueAsNewSuggested;
 
@@ -145,7 +144,7 @@ export async function teamQuota(input: TeamQuotaInput): Promise<void> {
     },
     {
       validator: (_request: ReserveRequest): void => {
-        if (continuing || historyFull()) {
+        if (historyFull()) {
           throw ApplicationFailure.create({
             type: errorTypes.quotaContinuing,
             message: 'the quota workflow is continuing as new: send the reserve again',
@@ -235,7 +234,6 @@ export async function teamQuota(input: TeamQuotaInput): Promise<void> {
       }
     }
     if (historyFull()) {
-      continuing = true;
       await condition(allHandlersFinished);
       // Whatever arrived while the handlers finished is part of the state carried over, grants not yet sent included:
       // under a steady stream of releases there is always a grant to send, so waiting for none would never end.
