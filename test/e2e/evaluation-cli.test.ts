@@ -2,7 +2,6 @@
  * The `assay` CLI and the demo as a user runs them: real processes, real stack. The CLI talks to workers started in
  * this process on an isolated task queue (`ASSAY_TASK_QUEUE`); the demo script starts its own worker.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { evaluationRecordSchema, type EvaluationRecord } from '../../src/spec/re
 import { workerConfigSchema } from '../../src/spec/worker-config.js';
 import { createS3ObjectStore, loadS3Config } from '../../src/storage/index.js';
 import { loadWorkflowBundle, startWorkers, type RunningWorkers } from '../../src/workers/run.js';
+import { projectRoot, runAssay, runCommand, type CommandRun } from '../support/cli.js';
 import { observeEvaluation, waitUntilGone } from '../support/cluster-observer.js';
 import { installQuietTemporalRuntime } from '../support/temporal.js';
 import { stackTestEnv } from '../support/test-env.js';
@@ -24,37 +24,15 @@ const env = stackTestEnv();
 const tag = ulid().toLowerCase().slice(-8);
 const team = `e2e-${tag}`;
 const taskQueue = `assay-e2e-${tag}`;
-const root = process.cwd();
 
 let dir: string;
 let kube: KubeClients;
 let nativeConnection: NativeConnection;
 let workers: RunningWorkers;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
-  return run(process.execPath, [join(root, 'bin', 'assay.js'), ...args], extraEnv);
-}
-
-function run(command: string, args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: root,
-      env: { ...process.env, ASSAY_TASK_QUEUE: taskQueue, ...extraEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** `assay` against this suite's task queue. */
+function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<CommandRun> {
+  return runAssay(args, { ASSAY_TASK_QUEUE: taskQueue, ...extraEnv });
 }
 
 async function manifestFile(name: string, spec: Record<string, unknown>): Promise<string> {
@@ -237,7 +215,7 @@ describe('assay CLI', () => {
 
 describe('scripts/demo', () => {
   it('runs the sample evaluation and prints the outcome, the log keys and the Web UI link', async () => {
-    const result = await run('bash', [join(root, 'scripts', 'demo')], {
+    const result = await runCommand('bash', [join(projectRoot, 'scripts', 'demo')], {
       ASSAY_TASK_QUEUE: `assay-demo-${tag}`,
     });
     expect(result.code).toBe(0);

@@ -4,14 +4,13 @@
  * CSV holds 12 rows with the results flattened; fail-fast stops the rest after the first failure; cancelling a
  * running batch cancels its evaluations.
  */
-import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ulid } from 'ulid';
 import { BatchClient } from '../../src/client/batch-client.js';
 import type { KubeClients } from '../../src/kube/clients.js';
-import { watchUntil } from '../../src/kube/watch.js';
 import type { S3ObjectStore } from '../../src/storage/index.js';
 import { startEvaluationHarness, type EvaluationHarness } from '../support/evaluation-harness.js';
+import { watchRunningPods } from '../support/pod-watch.js';
 import { waitFor } from '../support/wait-for.js';
 import { BUSYBOX } from './kube/cluster.js';
 
@@ -64,66 +63,6 @@ function batchManifest(
   };
 }
 
-interface PodWatch {
-  /** Most main containers seen running at once. */
-  maxRunning(): number;
-  /** Distinct pods seen. */
-  pods(): number;
-  running(): number;
-  gaps(): string[];
-  stop(): void;
-}
-
-/** Watches the pods of one batch (by its template label) and counts main containers running at the same time. */
-async function watchBatchPods(name: string): Promise<PodWatch> {
-  const labelSelector = `test-batch=${name}`;
-  const controller = new AbortController();
-  const running = new Map<string, boolean>();
-  const gaps: string[] = [];
-  let max = 0;
-  let lists = 0;
-  await new Promise<void>((listed, failed) => {
-    watchUntil<V1Pod, never>(
-      kube.watch,
-      {
-        path: '/api/v1/pods',
-        query: { labelSelector },
-        list: async () => {
-          const list = await kube.core.listPodForAllNamespaces({ labelSelector });
-          return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
-        },
-      },
-      (pod, type) => {
-        const uid = pod.metadata?.uid ?? '';
-        const mainRunning =
-          type !== 'DELETED' &&
-          (pod.status?.containerStatuses?.some((c) => c.name === 'main' && c.state?.running !== undefined) ??
-            false);
-        running.set(uid, mainRunning);
-        max = Math.max(max, [...running.values()].filter(Boolean).length);
-        return null;
-      },
-      {
-        signal: controller.signal,
-        onRelist: () => {
-          if (++lists > 1) gaps.push('the pod watch listed again: events in between may be lost');
-        },
-        onResourceVersion: () => listed(),
-        reconnectDelayMs: 200,
-      },
-    ).catch((err: unknown) => {
-      if (!controller.signal.aborted) failed(err instanceof Error ? err : new Error(String(err)));
-    });
-  });
-  return {
-    maxRunning: () => max,
-    pods: () => running.size,
-    running: () => [...running.values()].filter(Boolean).length,
-    gaps: () => [...gaps],
-    stop: () => controller.abort(),
-  };
-}
-
 function parseCsv(text: string): string[][] {
   // The cells written here hold no quotes, commas or newlines.
   return text
@@ -137,7 +76,7 @@ describe('batches on the real stack', () => {
     'a 3 × 4 matrix with maxConcurrent 4: 12 evaluations, never more than 4 running, a 12-row CSV with flattened results',
     async () => {
       const name = `mx${runTag}`;
-      const watch = await watchBatchPods(name);
+      const watch = await watchRunningPods(kube, { labelSelector: `test-batch=${name}` });
       try {
         const started = await batches.start(
           batchManifest(
@@ -236,7 +175,7 @@ describe('batches on the real stack', () => {
     'cancelling a running batch cancels its evaluations',
     async () => {
       const name = `cx${runTag}`;
-      const watch = await watchBatchPods(name);
+      const watch = await watchRunningPods(kube, { labelSelector: `test-batch=${name}` });
       try {
         await batches.start(
           batchManifest(name, 'sleep 300', { matrix: { n: [1, 2, 3, 4] }, maxConcurrent: 2 }),

@@ -3,7 +3,6 @@
  * `timeoutSeconds` after it started, nothing it prints afterwards is kept, and the record carries the killed
  * container's exit code), idempotency keys compared by spec, and the history economy of a one-attempt evaluation.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import {
   startEvaluationHarness,
   type EvaluationHarness,
 } from '../support/evaluation-harness.js';
+import { runAssay, type CommandRun } from '../support/cli.js';
 import { BUSYBOX } from './kube/cluster.js';
 
 const runTag = ulid().toLowerCase().slice(-8);
@@ -127,20 +127,8 @@ describe('idempotency keys', () => {
 });
 
 /** Runs the real CLI against the harness's task queue. */
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'assay.js'), ...args], {
-      env: { ...process.env, ASSAY_TASK_QUEUE: `assay-core-${runTag}` },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]): Promise<CommandRun> =>
+  runAssay(args, { ASSAY_TASK_QUEUE: `assay-core-${runTag}` });
 
 describe('idempotency keys in the CLI', () => {
   it('assay run says an id exists on stderr, and refuses a changed spec with exit 2', async () => {

@@ -3,7 +3,6 @@
  * range of its own: totals equal the sum of the entries, CSV and JSON agree, a budget is flagged, an empty range is an
  * empty report with exit 0, bad input exits 2, and the HTML report shows its chart in headless Chromium.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { reportCommand } from '../../src/client/cli/report.js';
 import { Command } from 'commander';
 import { createS3ObjectStore, loadS3Config, type S3ObjectStore } from '../../src/storage/index.js';
 import { launchChromium } from '../support/chromium.js';
+import { runAssay, type CommandRun } from '../support/cli.js';
 import { budgetGate } from '../../src/client/cli/budget-gate.js';
 import { recordCost } from '../../src/cost/record-cost.js';
 import type { OverBudgetEvent } from '../../src/cost/budget.js';
@@ -25,7 +25,6 @@ import { evaluationCost } from '../../src/cost/compute.js';
 
 const runTag = ulid().toLowerCase().slice(-8);
 const prefix = `ledger-test/${runTag}/cost/`;
-const root = process.cwd();
 const teams = ['alpha', 'beta', 'gamma', 'delta', 'epsilon'];
 const days = 10;
 let store: S3ObjectStore;
@@ -33,14 +32,8 @@ let dir: string;
 const keys: string[] = [];
 const entries: LedgerEntry[] = [];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** The `report` command in this process (its output captured): the CLI's code without a process start per call. */
-async function inProcess(args: string[]): Promise<Run> {
+async function inProcess(args: string[]): Promise<CommandRun> {
   let stdout = '';
   let stderr = '';
   const io = {
@@ -59,22 +52,8 @@ async function inProcess(args: string[]): Promise<Run> {
   }
 }
 
-/** The real `assay` command as a user runs it. */
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'bin', 'assay.js'), ...args], {
-      cwd: root,
-      env: { ...process.env, ASSAY_WORKER_CONFIG: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `assay` without the stack's worker config, so each case names its own. */
+const cli = (args: string[]): Promise<CommandRun> => runAssay(args, { ASSAY_WORKER_CONFIG: '' });
 
 const range = [
   '--from',

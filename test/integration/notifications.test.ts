@@ -8,9 +8,7 @@
  * Two evaluations run concurrently, each with several endpoints, one per case; each case's test awaits the delivery
  * workflows it needs and asserts on what its receiver saw.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ulid } from 'ulid';
 import { InvalidEvaluationSpecError } from '../../src/client/assay-client.js';
@@ -35,6 +33,7 @@ import {
   startEvaluationHarness,
   type EvaluationHarness,
 } from '../support/evaluation-harness.js';
+import { runAssay } from '../support/cli.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 import { sendWebhook } from '../../src/notifications/sender.js';
 import { readDeliveries } from '../../src/client/notifications.js';
@@ -82,21 +81,6 @@ async function deliveryLog(h: EvaluationHarness, evaluationId: string, index: nu
   return (await h.client.temporal.workflow
     .getHandle(deliveryWorkflowId(evaluationId, index))
     .result()) as DeliveryLog;
-}
-/** Runs `assay ARGS` as a user would (bin/assay.js, the stack's environment). */
-function assay(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'assay.js'), ...args], {
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 async function logOfA(name: CaseA): Promise<DeliveryLog> {
@@ -325,7 +309,7 @@ describe('notification webhooks on the real stack', () => {
   it('`assay notifications ID` shows every try (status, time, latency) and the dead letters', async () => {
     const { id } = await evaluationA;
     await Promise.all(endpointsA.map((name) => logOfA(name)));
-    const table = await assay(['notifications', id]);
+    const table = await runAssay(['notifications', id]);
     expect(table.stderr).toBe('');
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/webhook 1: http:\/\/localhost:\d+\/flaky/);

@@ -8,11 +8,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { ulid } from 'ulid';
 import { AssayClient } from '../../src/client/assay-client.js';
-import { listForWatch, type KubeClients } from '../../src/kube/clients.js';
-import { watchUntil } from '../../src/kube/watch.js';
+import type { KubeClients } from '../../src/kube/clients.js';
 import { buildNamespace } from '../../src/activities/job-manifest.js';
 import { labelKeys } from '../../src/spec/kube-labels.js';
 import { evaluationWorkflowId } from '../../src/spec/names.js';
@@ -26,6 +25,7 @@ import {
   startEvaluationHarness,
   type EvaluationHarness,
 } from '../support/evaluation-harness.js';
+import { watchRunningPods } from '../support/pod-watch.js';
 import { waitFor } from '../support/wait-for.js';
 import { exitCodeOf } from '../../src/client/cli/evaluation-common.js';
 import { BUSYBOX } from './kube/cluster.js';
@@ -79,52 +79,6 @@ const sleeper =
   (team: string) =>
   (seconds: number, spec: Record<string, unknown> = {}): Record<string, unknown> =>
     manifestBuilder({ team, defaults })({ command: ['sleep', String(seconds)], ...spec });
-
-/** Watches the pods of a namespace and keeps the largest number whose `main` container ran at the same moment. */
-async function watchRunningPods(
-  namespace: string,
-): Promise<{ max(): number; gaps(): string[]; stop(): void }> {
-  const running = new Set<string>();
-  const gaps: string[] = [];
-  let max = 0;
-  let lists = 0;
-  const controller = new AbortController();
-  const mainRuns = (pod: V1Pod): boolean =>
-    pod.status?.containerStatuses?.some((c) => c.name === 'main' && c.state?.running !== undefined) ?? false;
-  await new Promise<void>((listed, failed) => {
-    watchUntil<V1Pod, never>(
-      kube.watch,
-      {
-        path: `/api/v1/namespaces/${namespace}/pods`,
-        query: { labelSelector: labelKeys.evaluationId },
-        list: listForWatch(() =>
-          kube.core.listNamespacedPod({ namespace, labelSelector: labelKeys.evaluationId }),
-        ),
-      },
-      (pod, type) => {
-        const name = pod.metadata?.name ?? '';
-        if (type !== 'DELETED' && mainRuns(pod)) running.add(name);
-        else running.delete(name);
-        max = Math.max(max, running.size);
-        return null;
-      },
-      {
-        signal: controller.signal,
-        onRelist: () => {
-          if (++lists > 1) gaps.push('the pod watch listed again: events in between may be lost');
-        },
-        onResourceVersion: () => listed(),
-        reconnectDelayMs: 200,
-      },
-    ).catch((err: unknown) => {
-      if (!controller.signal.aborted) {
-        gaps.push(`the pod watch failed: ${String(err)}`);
-        failed(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
-  });
-  return { max: () => max, gaps: () => [...gaps], stop: () => controller.abort() };
-}
 
 async function snapshot(team: string, via: AssayClient = client) {
   return (await via.quota(team))[0];
@@ -184,7 +138,7 @@ describe('quota on the real stack', () => {
     `${total} evaluations under maxRunning 5: never more than 5 pods run, all succeed, FIFO within priority, high overtakes`,
     async () => {
       const namespace = await ensureNamespace(teams.fifo);
-      const pods = await watchRunningPods(namespace);
+      const pods = await watchRunningPods(kube, { namespace, labelSelector: labelKeys.evaluationId });
       const run = sleeper(teams.fifo);
       try {
         // Five fill the quota, so everything after them queues in the order it arrives.
@@ -217,9 +171,9 @@ describe('quota on the real stack', () => {
         );
         expect([...records.values()].filter((r) => r.outcome !== 'Succeeded')).toEqual([]);
         expect(pods.gaps()).toEqual([]);
-        expect(pods.max()).toBeLessThanOrEqual(5);
+        expect(pods.maxRunning()).toBeLessThanOrEqual(5);
         // The cap was reached, so the bound above was tested.
-        expect(pods.max()).toBe(5);
+        expect(pods.maxRunning()).toBe(5);
 
         const t = (id: string, key: 'queuedAt' | 'admittedAt'): number =>
           Date.parse(records.get(id)!.timings[key] ?? '');
@@ -462,7 +416,7 @@ describe('quota on the real stack', () => {
       const env = { ASSAY_WORKER_CONFIG: configPath };
       const crashClient = new AssayClient(client.temporal, { taskQueue: queue });
       const namespace = await ensureNamespace(teams.crash);
-      const pods = await watchRunningPods(namespace);
+      const pods = await watchRunningPods(kube, { namespace, labelSelector: labelKeys.evaluationId });
       try {
         const first = await workers.start(queue, env);
         const run = sleeper(teams.crash);
@@ -481,7 +435,7 @@ describe('quota on the real stack', () => {
         expect(after?.queue).toEqual([]);
         expect(after?.admissions).toBe(ids.length);
         expect(pods.gaps()).toEqual([]);
-        expect(pods.max()).toBeLessThanOrEqual(2);
+        expect(pods.maxRunning()).toBeLessThanOrEqual(2);
       } finally {
         pods.stop();
       }

@@ -8,6 +8,7 @@ import {
   podDeadlineSlackSeconds,
 } from '../../../src/activities/job-manifest.js';
 import type { JobRequest } from '../../../src/spec/job-request.js';
+import { annotationKeys, labelKeys } from '../../../src/spec/kube-labels.js';
 
 const request: JobRequest = {
   evaluationId: '01jz8k5v3q4w6x7y8z9a0b1c2d',
@@ -211,5 +212,23 @@ describe('buildJob bounds, exactly', () => {
       // maxBytes plus 8 KiB of block slack per file: 100 small files fit although each uses whole blocks.
       { name: 'assay-artifacts', emptyDir: { sizeLimit: String(2 * 1024 ** 3 + 100 * 8192) } },
     ]);
+  });
+});
+
+describe('pod labels for cost tools', () => {
+  it('adds assay.dev/cost-center from the spec label and the GPU type annotation', () => {
+    const gpuRequest: JobRequest = {
+      ...request,
+      resources: { ...request.resources, gpu: { count: 1, type: 'a100' } },
+      labels: { 'cost-center': 'cc-7' },
+    };
+    const template = buildJob(gpuRequest, noCollector).spec!.template.metadata!;
+    expect(template.labels).toMatchObject({
+      [labelKeys.costCenter]: 'cc-7',
+      [labelKeys.team]: 'ml',
+      [labelKeys.user]: 'ada',
+      [labelKeys.evaluationId]: request.evaluationId,
+    });
+    expect(template.annotations?.[annotationKeys.gpuType]).toBe('a100');
   });
 });

@@ -1,10 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { buildJob } from '../../../src/activities/job-manifest.js';
 import { createAttemptMeter } from '../../../src/cost/attempt-meter.js';
 import { createNodeUsageSampler } from '../../../src/cost/usage.js';
-import type { JobRequest } from '../../../src/spec/job-request.js';
-import { annotationKeys, labelKeys } from '../../../src/spec/kube-labels.js';
+import { annotationKeys } from '../../../src/spec/kube-labels.js';
 
 function summary(pods: { name: string; cpuNs: number; memory: number }[]): unknown {
   return {
@@ -135,41 +133,5 @@ describe('attempt meter', () => {
     expect(m.usage.peakMemoryBytes).toBe(120e6);
     expect(m.usage.cpuCoreSeconds).toBeGreaterThanOrEqual(3);
     expect(m.usage.peakEphemeralStorageBytes).toBe(4096);
-  });
-});
-
-describe('pod labels for cost tools', () => {
-  it('adds assay.dev/cost-center from the spec label and the GPU type annotation', () => {
-    const request = {
-      evaluationId: 'e1',
-      attempt: 1,
-      namespace: 'assay-ml',
-      workflowId: 'eval-e1',
-      runId: 'r',
-      team: 'ml',
-      user: 'ada',
-      priority: 'normal',
-      image: 'x',
-      command: [],
-      args: [],
-      env: [],
-      workingDir: null,
-      resources: {
-        requests: { cpu: '1', memory: '1Gi', ephemeralStorage: '1Gi' },
-        limits: { cpu: '1', memory: '1Gi', ephemeralStorage: '1Gi' },
-        gpu: { count: 1, type: 'a100' },
-      },
-      timeoutSeconds: 60,
-      labels: { 'cost-center': 'cc-7' },
-      runtimeClassName: null,
-    } satisfies JobRequest;
-    const template = buildJob(request, { collector: null }).spec!.template.metadata!;
-    expect(template.labels).toMatchObject({
-      [labelKeys.costCenter]: 'cc-7',
-      [labelKeys.team]: 'ml',
-      [labelKeys.user]: 'ada',
-      [labelKeys.evaluationId]: 'e1',
-    });
-    expect(template.annotations?.[annotationKeys.gpuType]).toBe('a100');
   });
 });

@@ -169,7 +169,8 @@ export class MemoryStore implements ObjectStore {
   async *list(prefix: string): AsyncIterable<ObjectSummary> {
     await Promise.resolve();
     for (const [key, body] of [...this.objects].sort(([a], [b]) => a.localeCompare(b))) {
-      if (key.startsWith(prefix)) yield { key, size: body.length, etag: etagOf(body), lastModified: undefined };
+      if (key.startsWith(prefix))
+        yield { key, size: body.length, etag: etagOf(body), lastModified: undefined };
     }
   }
   delete(key: string): Promise<void> {
