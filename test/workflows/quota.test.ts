@@ -13,6 +13,7 @@ import { createQuotaActivities } from '../../src/activities/quota.js';
 import { quotasSchema } from '../../src/spec/quota-config.js';
 import { quotaQueryName, quotaWorkflowId, type QuotaSnapshot } from '../../src/spec/quota.js';
 import { connectWorkflowTier, type WorkflowTier } from '../support/temporal.js';
+import { waitFor } from '../support/wait-for.js';
 import { maxOverlap } from '../support/intervals.js';
 import type { HolderInput } from './fixtures/quota-stub-workflows.js';
 
@@ -113,4 +114,64 @@ describe('quota workflow', () => {
         .catch(() => undefined);
     }
   }, 240_000);
+
+  it('takes a limit changed in the config for the next admissions, while what runs keeps running', async () => {
+    const tag = ulid().toLowerCase().slice(-10);
+    const team = `qp-${tag}`;
+    const taskQueue = `test-quota-${tag}`;
+    // The object the activities read the config from: a worker restarted with a new config file hands the quota
+    // workflow its new limits the same way (with the next reserve, or the next holder check).
+    const quotas = quotasSchema.parse({ teams: { [team]: { maxRunning: 1 } }, holderCheckSeconds: 1 });
+    const worker = await Worker.create({
+      connection: tier.workerConnection,
+      namespace: client.options.namespace,
+      taskQueue,
+      workflowBundle: tier.bundle,
+      activities: createQuotaActivities({ client, quotas, taskQueue }),
+    });
+    const quotaId = quotaWorkflowId(team);
+    const holder = (name: string, holdMs: number) =>
+      client.workflow.start('holder', {
+        taskQueue,
+        workflowId: `holder-${tag}-${name}`,
+        args: [
+          {
+            evaluationId: `${tag}-${name}`,
+            team,
+            user: 'ada',
+            priority: 'normal',
+            holdMs,
+          } satisfies HolderInput,
+        ],
+      });
+    const snapshot = () => client.workflow.getHandle(quotaId).query<QuotaSnapshot>(quotaQueryName);
+    try {
+      await worker.runUntil(async () => {
+        const first = await holder('first', 15_000);
+        await waitFor(
+          async () => ((await snapshot().catch(() => null))?.holders.length === 1 ? true : undefined),
+          {
+            timeoutMs: 30_000,
+            what: 'the first admitted',
+          },
+        );
+        const second = await holder('second', 0);
+        await waitFor(async () => ((await snapshot()).queue.length === 1 ? true : undefined), {
+          timeoutMs: 30_000,
+          what: 'the second queued behind maxRunning 1',
+        });
+        quotas.teams[team] = quotasSchema.parse({ teams: { [team]: { maxRunning: 2 } } }).teams[team]!;
+        const admitted = (await second.result()) as { admittedAt?: string };
+        const held = (await first.result()) as { admittedAt?: string; releasedAt?: string };
+        // Admitted under the new limit while the first still held its slot: nothing was restarted.
+        expect(Date.parse(admitted.admittedAt!)).toBeLessThan(Date.parse(held.releasedAt!));
+        expect((await snapshot()).policy.maxRunning).toBe(2);
+      });
+    } finally {
+      await client.workflow
+        .getHandle(quotaId)
+        .terminate('test over')
+        .catch(() => undefined);
+    }
+  }, 120_000);
 });
