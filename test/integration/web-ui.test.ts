@@ -36,6 +36,17 @@ afterAll(async () => {
   await harness?.kube.core.deleteNamespace({ name: `assay-${team}` }).catch(() => undefined);
 });
 
+/** How many workflows the server's visibility lists for `query`, once it lists 3 or after 60 s. */
+async function visibleCount(query: string): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    let count = 0;
+    for await (const _ of harness.client.temporal.workflow.list({ query })) count++;
+    if (count >= 3 || Date.now() > deadline) return count;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 describe('Web UI', () => {
   it('filters by AssayBatch, opens a child evaluation and shows its summary', async () => {
     const ui = process.env.ASSAY_TEMPORAL_UI ?? 'http://127.0.0.1:18233';
@@ -66,12 +77,21 @@ describe('Web UI', () => {
     const page = await browser.newPage();
     try {
       const namespace = harness.client.namespace;
-      await page.goto(
-        `${ui}/namespaces/${namespace}/workflows?query=${encodeURIComponent(`AssayBatch="${id}"`)}`,
-      );
+      const query = `AssayBatch="${id}"`;
+      // Visibility is eventually consistent: wait until the server's own list answers with all three, so the page
+      // is not loaded before the index caught up (the UI renders one list per load and does not poll).
+      await expect(visibleCount(query)).resolves.toBe(3);
       // The list (visibility) shows the batch and both children, and nothing else.
       const child = page.locator(`a[href*="eval-${id}-1/"]`).first();
-      await child.waitFor({ timeout: 60_000 });
+      for (let load = 1; ; load++) {
+        await page.goto(`${ui}/namespaces/${namespace}/workflows?query=${encodeURIComponent(query)}`);
+        try {
+          await child.waitFor({ timeout: 30_000 });
+          break;
+        } catch (error) {
+          if (load === 3) throw error;
+        }
+      }
       const listed = await page
         .locator('a')
         .evaluateAll((as: Anchor[]) => [
