@@ -40,6 +40,31 @@ export const infrastructurePodReasons: ReadonlySet<string> = new Set([
   'OutOfpods',
 ]);
 
+/**
+ * The kubelet's eviction messages for a pod over its own ephemeral-storage limits (a container's limit, the pod's
+ * total, an emptyDir's `sizeLimit`): the evaluation's doing, not the node's, so it fails instead of being retried.
+ * Evictions for node pressure say "The node was low on resource" and stay infrastructure.
+ */
+const storageLimitEviction =
+  /exceeds the total limit of containers|exceeded its local ephemeral storage limit|Usage of EmptyDir volume .* exceeds the limit/;
+
+/**
+ * What shells and runtimes print when `fork`/`clone` fails with EAGAIN: the pod's process limit (`podPidsLimit`) is
+ * reached, as a fork bomb reaches it. Read from the termination message (the log's tail for a failed container).
+ */
+const processLimitOutput =
+  /can't fork|fork: retry|fork: Resource temporarily unavailable|Cannot fork|BlockingIOError: \[Errno 11\]|pthread_create failed: Resource temporarily unavailable/;
+
+/** The end of an attempt evicted for outgrowing its own storage limits, or null for any other pod. */
+function storageExceeded(pod: V1Pod): { message: string } | null {
+  const message = pod.status?.message ?? '';
+  const conditionMessage =
+    (pod.status?.conditions ?? []).find((c) => c.type === 'DisruptionTarget' && c.status === 'True')?.message ?? '';
+  const evicted = pod.status?.reason === 'Evicted' || conditionMessage !== '';
+  const text = [message, conditionMessage].find((m) => storageLimitEviction.test(m));
+  return evicted && text !== undefined ? { message: text.trim() } : null;
+}
+
 /** The maximum number of characters of a termination message kept in the attempt's end. */
 export const terminationMessageLimit = 4096;
 
@@ -149,7 +174,11 @@ export function classifyPod(pod: V1Pod, job?: V1Job, timeoutSeconds?: number): A
 
   const terminated = status?.state?.terminated;
   const phase = pod.status?.phase;
+  const storage = storageExceeded(pod);
   if (terminated === undefined) {
+    if (storage !== null && (phase === 'Failed' || pod.metadata?.deletionTimestamp !== undefined)) {
+      return end('Failed', 'EphemeralStorageExceeded', storage.message);
+    }
     if (pod.status?.reason === 'DeadlineExceeded' && phase === 'Failed') {
       return end('TimedOut', 'DeadlineExceeded', pod.status.message ?? null);
     }
@@ -197,6 +226,7 @@ export function classifyPod(pod: V1Pod, job?: V1Job, timeoutSeconds?: number): A
       extra,
     );
   }
+  if (storage !== null) return end('Failed', 'EphemeralStorageExceeded', storage.message, extra);
   const disrupted = disruption(pod);
   if (disrupted !== null) return end('Infrastructure', disrupted.reason, disrupted.message, extra);
   if (killedByDeletion(pod, finishedAt)) {
@@ -209,6 +239,14 @@ export function classifyPod(pod: V1Pod, job?: V1Job, timeoutSeconds?: number): A
     return end('Failed', 'OOMKilled', 'the container exceeded its memory limit', extra);
   }
   if (exitCode === 0) return end('Succeeded', terminatedReason ?? 'Completed', null, extra);
+  if (terminationMessage !== null && processLimitOutput.test(terminationMessage)) {
+    return end(
+      'Failed',
+      'ProcessLimitReached',
+      `the container exited with code ${exitCode} after it could not start another process: it reached the pod's process limit`,
+      extra,
+    );
+  }
   return end('Failed', terminatedReason ?? 'Error', `the container exited with code ${exitCode}`, extra);
 }
 

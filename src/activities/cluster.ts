@@ -8,6 +8,8 @@ import { errorTypes } from '../spec/error-types.js';
 import { teamNamespace, type ClusterRegistry } from '../spec/worker-config.js';
 import { teamQuotaOf, type QuotasConfig } from '../spec/quota-config.js';
 import type { ClusterActivities, ClusterChoice, ClusterRequirements } from './types.js';
+import { resolveIsolation } from '../security/resolve.js';
+import type { JobSecurity } from '../spec/job-request.js';
 
 export interface ClusterActivityDeps {
   readonly registry: ClusterRegistry;
@@ -28,8 +30,9 @@ export function chooseCluster(
   taskQueue: string = workflowTaskQueue,
 ): ClusterChoice {
   const rejected: string[] = [];
+  const isolation = new Map<string, JobSecurity>();
   const candidates = registry.filter((c) => {
-    const why =
+    let why =
       req.name !== null && c.name !== req.name
         ? 'not the requested cluster'
         : c.cordoned
@@ -39,6 +42,14 @@ export function chooseCluster(
             : req.gpuType !== null && !c.gpuTypes.includes(req.gpuType)
               ? `no ${req.gpuType} GPUs`
               : null;
+    if (why === null && req.isolation !== undefined) {
+      const resolved = resolveIsolation(c.security, req.isolation);
+      if (resolved.ok) {
+        // The runtime `default` is the cluster's own runtimeClassName, if it names one.
+        const className = resolved.security.runtimeClassName ?? c.runtimeClassName;
+        isolation.set(c.name, { ...resolved.security, runtimeClassName: className });
+      } else why = resolved.reason;
+    }
     if (why !== null) rejected.push(`${c.name}: ${why}`);
     return why === null;
   });
@@ -51,11 +62,13 @@ export function chooseCluster(
       message: `no cluster satisfies the requirements (${rejected.join('; ') || 'the registry is empty'})`,
     });
   }
+  const security = isolation.get(chosen.name);
   return {
     name: chosen.name,
     taskQueue: clusterTaskQueue(chosen.name, taskQueue),
     namespace: teamNamespace(chosen, req.team),
-    runtimeClassName: chosen.runtimeClassName,
+    runtimeClassName: security?.runtimeClassName ?? chosen.runtimeClassName,
+    ...(security !== undefined ? { security } : {}),
     reason:
       candidates.length === 1
         ? `the only cluster that fits${rejected.length > 0 ? ` (${rejected.join('; ')})` : ''}`

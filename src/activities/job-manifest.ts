@@ -3,17 +3,19 @@
  * cluster settings always give the same objects, so creating them is idempotent by name.
  */
 import type {
+  V1AppArmorProfile,
   V1Container,
   V1EnvVar,
   V1Job,
   V1Namespace,
   V1ResourceRequirements,
+  V1SeccompProfile,
   V1SecurityContext,
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { assayArtifactsDir, assayResultDir } from '../spec/spec-constants.js';
-import type { JobRequest } from '../spec/job-request.js';
+import type { JobRequest, JobSecurity } from '../spec/job-request.js';
 import type { CollectorSettings } from '../spec/worker-config.js';
 import { attemptJobName } from '../spec/names.js';
 import { annotationKeys, captureFinalizer, labelKeys, managedByValue } from '../spec/kube-labels.js';
@@ -110,15 +112,33 @@ function resourceRequirements(resources: JobRequest['resources']): V1ResourceReq
   return { requests, limits };
 }
 
+/** The pod's seccomp profile: the runtime's default, or the strict Localhost profile the request names. */
+export function seccompProfile(security: JobSecurity | undefined): V1SeccompProfile {
+  return security?.seccompProfile != null
+    ? { type: 'Localhost', localhostProfile: security.seccompProfile }
+    : { type: 'RuntimeDefault' };
+}
+
+/** The pod's AppArmor profile, or none where the cluster declares no AppArmor (the kubelet would refuse the pod). */
+export function appArmorProfile(security: JobSecurity | undefined): V1AppArmorProfile | undefined {
+  const profile = security?.appArmor;
+  if (profile == null) return undefined;
+  return profile === 'RuntimeDefault'
+    ? { type: 'RuntimeDefault' }
+    : { type: 'Localhost', localhostProfile: profile.localhost };
+}
+
 /** The restricted Pod Security Standard, per container. */
-const containerSecurity: V1SecurityContext = {
-  allowPrivilegeEscalation: false,
-  privileged: false,
-  readOnlyRootFilesystem: true,
-  runAsNonRoot: true,
-  capabilities: { drop: ['ALL'] },
-  seccompProfile: { type: 'RuntimeDefault' },
-};
+function containerSecurity(security: JobSecurity | undefined): V1SecurityContext {
+  return {
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: seccompProfile(security),
+  };
+}
 
 function imagePullPolicy(image: string): string {
   // Images are local to the node; Assay never relies on a registry being reachable.
@@ -205,7 +225,7 @@ function collectorContainers(request: JobRequest, collector: CollectorSettings |
         limits: { cpu: '1', memory: '64Mi', 'ephemeral-storage': '16Mi' },
       },
       terminationMessagePolicy: 'File',
-      securityContext: containerSecurity,
+      securityContext: containerSecurity(request.security),
       // Read-only: the collector reads what `main` left and can change none of it.
       volumeMounts: outputMounts(request, true),
     },
@@ -247,6 +267,7 @@ export interface JobClusterSettings {
 export function buildJob(request: JobRequest, cluster: JobClusterSettings): V1Job {
   const name = attemptJobName(request.evaluationId, request.attempt);
   const labels = attemptLabels(request);
+  const appArmor = appArmorProfile(request.security);
   const annotations = {
     [annotationKeys.workflowId]: request.workflowId,
     [annotationKeys.runId]: request.runId,
@@ -282,7 +303,8 @@ export function buildJob(request: JobRequest, cluster: JobClusterSettings): V1Jo
             runAsUser: evaluationUid,
             runAsGroup: evaluationUid,
             fsGroup: evaluationUid,
-            seccompProfile: { type: 'RuntimeDefault' },
+            seccompProfile: seccompProfile(request.security),
+            ...(appArmor !== undefined ? { appArmorProfile: appArmor } : {}),
           },
           containers: [
             {
@@ -296,7 +318,7 @@ export function buildJob(request: JobRequest, cluster: JobClusterSettings): V1Jo
               resources: resourceRequirements(request.resources),
               terminationMessagePath: '/dev/termination-log',
               terminationMessagePolicy: 'FallbackToLogsOnError',
-              securityContext: containerSecurity,
+              securityContext: containerSecurity(request.security),
               volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...outputMounts(request, false)],
             },
             ...collectorContainers(request, cluster.collector),

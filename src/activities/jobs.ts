@@ -14,7 +14,7 @@ import {
   type V1Pod,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
-import { apiMessage, apiStatus, listForWatch, orNullOn404, type KubeClients } from '../kube/clients.js';
+import { apiMessage, apiStatus, listForWatch, orNullOn404, orNullOn409, type KubeClients } from '../kube/clients.js';
 import { attemptKey, createAttemptWatches, type AttemptWatches } from './attempt-watches.js';
 import { watchUntil } from '../kube/watch.js';
 import type { AttemptEnd } from '../spec/record.js';
@@ -22,6 +22,7 @@ import { attemptJobName } from '../spec/names.js';
 import { captureFinalizer, labelKeys, managedByValue } from '../spec/kube-labels.js';
 import { errorTypes } from '../spec/error-types.js';
 import { classifyPod, podVanished } from './classify.js';
+import { attemptEgressPolicy, attemptPolicyName, defaultDenyPolicy } from '../security/network-policy.js';
 import {
   CollectorNotConfiguredError,
   attemptSelector,
@@ -97,7 +98,7 @@ function admissionRejection(event: CoreV1Event): AttemptEnd | null {
 }
 
 export function createJobActivities(deps: JobActivityDeps): JobActivities {
-  const { core, batch, watch } = deps.kube;
+  const { core, batch, networking, watch } = deps.kube;
   const heartbeatEvery = deps.heartbeatIntervalMs ?? 3000;
 
   async function readJob(namespace: string, name: string): Promise<V1Job | undefined> {
@@ -158,6 +159,8 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         if (apiStatus(createErr) !== 409) throw createErr;
       }
     }
+    // Default deny before the first pod: every evaluation pod reaches nothing unless its attempt's policy allows it.
+    await orNullOn409(networking.createNamespacedNetworkPolicy({ namespace, body: defaultDenyPolicy(namespace, team) }));
     // The ServiceAccount admission plugin refuses pods until the controller has made the namespace's `default`
     // ServiceAccount: wait for it (watching), so the first Job's pod is not refused.
     const ctx = Context.current();
@@ -194,6 +197,11 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         });
       }
       const name = body.metadata!.name!;
+      // The egress policy first: a pod must never run without the allowances it was promised (or with more).
+      const egress = attemptEgressPolicy(request);
+      if (egress !== null) {
+        await orNullOn409(networking.createNamespacedNetworkPolicy({ namespace: request.namespace, body: egress }));
+      }
       try {
         await batch.createNamespacedJob({ namespace: request.namespace, body });
         return { job: name, created: true };
@@ -377,6 +385,14 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
             if (apiStatus(err) !== 404) throw err;
           }
         }
+      }
+      try {
+        await networking.deleteNamespacedNetworkPolicy({
+          name: attemptPolicyName(ref.evaluationId, ref.attempt),
+          namespace: ref.namespace,
+        });
+      } catch (err) {
+        if (apiStatus(err) !== 404) throw err;
       }
       return { jobDeleted, finalizersRemoved };
     },

@@ -12,7 +12,7 @@ import {
   type V1PriorityClass,
   type V1ResourceQuota,
 } from '@kubernetes/client-node';
-import { apiStatus, orNullOn404, type KubeClients } from '../kube/clients.js';
+import { apiStatus, orNullOn404, orNullOn409, type KubeClients } from '../kube/clients.js';
 import { labelKeys, managedByValue } from '../spec/kube-labels.js';
 import { formatBytes, formatMillicores } from '../spec/quantity.js';
 import { teamQuotaOf, type QuotasConfig, type TeamQuota } from '../spec/quota-config.js';
@@ -148,11 +148,7 @@ export function createTeamBackstop(kube: KubeClients, quotas: QuotasConfig): Tea
     for (const priority of Object.keys(priorityClassSpecs) as Priority[]) {
       const name = priorityClassName(priority);
       if ((await orNullOn404(scheduling.readPriorityClass({ name }))) !== null) continue;
-      try {
-        await scheduling.createPriorityClass({ body: buildPriorityClass(priority) });
-      } catch (err) {
-        if (apiStatus(err) !== 409) throw err;
-      }
+      await orNullOn409(scheduling.createPriorityClass({ body: buildPriorityClass(priority) }));
     }
   };
   return {

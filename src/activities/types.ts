@@ -3,7 +3,8 @@
  * implementations through `proxyActivities`; the `createXActivities` factories return objects of these types.
  */
 import type { MultilineRules } from '../logs/events.js';
-import type { JobRequest } from '../spec/job-request.js';
+import type { JobRequest, JobSecurity } from '../spec/job-request.js';
+import type { IsolationRequest } from '../security/resolve.js';
 import type { AttemptEnd, AttemptLogs, EvaluationOutput } from '../spec/record.js';
 import type { EvaluationCost } from '../spec/cost.js';
 import type { OverBudgetEvent } from '../cost/budget.js';
@@ -16,6 +17,8 @@ export interface ClusterRequirements {
   /** Labels the cluster must carry. */
   selector: Record<string, string>;
   gpuType: string | null;
+  /** What the evaluation asks of its isolation; absent in workflows started before isolation existed. */
+  isolation?: IsolationRequest;
 }
 
 /** The cluster chosen for an evaluation; recorded in history as the activity's result. */
@@ -28,6 +31,8 @@ export interface ClusterChoice {
   reason: string;
   /** True when the team has a quota (docs/quota.md): the evaluation reserves before its first Job. */
   quota?: boolean;
+  /** The isolation its attempts get on this cluster (docs/security.md). */
+  security?: JobSecurity;
 }
 
 export interface ClusterActivities {

@@ -4,7 +4,7 @@
  */
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { BatchV1Api, CoreV1Api, KubeConfig, Watch, ApiException } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig, NetworkingV1Api, Watch, ApiException } from '@kubernetes/client-node';
 
 /** Where a cluster's credentials come from. */
 export type KubeSource =
@@ -15,6 +15,7 @@ export interface KubeClients {
   readonly config: KubeConfig;
   readonly core: CoreV1Api;
   readonly batch: BatchV1Api;
+  readonly networking: NetworkingV1Api;
   readonly watch: Watch;
 }
 
@@ -54,6 +55,7 @@ export function createKubeClients(source: KubeSource): KubeClients {
     config,
     core: config.makeApiClient(CoreV1Api),
     batch: config.makeApiClient(BatchV1Api),
+    networking: config.makeApiClient(NetworkingV1Api),
     watch: new Watch(config),
   };
 }
@@ -73,6 +75,19 @@ export async function orNullOn404<T>(read: Promise<T>): Promise<T | null> {
     return await read;
   } catch (err) {
     if (apiStatus(err) === 404) return null;
+    throw err;
+  }
+}
+
+/**
+ * The value of a Kubernetes create, or null when an object of that name exists already (409): for objects whose
+ * name fixes their content, so an existing one is the one this call would have made.
+ */
+export async function orNullOn409<T>(create: Promise<T>): Promise<T | null> {
+  try {
+    return await create;
+  } catch (err) {
+    if (apiStatus(err) === 409) return null;
     throw err;
   }
 }

@@ -50,6 +50,7 @@ import {
 import { byteCount } from './quantity-fields.js';
 import { magnitude, resourcesSchema } from './resources-schema.js';
 import { checkWebhookUrl } from './webhook-url.js';
+import { networkSchema, securitySchema } from './security-schema.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // metadata
@@ -382,6 +383,8 @@ const specObjectSchema = z.strictObject({
     .meta({ 'x-kubernetes-list-type': 'atomic' })
     .describe('Webhooks notified of progress and outcome.'),
   cluster: clusterSchema,
+  network: networkSchema,
+  security: securitySchema,
   retentionDays: integer(1, specLimits.maxRetentionDays)
     .default(specDefaults.retentionDays)
     .describe('Days to keep logs, result, artifacts and the record.'),

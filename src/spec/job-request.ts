@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { priorities } from './spec-constants.js';
 import { evaluationIdSchema } from './names.js';
+import { networkProtocols, seccompLevels } from './security-schema.js';
 
 export const jobEnvVarSchema = z.union([
   z.object({ name: z.string().min(1), value: z.string() }),
@@ -38,6 +39,36 @@ export const jobOutputsSchema = z.object({
 });
 export type JobOutputs = z.infer<typeof jobOutputsSchema>;
 
+/** One resolved egress allowance of an attempt: the block, what of it stays refused, ports and protocol. */
+export const jobEgressSchema = z.object({
+  cidr: z.string(),
+  except: z.array(z.string()),
+  ports: z.array(z.number().int()),
+  protocol: z.enum(networkProtocols),
+});
+export type JobEgress = z.infer<typeof jobEgressSchema>;
+
+/**
+ * The isolation of an attempt, resolved from the spec and its cluster's policy when the cluster was chosen
+ * (`src/security/resolve.ts`); recorded with the choice, so what was applied is visible in the record.
+ */
+export const jobSecuritySchema = z.object({
+  /** The runtime's name (`default`, `gvisor`, …) and the RuntimeClass it maps to (null: the node's default). */
+  runtime: z.string(),
+  runtimeClassName: z.string().nullable(),
+  seccomp: z.enum(seccompLevels),
+  /** The Localhost profile's path under the kubelet's seccomp directory when `seccomp` is `strict`. */
+  seccompProfile: z.string().nullable(),
+  /** The AppArmor profile applied, or null with the reason in `appArmorSkipped`. */
+  appArmor: z.union([z.literal('RuntimeDefault'), z.object({ localhost: z.string() })]).nullable(),
+  appArmorSkipped: z.string().nullable(),
+  /** Everything the pod may reach (the user's allow-list and the cluster's operator destinations); empty: nothing. */
+  egress: z.array(jobEgressSchema),
+  /** Where DNS is allowed to; null: no DNS (an evaluation that may reach nothing needs none). */
+  dns: z.object({ namespace: z.string(), podLabels: z.record(z.string(), z.string()) }).nullable(),
+});
+export type JobSecurity = z.infer<typeof jobSecuritySchema>;
+
 export const jobRequestSchema = z.object({
   evaluationId: evaluationIdSchema,
   attempt: z.number().int().positive(),
@@ -59,5 +90,7 @@ export const jobRequestSchema = z.object({
   runtimeClassName: z.string().nullable(),
   /** Absent or null: no result file and no artifacts declared, so no collector sidecar. */
   outputs: jobOutputsSchema.nullable().optional(),
+  /** Absent in attempts planned before isolation existed: RuntimeDefault seccomp and no egress policy. */
+  security: jobSecuritySchema.optional(),
 });
 export type JobRequest = z.infer<typeof jobRequestSchema>;

@@ -35,8 +35,9 @@ function toStructural(node: JsonValue): JsonValue {
     if (key === 'additionalProperties' && value === false) continue;
     out[key] = toStructural(value);
   }
-  if (out['x-kubernetes-int-or-string'] === true) {
-    // int-or-string is the one place a structural schema may omit `type`; the union zod emits is implied.
+  if (out['x-kubernetes-int-or-string'] === true || out['x-kubernetes-preserve-unknown-fields'] === true) {
+    // int-or-string, and a node that keeps whatever it is given, are the places a structural schema may omit `type`:
+    // the union zod emits is implied (int-or-string) or checked by the zod schema (`spec.network`: a word or a map).
     delete out.anyOf;
     delete out.type;
   }

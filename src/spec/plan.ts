@@ -8,7 +8,8 @@ import { parseEvaluationJob } from './evaluation-job.js';
 import type { EvaluationJob } from './evaluation-job-schema.js';
 import type { Priority } from './spec-constants.js';
 import type { SpecIssue } from './issues.js';
-import type { JobEnvVar, JobOutputs, JobRequest, JobResources } from './job-request.js';
+import type { JobEnvVar, JobOutputs, JobRequest, JobResources, JobSecurity } from './job-request.js';
+import type { EgressRule, NetworkSpec, SeccompLevel } from './security-schema.js';
 
 export interface EvaluationPlan {
   readonly name: string | null;
@@ -31,9 +32,18 @@ export interface EvaluationPlan {
   readonly multiline: { continuation?: string[]; start?: string[] };
   /** The result file and artifacts the spec declares; null when it declares neither (no collector sidecar). */
   readonly outputs: JobOutputs | null;
+  /** `spec.network`: null for `none`, else the egress allow-list. */
+  readonly egress: EgressRule[] | null;
+  /** `spec.security`: null fields take the cluster's defaults. */
+  readonly security: { seccomp: SeccompLevel | null; runtime: string | null };
 }
 
 export type PlanResult = { ok: true; plan: EvaluationPlan } | { ok: false; issues: readonly SpecIssue[] };
+
+function egressOf(network: NetworkSpec | undefined): EgressRule[] | null {
+  if (network === undefined || network === 'none') return null;
+  return network.egress.map((rule) => ({ ...rule, ports: [...rule.ports] }));
+}
 
 /** The plan of a normalised manifest. */
 export function planFromJob(job: EvaluationJob): EvaluationPlan {
@@ -70,6 +80,9 @@ export function planFromJob(job: EvaluationJob): EvaluationPlan {
     labels: job.metadata.labels ?? {},
     retentionDays: s.retentionDays,
     multiline: { ...s.logs?.multiline },
+    // Optional here: a workflow started before these fields existed plans its spec without them.
+    egress: egressOf(s.network),
+    security: { seccomp: s.security?.seccomp ?? null, runtime: s.security?.runtime ?? null },
     outputs:
       s.result === undefined && s.artifacts === undefined
         ? null
@@ -154,6 +167,8 @@ export interface AttemptPlacement {
   readonly workflowId: string;
   readonly runId: string;
   readonly runtimeClassName: string | null;
+  /** The isolation resolved with the cluster choice; absent in workflows started before it existed. */
+  readonly security?: JobSecurity;
 }
 
 /** The Job request for one attempt of `plan`: the plan's workload at `placement`. */

@@ -7,6 +7,7 @@ import { quotasSchema } from './quota-config.js';
 import { metricsConfigSchema } from './metrics-config.js';
 import { notificationsConfigSchema } from './notifications-config.js';
 import { costConfigSchema } from './pricing-config.js';
+import { clusterSecuritySchema } from './cluster-security-config.js';
 
 const dnsLabel = z
   .string()
@@ -63,6 +64,8 @@ export const clusterEntrySchema = z
      * (such an attempt fails as `WorkerMisconfigured`, naming this field).
      */
     collector: collectorSchema.nullable().default(null),
+    /** Runtimes, seccomp, AppArmor, image and network policy (`./cluster-security-config.ts`, docs/security.md). */
+    security: clusterSecuritySchema,
   })
   .refine((c) => !(c.inCluster && c.kubeconfig !== null), {
     message: 'set either inCluster or kubeconfig, not both',

@@ -313,6 +313,12 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       name: plan.cluster.name,
       selector: plan.cluster.selector,
       gpuType: plan.cluster.gpuType,
+      isolation: {
+        image: plan.image,
+        egress: plan.egress,
+        seccomp: plan.security.seccomp,
+        runtime: plan.security.runtime,
+      },
     });
     state.cluster = cluster;
     notifier.route({ taskQueue: cluster.taskQueue, namespace: cluster.namespace });
@@ -362,6 +368,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
         workflowId: info.workflowId,
         runId: info.runId,
         runtimeClassName: cluster.runtimeClassName,
+        ...(cluster.security !== undefined ? { security: cluster.security } : {}),
       });
       await kube.createJob(request);
       // Step 5: the capture runs alongside the wait; only an explicit cancel of its own scope reaches it.

@@ -43,6 +43,8 @@ describe('valid manifests', () => {
         retries: { maxAttempts: 3, backoffSeconds: 10, transientExitCodes: [] },
         webhooks: [],
         cluster: {},
+        network: 'none',
+        security: {},
         retentionDays: 30,
       },
     });

@@ -77,8 +77,8 @@ describe('EvaluationJob JSON schema', () => {
     expect(text).not.toContain('"$defs"');
     expect(text).not.toContain('"$schema"');
     for (const [path, node] of nodes(schema)) {
-      // Every node is typed, except int-or-string, the one exception structural schemas allow.
-      if (node['x-kubernetes-int-or-string'] === true) {
+      // Every node is typed, except int-or-string and preserve-unknown-fields, the exceptions structural schemas allow.
+      if (node['x-kubernetes-int-or-string'] === true || node['x-kubernetes-preserve-unknown-fields'] === true) {
         expect([path, node.type, node.anyOf]).toEqual([path, undefined, undefined]);
       } else {
         expect([path, typeof node.type]).toEqual([path, 'string']);
