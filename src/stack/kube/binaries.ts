@@ -7,6 +7,8 @@ import { ensureGoBinary, hashFiles } from '../go-build.js';
 export const KUBERNETES_VERSION = '1.34.4';
 /** The etcd release (the wrapper module in `deploy/local/etcd` pins the same). */
 export const ETCD_VERSION = '3.6.16';
+/** kube-router, the NetworkPolicy enforcer (the only v2 release the Go module proxy serves). */
+export const KUBE_ROUTER_VERSION = '2.1.0';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const kubeModule = join(repoRoot, 'deploy/local/kube');
@@ -66,6 +68,23 @@ export async function ensureEtcdBinary(ctx: StackContext): Promise<string> {
     version: await etcdBinaryVersion(),
     cwd: etcdModule,
     ldflags: `-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=assay`,
+    env: { CGO_ENABLED: '0' },
+  });
+}
+
+/**
+ * kube-router (`go install` of its release module; 1-3 min), which the node runs as its NetworkPolicy enforcer only.
+ *
+ * @throws {GoBuildError} when the build fails.
+ */
+export async function ensureKubeRouterBinary(ctx: StackContext): Promise<string> {
+  const pkg = 'github.com/cloudnativelabs/kube-router/v2';
+  return ensureGoBinary(ctx, {
+    name: 'kube-router',
+    version: KUBE_ROUTER_VERSION,
+    pkg: `${pkg}/cmd/kube-router`,
+    ref: `v${KUBE_ROUTER_VERSION}`,
+    ldflags: `-s -w -X ${pkg}/pkg/version.Version=v${KUBE_ROUTER_VERSION}`,
     env: { CGO_ENABLED: '0' },
   });
 }

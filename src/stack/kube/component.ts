@@ -6,21 +6,36 @@ import { run } from '../images/exec.js';
 import { localImages, pauseImage } from '../images/catalog.js';
 import { ensureImagesImported, imageRef } from '../images/local-images.js';
 import { daemonState, ensureDaemon, httpProbe, stopDaemon, waitFor, type DaemonSpec } from '../process.js';
-import { ensureEtcdBinary, ensureKubeBinary, KUBERNETES_VERSION } from './binaries.js';
+import {
+  ensureEtcdBinary,
+  ensureKubeBinary,
+  ensureKubeRouterBinary,
+  KUBE_ROUTER_VERSION,
+  KUBERNETES_VERSION,
+} from './binaries.js';
 import {
   apiserverArgs,
   cniConflist,
   containerdToml,
   controllerManagerArgs,
   etcdArgs,
+  KUBE_ROUTER_USER,
   kubeProxyArgs,
   kubeProxyConfigYaml,
+  kubeRouterArgs,
+  kubeRouterRbacYaml,
   kubeletArgs,
   kubeletConfigYaml,
   schedulerArgs,
 } from './configs.js';
-import { ensureCgroupRoot, ensureHostPrerequisites, removeCgroupRoot } from './host.js';
+import {
+  ensureBridgeNetfilter,
+  ensureCgroupRoot,
+  ensureHostPrerequisites,
+  removeCgroupRoot,
+} from './host.js';
 import { CLUSTER, detectNodeIp, kubeLayout, type KubeLayout } from './layout.js';
+import { ensureNetpolGate, netpolGateProblem } from './netpol.js';
 import { ensurePki, kubeconfigYaml, pkiPaths, type CertSpec, type PkiPaths } from './pki.js';
 import { findProcesses, httpsGet, httpsProbe, killAndWait, type TlsIdentity } from './probes.js';
 import {
@@ -31,6 +46,7 @@ import {
   removeAllContainers,
   removeCniIptables,
   removeKubeletIptables,
+  removeKubeRouterNetfilter,
   removeContainerLogLinks,
   removeHostDebris,
   runningTasks,
@@ -41,7 +57,7 @@ import {
 } from './teardown.js';
 
 const COMPONENT = 'kubernetes';
-/** Daemons in start order; `down` stops them in reverse. */
+/** Daemons in start order (kube-router once the kubelet has registered the node). */
 const DAEMONS = [
   'containerd',
   'etcd',
@@ -50,6 +66,7 @@ const DAEMONS = [
   'kube-scheduler',
   'kubelet',
   'kube-proxy',
+  'kube-router',
 ] as const;
 type DaemonName = (typeof DAEMONS)[number];
 
@@ -80,6 +97,7 @@ function certSpecs(nodeIp: string): CertSpec[] {
     { name: 'controller-manager', commonName: 'system:kube-controller-manager', client: true },
     { name: 'scheduler', commonName: 'system:kube-scheduler', client: true },
     { name: 'kube-proxy', commonName: 'system:kube-proxy', client: true },
+    { name: 'kube-router', commonName: KUBE_ROUTER_USER, client: true },
     { name: 'kubelet', commonName: `system:node:${node}`, organization: 'system:nodes', client: true },
     {
       name: 'kubelet-server',
@@ -134,7 +152,7 @@ async function writeConfigs(
     l.adminKubeconfig,
     await kubeconfigYaml(p, { server, user: 'assay-admin', certName: 'admin' }),
   );
-  for (const id of ['controller-manager', 'scheduler', 'kubelet', 'kube-proxy'] as const) {
+  for (const id of ['controller-manager', 'scheduler', 'kubelet', 'kube-proxy', 'kube-router'] as const) {
     const daemon = id === 'controller-manager' || id === 'scheduler' ? (`kube-${id}` as const) : id;
     mark(
       daemon,
@@ -148,6 +166,7 @@ async function writeConfigs(
   await writeIfChanged(join(l.cniConfDir, '10-assay.conflist'), cniConflist(l), 0o644);
   mark('kubelet', await writeIfChanged(l.kubeletConfig, kubeletConfigYaml(l, p, nodeIp), 0o644));
   mark('kube-proxy', await writeIfChanged(l.proxyConfig, kubeProxyConfigYaml(l, nodeIp), 0o644));
+  mark('kube-router', await writeIfChanged(l.kubeRouterRbac, kubeRouterRbacYaml(), 0o644));
   // The multi-call binary picks its component from argv[0], so a `kubectl` link is a real kubectl on the PATH.
   const link = join(l.binDir, 'kubectl');
   if ((await readlink(link).catch(() => undefined)) !== kube) {
@@ -170,6 +189,7 @@ function daemonEnv(): Record<string, string | undefined> {
 interface Binaries {
   readonly kube: string;
   readonly etcd: string;
+  readonly kubeRouter: string;
 }
 
 function daemonSpecs(
@@ -247,13 +267,36 @@ function daemonSpecs(
       ports: [CLUSTER.proxyHealthzPort, CLUSTER.proxyMetricsPort],
       health: () => httpProbe(`http://127.0.0.1:${CLUSTER.proxyHealthzPort}/livez`),
     },
+    'kube-router': {
+      ...base,
+      name: 'kube-router',
+      command: bins.kubeRouter,
+      args: kubeRouterArgs(l),
+      ports: [CLUSTER.kubeRouterHealthPort, CLUSTER.kubeRouterMetricsPort],
+      health: () => kubeRouterHealth(),
+    },
   };
+}
+
+function kubeRouterHealth(): Promise<true | string> {
+  return httpProbe(`http://127.0.0.1:${CLUSTER.kubeRouterHealthPort}/healthz`);
+}
+
+/** Command-line words only our kube-router has, to find one whose pidfile was lost. */
+function kubeRouterNeedles(l: KubeLayout): string[] {
+  return [`--kubeconfig=${l.kubeconfig('kube-router')}`, '--run-firewall=true'];
 }
 
 function nodeReadiness(node: V1Node): true | string {
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
   if (ready?.status === 'True') return true;
   return `node ${CLUSTER.nodeName} not Ready: ${ready?.reason ?? 'no Ready condition yet'} ${ready?.message ?? ''}`.trim();
+}
+
+async function nodeRegisteredProbe(p: PkiPaths): Promise<true | string> {
+  const res = await httpsGet(`${apiserverUrl()}/api/v1/nodes/${CLUSTER.nodeName}`, adminIdentity(p));
+  if (typeof res === 'string') return res;
+  return res.status === 200 ? true : `node ${CLUSTER.nodeName} not registered yet (${res.status})`;
 }
 
 async function nodeReadyProbe(p: PkiPaths): Promise<true | string> {
@@ -275,19 +318,65 @@ async function kubectl(kube: string, l: KubeLayout, args: readonly string[]): Pr
 }
 
 /**
+ * Starts kube-router, the node's NetworkPolicy enforcer, and puts the fail-closed gate after its jumps
+ * (`netpol.ts`). It reads its node object at start-up, so it starts once the kubelet registered the node. When it is
+ * not running, whatever an earlier one left (a killed run keeps its rules, ipsets and our gate) goes first.
+ */
+async function ensureKubeRouter(
+  ctx: StackContext,
+  l: KubeLayout,
+  p: PkiPaths,
+  kube: string,
+  spec: DaemonSpec,
+  filesChanged: boolean,
+): Promise<'started' | 'reused'> {
+  await ensureBridgeNetfilter();
+  await restartIfStale(ctx, spec, filesChanged);
+  if ((await daemonState(spec)).state !== 'running') {
+    await killAndWait(await findProcesses(kubeRouterNeedles(l)));
+    await removeKubeRouterLeftovers(ctx);
+    await waitFor(() => nodeRegisteredProbe(p), {
+      description: `the kubelet to register node ${CLUSTER.nodeName}`,
+      timeoutMs: 120_000,
+      intervalMs: 500,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
+    await run(kube, ['kubectl', `--kubeconfig=${l.adminKubeconfig}`, 'apply', '-f', l.kubeRouterRbac], {
+      timeoutMs: 60_000,
+    });
+  }
+  const outcome = await ensureDaemon(ctx, spec);
+  await ensureNetpolGate(ctx.signal);
+  return outcome;
+}
+
+async function removeKubeRouterLeftovers(ctx: StackContext): Promise<void> {
+  const failed = await removeKubeRouterNetfilter();
+  if (failed.length) {
+    ctx.reporter.warn(
+      `could not remove all of kube-router's rules and ipsets: ${failed.slice(0, 5).join('; ')}`,
+    );
+  }
+}
+
+/**
  * The single-node Kubernetes cluster of the local stack: containerd (Debian) with our own root, socket and config;
- * etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy (built from their Go
- * modules), each its own daemon; certificates and kubeconfigs in `<cache>/stack/kubernetes`; the local images
- * imported. `up` returns once the node is Ready.
+ * etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kube-router (NetworkPolicy
+ * enforcement only) built from their Go modules, each its own daemon; certificates and kubeconfigs in
+ * `<cache>/stack/kubernetes`; the local images imported. `up` returns once the node is Ready and policies enforced.
  */
 export const kubernetesComponent: Component = {
   name: COMPONENT,
-  description: `single-node Kubernetes ${KUBERNETES_VERSION} (etcd, control plane, kubelet + containerd, kube-proxy) on ${apiserverUrl()}`,
+  description: `single-node Kubernetes ${KUBERNETES_VERSION} (etcd, control plane, kubelet + containerd, kube-proxy, kube-router ${KUBE_ROUTER_VERSION} enforcing NetworkPolicies) on ${apiserverUrl()}`,
 
   async up(ctx: StackContext): Promise<UpOutcome> {
     await ensureHostPrerequisites(ctx);
     const l = kubeLayout(ctx.paths);
-    const bins = { kube: await ensureKubeBinary(ctx), etcd: await ensureEtcdBinary(ctx) };
+    const bins = {
+      kube: await ensureKubeBinary(ctx),
+      etcd: await ensureEtcdBinary(ctx),
+      kubeRouter: await ensureKubeRouterBinary(ctx),
+    };
     const nodeIp = await detectNodeIp();
     const p = await ensurePki(l.pki, certSpecs(nodeIp));
     const changed = await writeConfigs(l, p, nodeIp, bins.kube);
@@ -298,6 +387,11 @@ export const kubernetesComponent: Component = {
 
     let started = false;
     for (const name of DAEMONS) {
+      if (name === 'kube-router') {
+        const outcome = await ensureKubeRouter(ctx, l, p, bins.kube, specs[name], changed.has(name));
+        if (outcome === 'started') started = true;
+        continue;
+      }
       if (name === 'containerd') await clearStrayContainerd(ctx, l);
       await restartIfStale(ctx, specs[name], changed.has(name));
       if ((await ensureDaemon(ctx, specs[name])) === 'started') started = true;
@@ -353,6 +447,11 @@ export const kubernetesComponent: Component = {
       );
     }
 
+    // kube-router keeps its rules and ipsets when stopped: remove them (and our gate) ourselves.
+    await stopDaemon(ctx, ref('kube-router'));
+    await killAndWait(await findProcesses(kubeRouterNeedles(l)));
+    await removeKubeRouterLeftovers(ctx);
+
     await stopDaemon(ctx, ref('kube-proxy'));
     if (kube) {
       await run(kube, ['kube-proxy', '--cleanup', `--config=${l.proxyConfig}`], {
@@ -407,10 +506,16 @@ export const kubernetesComponent: Component = {
       return { healthy: false, managed: true, address: apiserverUrl(), detail: 'not running' };
     }
     const node = await nodeReadyProbe(pkiPaths(l.pki));
-    const healthy = down.length === 0 && node === true;
+    let netpol: string | undefined;
+    if (!down.includes('kube-router')) {
+      const health = await kubeRouterHealth();
+      netpol = health === true ? await netpolGateProblem() : `kube-router: ${health}`;
+    }
+    const healthy = down.length === 0 && node === true && netpol === undefined;
     const detail = [
       node === true ? `node ${CLUSTER.nodeName} Ready` : node,
       down.length ? `not running: ${down.join(', ')}` : '',
+      netpol ?? '',
       pids ? `pids: ${pids}` : '',
     ]
       .filter(Boolean)

@@ -274,3 +274,58 @@ export function kubeletArgs(l: KubeLayout, nodeIp: string): string[] {
 export function kubeProxyArgs(l: KubeLayout): string[] {
   return ['kube-proxy', `--config=${l.proxyConfig}`, '--v=1'];
 }
+
+/** The user kube-router's client certificate names; {@link kubeRouterRbacYaml} grants it what it reads. */
+export const KUBE_ROUTER_USER = 'assay:kube-router';
+
+/**
+ * kube-router as a NetworkPolicy enforcer only: no routing (the CNI bridge routes), no service proxy (kube-proxy
+ * does). It manages its own chains in the filter table and ipsets, and jumps to them from INPUT, FORWARD and OUTPUT.
+ */
+export function kubeRouterArgs(l: KubeLayout): string[] {
+  return [
+    `--kubeconfig=${l.kubeconfig('kube-router')}`,
+    `--hostname-override=${CLUSTER.nodeName}`,
+    '--run-firewall=true',
+    '--run-router=false',
+    '--run-service-proxy=false',
+    `--service-cluster-ip-range=${CLUSTER.serviceCidr}`,
+    `--service-node-port-range=${CLUSTER.kubeRouterNodePortRange}`,
+    `--health-port=${CLUSTER.kubeRouterHealthPort}`,
+    '--metrics-addr=127.0.0.1',
+    `--metrics-port=${CLUSTER.kubeRouterMetricsPort}`,
+    '--v=1',
+  ];
+}
+
+/** What kube-router's policy controller watches (its informers), read-only, for {@link KUBE_ROUTER_USER}. */
+export function kubeRouterRbacYaml(): string {
+  return `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: assay:kube-router
+rules:
+- apiGroups: [""]
+  resources: [namespaces, pods, services, nodes, endpoints]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: assay:kube-router
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: assay:kube-router
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: ${KUBE_ROUTER_USER}
+`;
+}

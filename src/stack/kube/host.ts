@@ -1,4 +1,4 @@
-import { access, copyFile, mkdir, readFile, readdir, rmdir, stat } from 'node:fs/promises';
+import { access, copyFile, mkdir, readFile, readdir, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StackContext } from '../component.js';
 import { run } from '../images/exec.js';
@@ -9,6 +9,7 @@ const HOST_PACKAGES: readonly { pkg: string; file: string }[] = [
   { pkg: 'runc', file: '/usr/sbin/runc' },
   { pkg: 'containernetworking-plugins', file: '/usr/lib/cni/bridge' },
   { pkg: 'iptables', file: '/usr/sbin/iptables' },
+  { pkg: 'ipset', file: '/usr/sbin/ipset' },
   { pkg: 'conntrack', file: '/usr/sbin/conntrack' },
   { pkg: 'busybox-static', file: '/usr/bin/busybox' },
   { pkg: 'openssl', file: '/usr/bin/openssl' },
@@ -62,6 +63,40 @@ export async function ensureHostPrerequisites(ctx: StackContext): Promise<void> 
     await run('apt-get', ['update', '-q'], { env, timeoutMs: 10 * 60_000 });
     await install();
   }
+}
+
+const bridgeNfCallIptables = '/proc/sys/net/bridge/bridge-nf-call-iptables';
+
+/**
+ * Makes bridged traffic (pod to pod on our bridge) pass through iptables, without which kube-router's rules would
+ * see only routed traffic. Sets the sysctl to 1 when it is 0 and leaves it so on `down` (Docker and kubeadm set it
+ * the same way; turning it off again could break someone else's firewall).
+ *
+ * @throws {KubeHostError} when it is not 1 and cannot be made 1 (no br_netfilter, read-only /proc/sys).
+ */
+export async function ensureBridgeNetfilter(): Promise<void> {
+  const read = () => readFile(bridgeNfCallIptables, 'utf8').then((t) => t.trim());
+  let value: string;
+  try {
+    value = await read();
+  } catch {
+    throw new KubeHostError(
+      `${bridgeNfCallIptables} does not exist: load the br_netfilter kernel module (modprobe br_netfilter) so that ` +
+        'NetworkPolicies apply to traffic between pods',
+    );
+  }
+  if (value === '1') return;
+  let problem = `it stayed ${value}`;
+  try {
+    await writeFile(bridgeNfCallIptables, '1\n');
+    if ((await read()) === '1') return;
+  } catch (err) {
+    problem = err instanceof Error ? err.message : String(err);
+  }
+  throw new KubeHostError(
+    `${bridgeNfCallIptables} is ${value} and could not be set to 1 (${problem}): without it NetworkPolicies do not ` +
+      'apply to traffic between pods; run: sysctl -w net.bridge.bridge-nf-call-iptables=1',
+  );
 }
 
 /** One line of `/proc/self/mountinfo`: where it is mounted and what it is. */

@@ -16,6 +16,14 @@ export const CLUSTER = {
   schedulerPort: 20259,
   proxyHealthzPort: 20256,
   proxyMetricsPort: 20249,
+  kubeRouterHealthPort: 20244,
+  kubeRouterMetricsPort: 20245,
+  /**
+   * The node ports kube-router lets pods reach on the node's own addresses whatever their policies say (its default,
+   * 30000-32767, would open that whole range under a default-deny policy). The cluster exposes no node ports, so the
+   * narrowest range it accepts.
+   */
+  kubeRouterNodePortRange: '32766-32767',
   serviceCidr: '10.96.0.0/16',
   /** The first address of the service range: the `kubernetes` Service's ClusterIP. */
   apiserverServiceIp: '10.96.0.1',
@@ -35,7 +43,7 @@ export interface KubeLayout {
   readonly pki: string;
   readonly binDir: string;
   readonly adminKubeconfig: string;
-  kubeconfig(identity: 'controller-manager' | 'scheduler' | 'kubelet' | 'kube-proxy'): string;
+  kubeconfig(identity: 'controller-manager' | 'scheduler' | 'kubelet' | 'kube-proxy' | 'kube-router'): string;
   readonly etcdData: string;
   readonly containerdDir: string;
   readonly containerdConfig: string;
@@ -49,6 +57,8 @@ export interface KubeLayout {
   readonly kubeletConfig: string;
   readonly podLogs: string;
   readonly proxyConfig: string;
+  /** The ClusterRole and binding that let kube-router's identity read what it enforces. */
+  readonly kubeRouterRbac: string;
   readonly netnsRecord: string;
 }
 
@@ -74,6 +84,7 @@ export function kubeLayout(paths: StackPaths): KubeLayout {
     kubeletConfig: join(dir, 'kubelet-config.yaml'),
     podLogs: join(dir, 'pod-logs'),
     proxyConfig: join(dir, 'kube-proxy-config.yaml'),
+    kubeRouterRbac: join(dir, 'kube-router-rbac.yaml'),
     netnsRecord: join(dir, 'netns.json'),
   };
 }

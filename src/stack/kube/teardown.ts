@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { run } from '../images/exec.js';
 import { CLUSTER, type KubeLayout } from './layout.js';
 import { readMounts } from './host.js';
+import { kubeRouterLeftovers } from './netpol.js';
 
 /** How `stack down` reaches our containerd with `ctr`. */
 export interface CtrTarget {
@@ -211,6 +212,37 @@ export async function removeKubeletIptables(): Promise<void> {
       }
     }
   }
+}
+
+/**
+ * Removes what kube-router's policy controller leaves behind once stopped (it keeps its rules on SIGTERM, and its
+ * `--cleanup-config` is broken in v2.1.0), IPv4 and IPv6: the jumps into its chains and our gate, its chains, then
+ * its ipsets (an ipset can only go once no rule uses it). Safe when none of it exists.
+ *
+ * @returns what could not be removed, for a warning.
+ */
+export async function removeKubeRouterNetfilter(): Promise<string[]> {
+  const failed: string[] = [];
+  const attempt = async (tool: string, args: string[]) => {
+    const { code, stderr } = await run(tool, args, { allowFailure: true });
+    if (code !== 0) failed.push(`${tool} ${args.join(' ')}: ${stderr.trim()}`);
+  };
+  for (const [save, tool] of [
+    ['iptables-save', 'iptables'],
+    ['ip6tables-save', 'ip6tables'],
+  ] as const) {
+    const { code, stdout } = await run(save, ['-t', 'filter'], { allowFailure: true });
+    if (code !== 0) continue;
+    const { rules, chains } = kubeRouterLeftovers(stdout, '');
+    for (const r of rules) await attempt(tool, ['-t', 'filter', '-D', r.chain, ...r.spec]);
+    for (const chain of chains) await attempt(tool, ['-t', 'filter', '-F', chain]);
+    for (const chain of chains) await attempt(tool, ['-t', 'filter', '-X', chain]);
+  }
+  const sets = await run('ipset', ['list', '-n'], { allowFailure: true });
+  if (sets.code === 0) {
+    for (const name of kubeRouterLeftovers('', sets.stdout).ipsets) await attempt('ipset', ['destroy', name]);
+  }
+  return failed;
 }
 
 /**
