@@ -162,4 +162,4 @@ export function strictSeccompProfile(): Record<string, unknown> {
 }
 
 /** The profile file's path under the kubelet's seccomp directory, as `clusters[].security.seccomp.strictProfile`. */
-export const strictProfilePath = 'assay/strict.json';
+export { defaultStrictProfile as strictProfilePath } from '../spec/cluster-security-config.js';

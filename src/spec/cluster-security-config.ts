@@ -6,6 +6,9 @@
 import { z } from 'zod';
 import { cidrSchema, defaultRuntime, egressRuleSchema, seccompLevels } from './security-schema.js';
 
+/** Where the local stack (and the Helm chart) install Assay's strict seccomp profile, under the kubelet's seccomp directory. */
+export const defaultStrictProfile = 'assay/strict.json';
+
 const runtimeName = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lowercase letters, digits, "-")')
@@ -30,7 +33,7 @@ export const clusterSecuritySchema = z
         /** The level of evaluations that name none. */
         default: z.enum(seccompLevels).default('runtimeDefault'),
         /** Path of the strict profile under the kubelet's seccomp directory (`<root-dir>/seccomp`). */
-        strictProfile: z.string().min(1).default('assay/strict.json'),
+        strictProfile: z.string().min(1).default(defaultStrictProfile),
       })
       .prefault({}),
     appArmor: appArmorSchema,

@@ -7,6 +7,7 @@
  * what `evaluations/<id>/record.json` holds. Everything is a zod schema with the type inferred from it, so anything
  * read back from storage or from Temporal can be parsed again at the boundary.
  */
+import { jobSecuritySchema } from './job-request.js';
 import { z } from 'zod';
 import { evaluationIdSchema } from './names.js';
 import { attemptMeasurementSchema, evaluationCostSchema } from './cost.js';
@@ -205,6 +206,11 @@ export const evaluationRecordSchema = z.object({
   image: z.string(),
   cluster: z.string().nullable(),
   namespace: z.string().nullable(),
+  /**
+   * The isolation the attempts ran with (docs/security.md): runtime, seccomp, AppArmor (or why it was skipped) and
+   * the egress allow-list. Absent in records of evaluations from before isolation existed.
+   */
+  security: jobSecuritySchema.nullable().optional(),
   outcome: outcomeSchema,
   reason: z.string().nullable(),
   message: z.string().nullable(),

@@ -488,6 +488,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       image: plan.image,
       cluster: state.cluster?.name ?? null,
       namespace: state.cluster?.namespace ?? null,
+      security: state.cluster?.security ?? null,
       outcome: state.outcome ?? 'InfrastructureError',
       reason: state.reason,
       message: state.message,

@@ -28,6 +28,8 @@ export interface EvaluationHarnessOptions {
   readonly notifications?: Record<string, unknown>;
   /** The worker config's `cost:` section (prices, spot labels, sampling interval); the defaults unless given. */
   readonly cost?: Record<string, unknown>;
+  /** The local cluster's `security:` section (runtimes, seccomp, images, network; docs/security.md); defaults unless given. */
+  readonly security?: Record<string, unknown>;
 }
 
 /** The real stack's clients and Assay's workers running in this process; see {@link startEvaluationHarness}. */
@@ -77,6 +79,7 @@ export async function startEvaluationHarness(options: EvaluationHarnessOptions):
           name: 'local',
           kubeconfig: { path: process.env.KUBECONFIG ?? null },
           collector: localStackCollector,
+          ...(options.security !== undefined ? { security: options.security } : {}),
         },
       ],
       shutdownGraceSeconds: 2,

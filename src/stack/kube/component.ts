@@ -1,5 +1,5 @@
 import { mkdir, readFile, rm, symlink, readlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { V1Node } from '@kubernetes/client-node';
 import type { Component, ComponentEnv, ComponentStatus, StackContext, UpOutcome } from '../component.js';
 import { run } from '../images/exec.js';
@@ -38,6 +38,7 @@ import { CLUSTER, detectNodeIp, kubeLayout, type KubeLayout } from './layout.js'
 import { ensureNetpolGate, netpolGateProblem } from './netpol.js';
 import { ensurePki, kubeconfigYaml, pkiPaths, type CertSpec, type PkiPaths } from './pki.js';
 import { findProcesses, httpsGet, httpsProbe, killAndWait, type TlsIdentity } from './probes.js';
+import { strictProfilePath, strictSeccompProfile } from '../../security/seccomp.js';
 import {
   deleteBridge,
   recalledSandboxNetworks,
@@ -165,6 +166,10 @@ async function writeConfigs(
   );
   await writeIfChanged(join(l.cniConfDir, '10-assay.conflist'), cniConflist(l), 0o644);
   mark('kubelet', await writeIfChanged(l.kubeletConfig, kubeletConfigYaml(l, p, nodeIp), 0o644));
+  // Assay's strict seccomp profile, where the kubelet looks up Localhost profiles (read at each container start).
+  const profile = join(l.kubeletRoot, 'seccomp', strictProfilePath);
+  await mkdir(dirname(profile), { recursive: true });
+  await writeIfChanged(profile, `${JSON.stringify(strictSeccompProfile(), null, 2)}\n`, 0o644);
   mark('kube-proxy', await writeIfChanged(l.proxyConfig, kubeProxyConfigYaml(l, nodeIp), 0o644));
   mark('kube-router', await writeIfChanged(l.kubeRouterRbac, kubeRouterRbacYaml(), 0o644));
   // The multi-call binary picks its component from argv[0], so a `kubectl` link is a real kubectl on the PATH.

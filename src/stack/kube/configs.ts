@@ -15,6 +15,12 @@ export const ADMISSION_PLUGINS = [
   'ValidatingAdmissionWebhook',
 ] as const;
 
+/**
+ * Processes per pod: a fork bomb stops here (docs/security.md). Generous for real evaluations (a Python test run with
+ * worker pools uses a few dozen), small enough that a bomb never troubles the node.
+ */
+export const POD_PIDS_LIMIT = 1024;
+
 /** Pod logs per stream (`stream=Stdout|Stderr`), which log capture uses to keep stdout and stderr apart. */
 export const FEATURE_GATES = 'PodLogsQuerySplitStreams=true';
 
@@ -121,7 +127,7 @@ failSwapOn: false
 podLogsDir: ${l.podLogs}
 resolvConf: /etc/resolv.conf
 maxPods: 250
-podPidsLimit: -1
+podPidsLimit: ${POD_PIDS_LIMIT}
 serializeImagePulls: false
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
