@@ -3,7 +3,9 @@
  * overlaid with the environment (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `ASSAY_TASK_QUEUE`,
  * `ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS`, `ASSAY_LOG_LEVEL`, `ASSAY_WORKFLOW_BUNDLE`, `ASSAY_RETENTION_SETUP`).
  * Without a file the registry has one cluster, `local` (or `ASSAY_CLUSTER_NAME`), reached through `$KUBECONFIG`, with
- * the local stack's collector image unless `ASSAY_COLLECTOR_IMAGE` / `ASSAY_COLLECTOR_PULL_POLICY` say otherwise.
+ * the local stack's collector image unless `ASSAY_COLLECTOR_IMAGE` / `ASSAY_COLLECTOR_PULL_POLICY` say otherwise, and
+ * the sandboxed runtimes `ASSAY_RUNTIME_CLASSES` names (`gvisor=gvisor,kata=kata-qemu`: runtime=RuntimeClass; the
+ * local stack's `stack env` exports the ones it offers).
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -52,6 +54,10 @@ const envSchema = z.object({
   ASSAY_RETENTION_SETUP: envBoolean,
   ASSAY_COLLECTOR_IMAGE: z.string().min(1).optional(),
   ASSAY_COLLECTOR_PULL_POLICY: z.enum(imagePullPolicies).optional(),
+  ASSAY_RUNTIME_CLASSES: z
+    .string()
+    .regex(/^[a-z0-9-]+=[a-z0-9.-]+(,[a-z0-9-]+=[a-z0-9.-]+)*$/, 'must be runtime=RuntimeClass pairs separated by commas')
+    .optional(),
 });
 
 /** A file section the environment may overlay; anything else is left for the schema to name as invalid. */
@@ -110,6 +116,13 @@ export function loadWorkerConfig(
             e.ASSAY_COLLECTOR_PULL_POLICY ??
             (e.ASSAY_COLLECTOR_IMAGE === undefined ? localStackCollector.imagePullPolicy : 'IfNotPresent'),
         },
+        ...(e.ASSAY_RUNTIME_CLASSES !== undefined
+          ? {
+              security: {
+                runtimeClasses: Object.fromEntries(e.ASSAY_RUNTIME_CLASSES.split(',').map((pair) => pair.split('='))),
+              },
+            }
+          : {}),
       },
     ],
     ...(e.ASSAY_TASK_QUEUE !== undefined ? { taskQueue: e.ASSAY_TASK_QUEUE } : {}),

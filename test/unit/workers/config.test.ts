@@ -38,6 +38,13 @@ describe('loadWorkerConfig', () => {
     expect(never.clusters[0]?.collector?.imagePullPolicy).toBe('Never');
   });
 
+  it("takes the default cluster's sandboxed runtimes from the environment, and names a malformed list", () => {
+    const config = loadWorkerConfig({ ASSAY_RUNTIME_CLASSES: 'gvisor=gvisor,kata=kata-qemu' }, () => '');
+    expect(config.clusters[0]?.security.runtimeClasses).toEqual({ gvisor: 'gvisor', kata: 'kata-qemu' });
+    expect(loadWorkerConfig({}, () => '').clusters[0]?.security.runtimeClasses).toEqual({});
+    expect(() => loadWorkerConfig({ ASSAY_RUNTIME_CLASSES: 'gvisor' }, () => '')).toThrow(/ASSAY_RUNTIME_CLASSES/);
+  });
+
   it('reads the collector per cluster from the file; none given is none', () => {
     const file = [
       'clusters:',
