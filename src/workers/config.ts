@@ -119,7 +119,12 @@ export function loadWorkerConfig(
         ...(e.ASSAY_RUNTIME_CLASSES !== undefined
           ? {
               security: {
-                runtimeClasses: Object.fromEntries(e.ASSAY_RUNTIME_CLASSES.split(',').map((pair) => pair.split('='))),
+                runtimeClasses: Object.fromEntries(
+                  e.ASSAY_RUNTIME_CLASSES.split(',').map((pair): [string, string] => {
+                    const [runtime = '', className = ''] = pair.split('=');
+                    return [runtime, className];
+                  }),
+                ),
               },
             }
           : {}),
