@@ -233,6 +233,31 @@ describe('syscalls and runtime', () => {
   });
 });
 
+describe('sandboxed runtime', () => {
+  it.concurrent('under gVisor the kernel is gVisor’s, and logs, exit code, result and artifacts work as under runc', async () => {
+    const record = await run({
+      security: { runtime: 'gvisor' },
+      result: { maxBytes: '64Ki' },
+      artifacts: { paths: ['.'], maxBytes: '1Mi', maxFiles: 10 },
+      command: [
+        'sh',
+        '-c',
+        'dmesg | head -1; uname -a; echo careful >&2; ' +
+          'printf \'{"sandbox":"gvisor"}\' > "$ASSAY_RESULT_PATH"; echo hello > "$ASSAY_ARTIFACTS_DIR/a.txt"; exit 3',
+      ],
+    });
+    expect(record).toMatchObject({ outcome: 'Failed', exitCode: 3, result: { sandbox: 'gvisor' } });
+    expect(record.security).toMatchObject({ runtime: 'gvisor', runtimeClassName: 'gvisor' });
+    const logs = record.attempts[0]!.logs!;
+    expect(logs.split).toBe(true);
+    const stdout = (await harness.store.getBytes(logs.stdout!)).toString();
+    expect(stdout).toContain('Starting gVisor');
+    expect(stdout).toMatch(/gvisor/i);
+    expect((await harness.store.getBytes(logs.stderr!)).toString()).toBe('careful\n');
+    expect(record.artifacts.map((a) => a.path)).toEqual(['a.txt']);
+  });
+});
+
 describe('what else an attacker tries', () => {
   it.concurrent('a fork bomb is contained and the evaluation fails with ProcessLimitReached', async () => {
     // Memory enough for the processes up to the limit, so the process limit is what stops it.
