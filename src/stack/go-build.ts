@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { access, chmod, constants, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { access, chmod, constants, cp, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StackContext } from './component.js';
 import { errorCode, GoBuildError } from './errors.js';
@@ -33,6 +33,24 @@ export interface GoBinarySpec {
   readonly cwd?: string;
   /** Extra environment for the build, e.g. `{ CGO_ENABLED: '0' }`. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Build `pkg` (default `.`) inside a patched copy of a module version from the Go module proxy instead: the module
+   * is downloaded, copied into the build directory, its dependencies vendored (`go mod vendor`), each patch applied
+   * in order with `patch -p1 --forward --fuzz=0` from the module root (paths under `vendor/` patch a dependency),
+   * then built with `-mod=vendor`. A patch that does not apply exactly fails the build. Fold a hash of the patches
+   * into `version` ({@link hashFiles}) so that editing one triggers a build. Excludes `cwd`.
+   */
+  readonly patchedModule?: PatchedModule;
+}
+
+/** A module version from the Go module proxy and the patch files (unified diffs) to build it with. */
+export interface PatchedModule {
+  /** Module path, e.g. `gvisor.dev/gvisor`. */
+  readonly module: string;
+  /** Module version, e.g. `v0.0.0-20260905035102-160fafc42237`. */
+  readonly ref: string;
+  /** Absolute paths of the patch files, applied in this order. */
+  readonly patches: readonly string[];
 }
 
 const progressEveryMs = 15_000;
@@ -103,31 +121,103 @@ async function runGoBuild(
   if (spec.ldflags) flags.push(`-ldflags=${spec.ldflags}`);
   if (spec.tags?.length) flags.push(`-tags=${spec.tags.join(',')}`);
   const env: Record<string, string | undefined> = { ...process.env, ...spec.env };
-  let args: string[];
-  let cwd: string;
-  if (spec.cwd) {
-    args = ['build', ...flags, '-o', join(out, binaryName), spec.pkg ?? '.'];
-    cwd = spec.cwd;
-  } else {
-    if (!spec.pkg) throw new GoBuildError(spec.name, spec.version, logFile, 'no package given to go install');
-    args = ['install', ...flags, `${spec.pkg}@${spec.ref ?? `v${spec.version}`}`];
-    env.GOBIN = out;
-    // Outside any module, so a go.work or go.mod around the caller cannot change what `go install pkg@v` builds.
-    cwd = work;
-  }
+  const go = ctx.config.goBinary;
 
   const log = createWriteStream(logFile, { flags: 'w' });
-  log.write(`$ ${ctx.config.goBinary} ${args.join(' ')}  (in ${cwd})\n`);
   ctx.reporter.info(`building ${label} with Go (a few minutes; log: ${logFile})`);
   const started = Date.now();
+  const step = (command: string, args: string[], cwd: string, stepEnv = env) =>
+    runLogged(ctx, spec, { command, args, cwd, env: stepEnv }, log, logFile, label, started);
+  try {
+    if (spec.patchedModule) {
+      const m = spec.patchedModule;
+      // Outside any module, so a go.work or go.mod around the caller cannot change what is downloaded.
+      const { stdout } = await step(go, ['mod', 'download', '-json', `${m.module}@${m.ref}`], work);
+      const dir = (JSON.parse(stdout) as { Dir?: string }).Dir;
+      if (!dir) {
+        throw new GoBuildError(
+          spec.name,
+          spec.version,
+          logFile,
+          `go mod download named no directory for ${m.module}@${m.ref}`,
+        );
+      }
+      // The module cache is read-only: build in a writable copy.
+      const src = join(work, 'src');
+      await cp(dir, src, { recursive: true });
+      await step('chmod', ['-R', 'u+w', src], work);
+      await step(go, ['mod', 'vendor'], src);
+      for (const patch of m.patches) {
+        const name = patch.split('/').pop() ?? patch;
+        await step(
+          'patch',
+          ['-p1', '--forward', '--batch', '--fuzz=0', '--no-backup-if-mismatch', '-i', patch],
+          src,
+        ).catch((err: unknown) => {
+          throw new GoBuildError(
+            spec.name,
+            spec.version,
+            logFile,
+            `patch ${name} does not apply to ${m.module}@${m.ref} (update the patch or the version): ${
+              err instanceof GoBuildError ? err.detail : String(err)
+            }`,
+            { cause: err },
+          );
+        });
+      }
+      await step(go, ['build', '-mod=vendor', ...flags, '-o', join(out, binaryName), spec.pkg ?? '.'], src);
+    } else if (spec.cwd) {
+      await step(go, ['build', ...flags, '-o', join(out, binaryName), spec.pkg ?? '.'], spec.cwd);
+    } else {
+      if (!spec.pkg)
+        throw new GoBuildError(spec.name, spec.version, logFile, 'no package given to go install');
+      // Outside any module, so a go.work or go.mod around the caller cannot change what `go install pkg@v` builds.
+      await step(go, ['install', ...flags, `${spec.pkg}@${spec.ref ?? `v${spec.version}`}`], work, {
+        ...env,
+        GOBIN: out,
+      });
+    }
+    ctx.reporter.info(`  ${label} built in ${Math.round((Date.now() - started) / 1000)} s`);
+  } finally {
+    await new Promise<void>((r) => log.end(r));
+  }
+}
+
+interface BuildStep {
+  readonly command: string;
+  readonly args: string[];
+  readonly cwd: string;
+  readonly env: Record<string, string | undefined>;
+}
+
+/**
+ * Runs one command of a build with its output in the build log (stdout is also returned), reporting progress every
+ * 15 s.
+ *
+ * @throws {GoBuildError} when it cannot be started or exits non-zero.
+ */
+async function runLogged(
+  ctx: StackContext,
+  spec: GoBinarySpec,
+  s: BuildStep,
+  log: WriteStream,
+  logFile: string,
+  label: string,
+  started: number,
+): Promise<{ stdout: string }> {
+  log.write(`$ ${s.command} ${s.args.join(' ')}  (in ${s.cwd})\n`);
   let lastLine = '';
-  const child = spawn(ctx.config.goBinary, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout: Buffer[] = [];
+  const child = spawn(s.command, s.args, { cwd: s.cwd, env: s.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const onData = (chunk: Buffer) => {
     log.write(chunk);
     const lines = chunk.toString('utf8').trim().split('\n');
     lastLine = lines[lines.length - 1] ?? lastLine;
   };
-  child.stdout.on('data', onData);
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout.push(chunk);
+    onData(chunk);
+  });
   child.stderr.on('data', onData);
   const ticker = setInterval(() => {
     const secs = Math.round((Date.now() - started) / 1000);
@@ -147,25 +237,22 @@ async function runGoBuild(
         spec.name,
         spec.version,
         logFile,
-        notFound
+        notFound && s.command === ctx.config.goBinary
           ? `the Go toolchain "${ctx.config.goBinary}" was not found (install Go 1.24 or newer, or set ASSAY_GO)`
-          : String(err),
+          : notFound
+            ? `${s.command} was not found`
+            : String(err),
         { cause: err },
       );
     });
     if (code !== 0) {
-      throw new GoBuildError(
-        spec.name,
-        spec.version,
-        logFile,
-        `go ${args[0]} exited with ${code}: ${lastLine}`,
-      );
+      const what = s.command === ctx.config.goBinary ? `go ${s.args[0]}` : s.command;
+      throw new GoBuildError(spec.name, spec.version, logFile, `${what} exited with ${code}: ${lastLine}`);
     }
-    ctx.reporter.info(`  ${label} built in ${Math.round((Date.now() - started) / 1000)} s`);
+    return { stdout: Buffer.concat(stdout).toString('utf8') };
   } finally {
     clearInterval(ticker);
     ctx.signal?.removeEventListener('abort', onAbort);
-    await new Promise<void>((r) => log.end(r));
   }
 }
 

@@ -8,10 +8,14 @@ import { ensureImagesImported, imageRef } from '../images/local-images.js';
 import { daemonState, ensureDaemon, httpProbe, stopDaemon, waitFor, type DaemonSpec } from '../process.js';
 import {
   ensureEtcdBinary,
+  ensureGvisorBinaries,
   ensureKubeBinary,
   ensureKubeRouterBinary,
+  gvisorVersion,
+  GVISOR_SHIM,
   KUBE_ROUTER_VERSION,
   KUBERNETES_VERSION,
+  type GvisorBinaries,
 } from './binaries.js';
 import {
   apiserverArgs,
@@ -19,6 +23,7 @@ import {
   containerdToml,
   controllerManagerArgs,
   etcdArgs,
+  GVISOR_RUNTIME_CLASS,
   KUBE_ROUTER_USER,
   kubeProxyArgs,
   kubeProxyConfigYaml,
@@ -26,6 +31,8 @@ import {
   kubeRouterRbacYaml,
   kubeletArgs,
   kubeletConfigYaml,
+  runscToml,
+  runtimeClassYaml,
   schedulerArgs,
 } from './configs.js';
 import {
@@ -49,6 +56,7 @@ import {
   removeKubeletIptables,
   removeKubeRouterNetfilter,
   removeContainerLogLinks,
+  removeGvisorLeftovers,
   removeHostDebris,
   runningTasks,
   sandboxNetworks,
@@ -130,7 +138,7 @@ async function writeConfigs(
   l: KubeLayout,
   p: PkiPaths,
   nodeIp: string,
-  kube: string,
+  bins: Binaries,
 ): Promise<Set<DaemonName>> {
   const changed = new Set<DaemonName>();
   const mark = (name: DaemonName, didChange: boolean) => {
@@ -140,6 +148,8 @@ async function writeConfigs(
     l.dir,
     l.binDir,
     l.containerdDir,
+    l.containerdBinDir,
+    l.runscRoot,
     l.cniConfDir,
     l.cniIpamDir,
     l.kubeletRoot,
@@ -164,6 +174,11 @@ async function writeConfigs(
     'containerd',
     await writeIfChanged(l.containerdConfig, containerdToml(l, imageRef(pauseImage)), 0o644),
   );
+  // Read by the gVisor shim at each sandbox start, so a new runsc needs no containerd restart; nor does a new shim
+  // behind the link (containerd looks it up at each start).
+  await writeIfChanged(l.runscConfig, runscToml(l, bins.gvisor.runsc), 0o644);
+  await ensureLink(join(l.containerdBinDir, GVISOR_SHIM), bins.gvisor.shim);
+  await writeIfChanged(l.runtimeClassManifest, runtimeClassYaml(), 0o644);
   await writeIfChanged(join(l.cniConfDir, '10-assay.conflist'), cniConflist(l), 0o644);
   mark('kubelet', await writeIfChanged(l.kubeletConfig, kubeletConfigYaml(l, p, nodeIp), 0o644));
   // Assay's strict seccomp profile, where the kubelet looks up Localhost profiles (read at each container start).
@@ -173,12 +188,15 @@ async function writeConfigs(
   mark('kube-proxy', await writeIfChanged(l.proxyConfig, kubeProxyConfigYaml(l, nodeIp), 0o644));
   mark('kube-router', await writeIfChanged(l.kubeRouterRbac, kubeRouterRbacYaml(), 0o644));
   // The multi-call binary picks its component from argv[0], so a `kubectl` link is a real kubectl on the PATH.
-  const link = join(l.binDir, 'kubectl');
-  if ((await readlink(link).catch(() => undefined)) !== kube) {
-    await rm(link, { force: true });
-    await symlink(kube, link);
-  }
+  await ensureLink(join(l.binDir, 'kubectl'), bins.kube);
   return changed;
+}
+
+async function ensureLink(link: string, target: string): Promise<void> {
+  if ((await readlink(link).catch(() => undefined)) !== target) {
+    await rm(link, { force: true });
+    await symlink(target, link);
+  }
 }
 
 function ctrTarget(l: KubeLayout): CtrTarget {
@@ -191,10 +209,17 @@ function daemonEnv(): Record<string, string | undefined> {
   return { ...process.env, PATH: `/usr/local/sbin:/usr/sbin:/sbin:${path}` };
 }
 
+/** containerd's: the daemons', with the directory of the gVisor shim first (it finds shims on its PATH). */
+function containerdEnv(l: KubeLayout): Record<string, string | undefined> {
+  const env = daemonEnv();
+  return { ...env, PATH: `${l.containerdBinDir}:${env.PATH}` };
+}
+
 interface Binaries {
   readonly kube: string;
   readonly etcd: string;
   readonly kubeRouter: string;
+  readonly gvisor: GvisorBinaries;
 }
 
 function daemonSpecs(
@@ -210,6 +235,7 @@ function daemonSpecs(
   return {
     containerd: {
       ...base,
+      env: containerdEnv(l),
       name: 'containerd',
       command: 'containerd',
       args: ['--config', l.containerdConfig],
@@ -311,6 +337,20 @@ async function nodeReadyProbe(p: PkiPaths): Promise<true | string> {
   return nodeReadiness(JSON.parse(res.body) as V1Node);
 }
 
+/** Whether the `gvisor` RuntimeClass exists with its handler. */
+async function runtimeClassProbe(p: PkiPaths): Promise<true | string> {
+  const url = `${apiserverUrl()}/apis/node.k8s.io/v1/runtimeclasses/${GVISOR_RUNTIME_CLASS}`;
+  const res = await httpsGet(url, adminIdentity(p));
+  if (typeof res === 'string') return res;
+  if (res.status === 404) return `RuntimeClass ${GVISOR_RUNTIME_CLASS} missing`;
+  if (res.status !== 200)
+    return `reading RuntimeClass ${GVISOR_RUNTIME_CLASS}: ${res.status} ${res.body.slice(0, 200)}`;
+  const handler = (JSON.parse(res.body) as { handler?: string }).handler;
+  return handler === GVISOR_RUNTIME_CLASS
+    ? true
+    : `RuntimeClass ${GVISOR_RUNTIME_CLASS} has handler ${handler ?? 'none'}`;
+}
+
 function adminIdentity(p: PkiPaths): TlsIdentity {
   return { ca: p.caCert, certFile: p.cert('admin'), keyFile: p.key('admin') };
 }
@@ -368,11 +408,13 @@ async function removeKubeRouterLeftovers(ctx: StackContext): Promise<void> {
  * The single-node Kubernetes cluster of the local stack: containerd (Debian) with our own root, socket and config;
  * etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kube-router (NetworkPolicy
  * enforcement only) built from their Go modules, each its own daemon; certificates and kubeconfigs in
- * `<cache>/stack/kubernetes`; the local images imported. `up` returns once the node is Ready and policies enforced.
+ * `<cache>/stack/kubernetes`; the local images imported; gVisor (runsc and its shim, built from its Go module) as
+ * containerd runtime `gvisor` behind the RuntimeClass of that name. `up` returns once the node is Ready and policies
+ * enforced.
  */
 export const kubernetesComponent: Component = {
   name: COMPONENT,
-  description: `single-node Kubernetes ${KUBERNETES_VERSION} (etcd, control plane, kubelet + containerd, kube-proxy, kube-router ${KUBE_ROUTER_VERSION} enforcing NetworkPolicies) on ${apiserverUrl()}`,
+  description: `single-node Kubernetes ${KUBERNETES_VERSION} (etcd, control plane, kubelet + containerd, kube-proxy, kube-router ${KUBE_ROUTER_VERSION} enforcing NetworkPolicies, RuntimeClass ${GVISOR_RUNTIME_CLASS}) on ${apiserverUrl()}`,
 
   async up(ctx: StackContext): Promise<UpOutcome> {
     await ensureHostPrerequisites(ctx);
@@ -381,10 +423,11 @@ export const kubernetesComponent: Component = {
       kube: await ensureKubeBinary(ctx),
       etcd: await ensureEtcdBinary(ctx),
       kubeRouter: await ensureKubeRouterBinary(ctx),
+      gvisor: await ensureGvisorBinaries(ctx),
     };
     const nodeIp = await detectNodeIp();
     const p = await ensurePki(l.pki, certSpecs(nodeIp));
-    const changed = await writeConfigs(l, p, nodeIp, bins.kube);
+    const changed = await writeConfigs(l, p, nodeIp, bins);
     // New certificates (first run, another node IP) mean every daemon must load them.
     if (p.issued.length) for (const name of DAEMONS) changed.add(name);
     await ensureCgroupRoot(CLUSTER.cgroupRoot);
@@ -415,6 +458,10 @@ export const kubernetesComponent: Component = {
       intervalMs: 500,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
+    if ((await runtimeClassProbe(p)) !== true) {
+      const apply = ['kubectl', `--kubeconfig=${l.adminKubeconfig}`, 'apply', '-f', l.runtimeClassManifest];
+      await run(bins.kube, apply, { timeoutMs: 60_000 });
+    }
     return started ? 'started' : 'reused';
   },
 
@@ -481,6 +528,9 @@ export const kubernetesComponent: Component = {
     // One whose pidfile was lost (a killed `up`) is still ours: it runs with our config file.
     await killAndWait(await findProcesses(['containerd', '--config', l.containerdConfig]));
     await killAndWait(await findProcesses(['containerd-shim', l.containerdSocket]));
+    // gVisor sandboxes and gofers outlive a killed shim; then runsc's state of them is stale.
+    const gvisor = await removeGvisorLeftovers(l);
+    if (gvisor) ctx.reporter.info(`stopped ${gvisor} gVisor processes left over`);
 
     const stuck = await unmountBelow(l.dir);
     if (stuck.length) ctx.reporter.warn(`could not unmount: ${stuck.join(', ')}`);
@@ -516,9 +566,15 @@ export const kubernetesComponent: Component = {
       const health = await kubeRouterHealth();
       netpol = health === true ? await netpolGateProblem() : `kube-router: ${health}`;
     }
-    const healthy = down.length === 0 && node === true && netpol === undefined;
+    const runtimeClass = down.includes('kube-apiserver')
+      ? undefined
+      : await runtimeClassProbe(pkiPaths(l.pki));
+    const healthy = down.length === 0 && node === true && netpol === undefined && runtimeClass === true;
     const detail = [
       node === true ? `node ${CLUSTER.nodeName} Ready` : node,
+      runtimeClass === true
+        ? `RuntimeClass ${GVISOR_RUNTIME_CLASS} (gVisor ${gvisorVersion()}, systrap)`
+        : (runtimeClass ?? ''),
       down.length ? `not running: ${down.join(', ')}` : '',
       netpol ?? '',
       pids ? `pids: ${pids}` : '',

@@ -60,10 +60,46 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         SystemdCgroup = false
         BinaryName = "runc"
         Root = ${q(l.runcRoot)}
+    # gVisor (RuntimeClass "${GVISOR_RUNTIME_CLASS}"): its own shim, containerd-shim-runsc-v1, found on containerd's PATH.
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${GVISOR_RUNTIME_CLASS}]
+      runtime_type = "io.containerd.runsc.v1"
+      pod_annotations = ["dev.gvisor.*"]
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${GVISOR_RUNTIME_CLASS}.options]
+        TypeUrl = "io.containerd.runsc.v1.options"
+        ConfigPath = ${q(l.runscConfig)}
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = ${q(l.cniConfDir)}
     max_conf_num = 1
+`;
+}
+
+/** The RuntimeClass, and containerd runtime handler, of pods that run under gVisor. */
+export const GVISOR_RUNTIME_CLASS = 'gvisor';
+
+/**
+ * gVisor's shim configuration: which runsc, its state root in our directory, and runsc's flags. systrap is the
+ * platform that works without (nested) KVM and is faster than ptrace. `oci-seccomp` makes runsc apply the pod's
+ * seccomp profile inside the sandbox; without it gVisor ignores the profile.
+ */
+export function runscToml(l: KubeLayout, runsc: string): string {
+  const q = JSON.stringify;
+  return `binary_name = ${q(runsc)}
+root = ${q(l.runscRoot)}
+
+[runsc_config]
+  platform = "systrap"
+  oci-seccomp = "true"
+`;
+}
+
+/** The RuntimeClass that sends a pod to containerd's gVisor runtime. */
+export function runtimeClassYaml(): string {
+  return `apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata:
+  name: ${GVISOR_RUNTIME_CLASS}
+handler: ${GVISOR_RUNTIME_CLASS}
 `;
 }
 

@@ -14,6 +14,8 @@ const HOST_PACKAGES: readonly { pkg: string; file: string }[] = [
   { pkg: 'busybox-static', file: '/usr/bin/busybox' },
   { pkg: 'openssl', file: '/usr/bin/openssl' },
   { pkg: 'iproute2', file: '/usr/sbin/ip' },
+  // Applies the gVisor shim's patches (deploy/local/gvisor) when it is built.
+  { pkg: 'patch', file: '/usr/bin/patch' },
 ];
 
 /** The node runs real containers: root, Linux and cgroups are not optional. */

@@ -51,6 +51,13 @@ export interface KubeLayout {
   readonly containerdRoot: string;
   readonly containerdState: string;
   readonly runcRoot: string;
+  /** Programs containerd finds on its PATH: the gVisor shim (containerd 1.6 ignores a runtime's `runtime_path`). */
+  readonly containerdBinDir: string;
+  /** The gVisor shim's configuration (`runsc.toml`) and runsc's state root. */
+  readonly runscConfig: string;
+  readonly runscRoot: string;
+  /** The `gvisor` RuntimeClass, applied at `up`. */
+  readonly runtimeClassManifest: string;
   readonly cniConfDir: string;
   readonly cniIpamDir: string;
   readonly kubeletRoot: string;
@@ -78,6 +85,10 @@ export function kubeLayout(paths: StackPaths): KubeLayout {
     containerdRoot: join(containerdDir, 'root'),
     containerdState: join(containerdDir, 'state'),
     runcRoot: join(containerdDir, 'runc'),
+    containerdBinDir: join(containerdDir, 'bin'),
+    runscConfig: join(containerdDir, 'runsc.toml'),
+    runscRoot: join(containerdDir, 'runsc'),
+    runtimeClassManifest: join(dir, 'runtimeclass-gvisor.yaml'),
     cniConfDir: join(dir, 'cni', 'net.d'),
     cniIpamDir: join(dir, 'cni', 'ipam'),
     kubeletRoot: join(dir, 'kubelet'),

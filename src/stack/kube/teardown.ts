@@ -4,6 +4,7 @@ import { run } from '../images/exec.js';
 import { CLUSTER, type KubeLayout } from './layout.js';
 import { readMounts } from './host.js';
 import { kubeRouterLeftovers } from './netpol.js';
+import { findProcesses, killAndWait } from './probes.js';
 
 /** How `stack down` reaches our containerd with `ctr`. */
 export interface CtrTarget {
@@ -117,6 +118,22 @@ export async function recalledSandboxNetworks(l: KubeLayout): Promise<SandboxNet
   } catch {
     return [];
   }
+}
+
+/**
+ * Stops what gVisor left running once containerd and its shims are gone (a sandbox and its gofer survive a killed
+ * shim), found by the runsc state root every runsc process of ours is started with (`--root=<runscRoot>/<namespace>`),
+ * then removes that state so the next containerd does not meet sandboxes that no longer exist.
+ *
+ * @returns how many processes it stopped.
+ */
+export async function removeGvisorLeftovers(l: KubeLayout): Promise<number> {
+  const pids = await findProcesses([`--root=${l.runscRoot}/`]);
+  await killAndWait(pids);
+  // runsc keeps a network namespace mounted in its root (`null-netns`).
+  await unmountBelow(l.runscRoot);
+  await rm(l.runscRoot, { recursive: true, force: true });
+  return pids.length;
 }
 
 /** Unmounts every mount below our state directory (overlay rootfs, shm, kubelet volumes), deepest first. */

@@ -1,4 +1,4 @@
-import { chmod, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { GoBuildError } from '../../../src/stack/errors.js';
@@ -90,5 +90,98 @@ describe('ensureGoBinary', () => {
     );
     expect(error).toBeInstanceOf(GoBuildError);
     expect((error as GoBuildError).message).toMatch(/not found .*ASSAY_GO/);
+  });
+
+  describe('a patched module', () => {
+    // A stand-in for the Go toolchain's three steps: `mod download` names a module directory, `mod vendor` writes a
+    // dependency, `build` "compiles" by concatenating the (patched) sources into the output.
+    const fakeModGo = `#!/bin/sh
+echo "$* (in $(basename "$PWD"))" >> "$FAKE_GO_CALLS"
+case "$1 $2" in
+  "mod download") printf '{"Path":"example.com/mod","Dir":"%s"}\n' "$FAKE_MOD_DIR" ;;
+  "mod vendor") mkdir -p vendor/example.com/dep && printf 'package dep\n\nconst Greeting = "hello"\n' > vendor/example.com/dep/dep.go ;;
+  *) while [ "$1" != "-o" ]; do shift; done
+     cat main.go vendor/example.com/dep/dep.go > "$2"; chmod +x "$2" ;;
+esac
+`;
+    const vendorPatch = (from: string, to: string) => `Why this patch exists.
+
+--- a/vendor/example.com/dep/dep.go
++++ b/vendor/example.com/dep/dep.go
+@@ -1,3 +1,3 @@
+ package dep
+ 
+-const Greeting = "${from}"
++const Greeting = "${to}"
+`;
+
+    async function setupModule(patch: string) {
+      const probe = await tempStackContext();
+      const go = join(probe.root, 'fake-go');
+      await writeFile(go, fakeModGo);
+      await chmod(go, 0o755);
+      // Read-only like the module cache.
+      const mod = join(probe.root, 'modcache', 'mod@v1');
+      await mkdir(mod, { recursive: true });
+      await writeFile(join(mod, 'main.go'), 'package main\n');
+      await chmod(join(mod, 'main.go'), 0o444);
+      await chmod(mod, 0o555);
+      const patchFile = join(probe.root, 'fix.patch');
+      await writeFile(patchFile, patch);
+      const t = await tempStackContext({ ASSAY_GO: go });
+      roots.push(t.root);
+      // Removed last: the read-only module directory needs its write bit back first.
+      const cleanup = async () => {
+        await chmod(mod, 0o755);
+        await rm(probe.root, { recursive: true, force: true });
+      };
+      const calls = join(probe.root, 'calls');
+      const spec = {
+        name: 'patched',
+        version: '1.0.0-abc',
+        binary: 'patched-bin',
+        pkg: './cmd',
+        env: { FAKE_GO_CALLS: calls, FAKE_MOD_DIR: mod },
+        patchedModule: { module: 'example.com/mod', ref: 'v1.0.0', patches: [patchFile] },
+      };
+      return { ...t, calls, spec, cleanup };
+    }
+
+    it('downloads, vendors, patches and builds it with -mod=vendor', async () => {
+      const { ctx, calls, root, spec, cleanup } = await setupModule(vendorPatch('hello', 'patched'));
+      try {
+        const path = await ensureGoBinary(ctx, spec);
+
+        expect(path).toBe(join(root, 'bin', 'patched-1.0.0-abc', 'patched-bin'));
+        expect(await readFile(path, 'utf8')).toContain('const Greeting = "patched"');
+        const invocations = (await readFile(calls, 'utf8')).trim().split('\n');
+        expect(invocations[0]).toMatch(/^mod download -json example\.com\/mod@v1\.0\.0 \(in /);
+        expect(invocations[1]).toBe('mod vendor (in src)');
+        expect(invocations[2]).toMatch(
+          /^build -mod=vendor -v -trimpath -o \S+\/patched-bin \.\/cmd \(in src\)$/,
+        );
+        expect(await readdir(join(root, 'build'))).toEqual([]);
+      } finally {
+        await cleanup();
+      }
+    });
+
+    it('fails loudly, naming the patch, when a patch no longer applies', async () => {
+      const { ctx, calls, root, spec, cleanup } = await setupModule(vendorPatch('goodbye', 'patched'));
+      try {
+        const error = await ensureGoBinary(ctx, spec).catch((err: unknown) => err);
+
+        expect(error).toBeInstanceOf(GoBuildError);
+        expect((error as GoBuildError).message).toMatch(
+          /patch fix\.patch does not apply to example\.com\/mod@v1\.0\.0/,
+        );
+        expect(await readFile((error as GoBuildError).logFile, 'utf8')).toMatch(/FAILED/);
+        expect((await readFile(calls, 'utf8')).trim().split('\n')).toHaveLength(2);
+        expect(await readdir(join(root, 'bin')).catch(() => [])).toEqual([]);
+        expect(await readdir(join(root, 'build'))).toEqual([]);
+      } finally {
+        await cleanup();
+      }
+    });
   });
 });
