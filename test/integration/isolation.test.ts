@@ -242,7 +242,8 @@ describe('sandboxed runtime', () => {
       command: [
         'sh',
         '-c',
-        'dmesg | head -1; uname -a; echo careful >&2; ' +
+        // dmesg needs a capability the pod does not have (also under gVisor); the kernel's name says it.
+        'uname -a; echo careful >&2; ' +
           'printf \'{"sandbox":"gvisor"}\' > "$ASSAY_RESULT_PATH"; echo hello > "$ASSAY_ARTIFACTS_DIR/a.txt"; exit 3',
       ],
     });
@@ -251,8 +252,7 @@ describe('sandboxed runtime', () => {
     const logs = record.attempts[0]!.logs!;
     expect(logs.split).toBe(true);
     const stdout = (await harness.store.getBytes(logs.stdout!)).toString();
-    expect(stdout).toContain('Starting gVisor');
-    expect(stdout).toMatch(/gvisor/i);
+    expect(stdout).toMatch(/^Linux \S+ \d+\.\d+\.\d+-gvisor /);
     expect((await harness.store.getBytes(logs.stderr!)).toString()).toBe('careful\n');
     expect(record.artifacts.map((a) => a.path)).toEqual(['a.txt']);
   });
