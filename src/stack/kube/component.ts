@@ -586,7 +586,11 @@ export const kubernetesComponent: Component = {
 
   env(ctx: StackContext): Promise<ComponentEnv> {
     const l = kubeLayout(ctx.paths);
-    return Promise.resolve({ vars: { KUBECONFIG: l.adminKubeconfig }, pathPrepend: [l.binDir] });
+    // The sandboxed runtimes this node offers, for the worker's default cluster (docs/security.md).
+    return Promise.resolve({
+      vars: { KUBECONFIG: l.adminKubeconfig, ASSAY_RUNTIME_CLASSES: 'gvisor=gvisor' },
+      pathPrepend: [l.binDir],
+    });
   },
 };
 
