@@ -58,12 +58,12 @@ function restrictMetadata(schema: JsonObject): void {
 }
 
 /**
- * The OpenAPI v3 (structural) schema of an EvaluationJob manifest, for `spec.versions[].schema.openAPIV3Schema` of
- * the CRD. Describes the manifest as written (input), defaults included, so `kubectl explain` documents every field.
- * @throws Error if the zod schema ever produces a construct a structural schema cannot hold (a bug, not bad input).
+ * A zod schema as an OpenAPI v3 structural schema, describing its input (what a manifest may hold), defaults
+ * included, so `kubectl explain` documents every field.
+ * @throws Error if the zod schema produces a construct a structural schema cannot hold (a bug, not bad input).
  */
-export function evaluationJobOpenApiSchema(): JsonObject {
-  const generated = z.toJSONSchema(evaluationJobSchema, {
+export function structuralSchemaOf(schema: z.ZodType): JsonObject {
+  const generated = z.toJSONSchema(schema, {
     io: 'input',
     target: 'openapi-3.0',
     unrepresentable: 'throw',
@@ -76,7 +76,17 @@ export function evaluationJobOpenApiSchema(): JsonObject {
     },
   }) as JsonValue;
   const structural = toStructural(generated);
-  if (!isObject(structural)) throw new Error('internal: the EvaluationJob schema is not an object schema');
+  if (!isObject(structural)) throw new Error('internal: the schema is not an object schema');
+  return structural;
+}
+
+/**
+ * The OpenAPI v3 (structural) schema of an EvaluationJob manifest, for `spec.versions[].schema.openAPIV3Schema` of
+ * the CRD. Describes the manifest as written (input), defaults included, so `kubectl explain` documents every field.
+ * @throws Error if the zod schema ever produces a construct a structural schema cannot hold (a bug, not bad input).
+ */
+export function evaluationJobOpenApiSchema(): JsonObject {
+  const structural = structuralSchemaOf(evaluationJobSchema);
   restrictMetadata(structural);
   return structural;
 }

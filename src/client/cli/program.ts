@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { admissionCommand } from './admission.js';
 import { artifactsCommand } from './artifacts.js';
 import { batchCommand } from './batch.js';
 import { cancelCommand } from './cancel.js';
@@ -33,5 +34,6 @@ export function buildProgram(): Command {
   program.addCommand(reportCommand());
   program.addCommand(batchCommand());
   program.addCommand(scheduleCommand());
+  program.addCommand(admissionCommand());
   return program;
 }

@@ -47,6 +47,14 @@ async function exists(path: string): Promise<boolean> {
 }
 
 const days = '3650';
+
+/** Options of {@link ensurePki}. */
+export interface PkiOptions {
+  /** The CA's common name; the cluster's by default. */
+  readonly caCommonName?: string;
+  /** Whether to create the service-account key pair (the cluster needs one; another PKI does not). Default true. */
+  readonly serviceAccountKeys?: boolean;
+}
 const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
 
 /** What a leaf certificate was issued for: when it changes (e.g. the node's IP), the certificate is re-issued. */
@@ -64,6 +72,7 @@ function fingerprint(spec: CertSpec): string {
 export async function ensurePki(
   dir: string,
   certs: readonly CertSpec[],
+  options: PkiOptions = {},
 ): Promise<PkiPaths & { readonly issued: readonly string[] }> {
   const p = pkiPaths(dir);
   const issued: string[] = [];
@@ -83,7 +92,7 @@ export async function ensurePki(
       '-days',
       days,
       '-subj',
-      '/CN=assay-local-kubernetes-ca',
+      `/CN=${options.caCommonName ?? 'assay-local-kubernetes-ca'}`,
       '-addext',
       'basicConstraints=critical,CA:TRUE',
       '-addext',
@@ -92,7 +101,7 @@ export async function ensurePki(
     caIssued = true;
     issued.push('ca');
   }
-  if (!(await exists(p.saKey)) || !(await exists(p.saPub))) {
+  if (options.serviceAccountKeys !== false && (!(await exists(p.saKey)) || !(await exists(p.saPub)))) {
     await run('openssl', [
       'genpkey',
       '-algorithm',
