@@ -287,7 +287,14 @@ async function terminate(pid: number, info: ProcessInfo | undefined, graceMs: nu
  */
 async function claimPort(ctx: StackContext, spec: DaemonSpec, port: number): Promise<void> {
   if (await isPortFree(port)) return;
-  const ownerPid = await findListeningPid(port);
+  let ownerPid = await findListeningPid(port);
+  // No listener, yet not free: the port of a daemon stopped a moment ago (a restart after a configuration change)
+  // can stay unbindable briefly after its process is gone. Give it a few seconds before calling it a conflict.
+  for (let i = 0; i < 50 && ownerPid === undefined; i++) {
+    await sleep(100);
+    if (await isPortFree(port)) return;
+    ownerPid = await findListeningPid(port);
+  }
   const owner = ownerPid === undefined ? undefined : await readProcessInfo(ownerPid);
   const dir = spec.ownedExecutableDir;
   const ours =
