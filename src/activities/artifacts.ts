@@ -6,6 +6,7 @@
  * stays in object storage.
  */
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { Context } from '@temporalio/activity';
 import { startHeartbeat } from './heartbeat.js';
 import { ApplicationFailure } from '@temporalio/common';
@@ -65,10 +66,32 @@ export interface StoredManifest {
   violationCount: number;
 }
 
+/** The tar stream of an attempt's output areas (`result/…`, `artifacts/…`) and how the reader that made it ended. */
+export interface OutputTar {
+  readonly stdout: Readable;
+  /** Settles once the stream is over: the reader's exit code (0 when fine) and its complaints (`tar: …` lines). */
+  readonly done: Promise<{ exitCode: number | null; stderr: string }>;
+  close(): void;
+}
+
+/**
+ * Opens the tar stream of the areas (`result`, `artifacts`) of an attempt's workload `pod`.
+ * @throws ApplicationFailure `CollectorUnavailable` (not retryable) when they can no longer be read.
+ */
+export type OpenOutputTar = (
+  input: CollectOutputsInput,
+  pod: string,
+  areas: readonly string[],
+  signal: AbortSignal,
+) => Promise<OutputTar>;
+
 export interface OutputActivityDeps {
-  readonly kube: KubeClients;
+  /** The cluster whose collector sidecar is read (`exec tar`); not needed where `openTar` is given. */
+  readonly kube?: KubeClients;
   readonly store: ObjectStore;
   readonly heartbeatIntervalMs?: number;
+  /** Another executor's way to the output tar (Docker: the archive API); default: the collector sidecar. */
+  readonly openTar?: OpenOutputTar;
 }
 
 function parseJson(bytes: Buffer): { ok: true; value: unknown } | { ok: false; message: string } {
@@ -94,15 +117,40 @@ export function tarComplaints(stderr: string): ArtifactViolation[] {
     });
 }
 
-export function createOutputActivities(deps: OutputActivityDeps): OutputActivities {
-  const { core, config } = deps.kube;
-  const heartbeatEvery = deps.heartbeatIntervalMs ?? 3000;
-
+/** The collector sidecar's `tar`, streamed out through the API server (exec). */
+function collectorTar(kube: KubeClients): OpenOutputTar {
+  const { core, config } = kube;
   async function collectorRunning(namespace: string, pod: string): Promise<boolean> {
     const p = await orNullOn404(core.readNamespacedPod({ name: pod, namespace }));
     const status = p?.status?.containerStatuses?.find((c) => c.name === collectorContainerName);
     return status?.state?.running !== undefined;
   }
+  return async (input, pod, areas, signal) => {
+    if (!(await collectorRunning(input.namespace, pod))) {
+      throw ApplicationFailure.create({
+        type: collectorUnavailableType,
+        nonRetryable: true,
+        message: `the collector of pod ${pod} is not running: the result file and artifacts cannot be read`,
+      });
+    }
+    const base = assayArtifactsDir.slice(0, assayArtifactsDir.lastIndexOf('/'));
+    return await execStream(config, {
+      namespace: input.namespace,
+      pod,
+      container: collectorContainerName,
+      command: ['tar', '-c', '-f', '-', '-C', base, ...areas],
+      signal,
+    });
+  };
+}
+
+export function createOutputActivities(deps: OutputActivityDeps): OutputActivities {
+  const heartbeatEvery = deps.heartbeatIntervalMs ?? 3000;
+  const openTar =
+    deps.openTar ??
+    (deps.kube !== undefined
+      ? collectorTar(deps.kube)
+      : () => Promise.reject(new Error('createOutputActivities needs kube or openTar')));
 
   async function abortUnfinished(prefix: string, signal: AbortSignal): Promise<void> {
     for await (const upload of deps.store.listMultipartUploads(prefix, { signal })) {
@@ -117,27 +165,13 @@ export function createOutputActivities(deps: OutputActivityDeps): OutputActiviti
     progress: { files: number; bytes: number },
     signal: AbortSignal,
   ): Promise<ExtractOutcome> {
-    if (!(await collectorRunning(input.namespace, pod))) {
-      throw ApplicationFailure.create({
-        type: collectorUnavailableType,
-        nonRetryable: true,
-        message: `the collector of pod ${pod} is not running: the result file and artifacts cannot be read`,
-      });
-    }
-    if (outputs.artifacts !== null)
-      await abortUnfinished(storageKeys.artifactsPrefix(input.evaluationId), signal);
     const areas = [
       ...(outputs.result !== null ? ['result'] : []),
       ...(outputs.artifacts !== null ? ['artifacts'] : []),
     ];
-    const base = assayArtifactsDir.slice(0, assayArtifactsDir.lastIndexOf('/'));
-    const exec = await execStream(config, {
-      namespace: input.namespace,
-      pod,
-      container: collectorContainerName,
-      command: ['tar', '-c', '-f', '-', '-C', base, ...areas],
-      signal,
-    });
+    if (outputs.artifacts !== null)
+      await abortUnfinished(storageKeys.artifactsPrefix(input.evaluationId), signal);
+    const exec = await openTar(input, pod, areas, signal);
     let extracted: ExtractOutcome;
     try {
       extracted = await extractTar(exec.stdout, {

@@ -8,6 +8,7 @@ import type { IsolationRequest } from '../security/resolve.js';
 import type { AttemptEnd, AttemptLogs, EvaluationOutput } from '../spec/record.js';
 import type { EvaluationCost } from '../spec/cost.js';
 import type { OverBudgetEvent } from '../cost/budget.js';
+import type { ExecutorKind } from '../spec/worker-config.js';
 
 /** What the workflow asks of the cluster registry. */
 export interface ClusterRequirements {
@@ -19,6 +20,9 @@ export interface ClusterRequirements {
   gpuType: string | null;
   /** What the evaluation asks of its isolation; absent in workflows started before isolation existed. */
   isolation?: IsolationRequest;
+  /** The evaluation and its user, for the executor rollout (docs/migration.md); absent in older workflows. */
+  evaluationId?: string;
+  user?: string;
 }
 
 /** The cluster chosen for an evaluation; recorded in history as the activity's result. */
@@ -33,6 +37,8 @@ export interface ClusterChoice {
   quota?: boolean;
   /** The isolation its attempts get on this cluster (docs/security.md). */
   security?: JobSecurity;
+  /** What runs its attempts (src/executors); absent in choices made before there was a choice: Kubernetes. */
+  executor?: ExecutorKind;
 }
 
 export interface ClusterActivities {

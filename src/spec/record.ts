@@ -205,6 +205,8 @@ export const evaluationRecordSchema = z.object({
   user: z.string(),
   image: z.string(),
   cluster: z.string().nullable(),
+  /** What ran the attempts (docs/migration.md); absent in records from before there was a choice: Kubernetes. */
+  executor: z.enum(['kubernetes', 'docker']).optional(),
   namespace: z.string().nullable(),
   /**
    * The isolation the attempts ran with (docs/security.md): runtime, seccomp, AppArmor (or why it was skipped) and

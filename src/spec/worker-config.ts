@@ -29,10 +29,35 @@ export const collectorSchema = z.object({
 });
 export type CollectorSettings = z.infer<typeof collectorSchema>;
 
+/** The executors an attempt can run on (docs/migration.md): a Kubernetes cluster, or a Docker engine. */
+export const executorKinds = ['kubernetes', 'docker'] as const;
+export type ExecutorKind = (typeof executorKinds)[number];
+
+/**
+ * How a `docker` entry reaches its engine (the Engine API over a unix socket) and what its containers get beyond the
+ * fixed security defaults (src/executors/docker/container.ts).
+ */
+export const dockerEngineSchema = z.object({
+  /** The engine's unix socket (the local stack's: `$ASSAY_DOCKER_HOST` without `unix://`). */
+  socket: z.string().min(1).default('/var/run/docker.sock'),
+  /**
+   * The network of an evaluation whose spec allows egress; null: such evaluations are refused on this engine (every
+   * other container runs with `NetworkMode: none`). Docker cannot enforce the spec's per-destination allow-list.
+   */
+  egressNetwork: z.string().min(1).nullable().default(null),
+  /** Process limit of every container (`PidsLimit`), like the Kubernetes node's per-pod limit. */
+  pidsLimit: z.number().int().positive().max(1_000_000).default(1024),
+});
+export type DockerEngineSettings = z.infer<typeof dockerEngineSchema>;
+
 /** One cluster of the registry: how to reach it and what it offers (see docs/architecture.md). */
 export const clusterEntrySchema = z
   .object({
     name: dnsLabel,
+    /** What runs its attempts: a Kubernetes cluster (the default) or a Docker engine (`docker:` says which). */
+    executor: z.enum(executorKinds).default('kubernetes'),
+    /** The engine of a `docker` entry; null on a `kubernetes` one. */
+    docker: dockerEngineSchema.nullable().default(null),
     /** Credentials: a kubeconfig (path, context; default `$KUBECONFIG` or `~/.kube/config`) or in-cluster. */
     kubeconfig: z
       .object({
@@ -70,6 +95,18 @@ export const clusterEntrySchema = z
   .refine((c) => !(c.inCluster && c.kubeconfig !== null), {
     message: 'set either inCluster or kubeconfig, not both',
     path: ['inCluster'],
+  })
+  .refine((c) => c.executor !== 'docker' || c.docker !== null, {
+    message: 'an executor: docker entry needs docker: { socket }',
+    path: ['docker'],
+  })
+  .refine((c) => c.executor !== 'docker' || (c.kubeconfig === null && !c.inCluster), {
+    message: 'an executor: docker entry has no kubeconfig or inCluster',
+    path: ['kubeconfig'],
+  })
+  .refine((c) => c.executor === 'docker' || c.docker === null, {
+    message: 'docker: is only for an executor: docker entry',
+    path: ['docker'],
   });
 export type ClusterEntry = z.infer<typeof clusterEntrySchema>;
 
@@ -82,6 +119,27 @@ export type ClusterRegistry = z.infer<typeof clusterRegistrySchema>;
 /** Log levels of the worker's logger, lowest first. */
 export const logLevels = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof logLevels)[number];
+
+/** One team's (or user's) executor: all on one, or a percentage of its evaluations on Docker. */
+const executorRolloutSchema = z.union([
+  z.enum(executorKinds),
+  z.strictObject({ docker: z.number().min(0).max(100) }),
+]);
+export type ExecutorRollout = z.infer<typeof executorRolloutSchema>;
+
+/**
+ * The executor rollout (docs/migration.md): which executor an evaluation runs on, chosen once per evaluation when its
+ * cluster is chosen (deterministic by evaluation id for a percentage) and kept in history, so a change here applies
+ * to evaluations that start afterwards. A user's entry wins over the team's, which wins over `default`.
+ */
+export const executorsConfigSchema = z
+  .strictObject({
+    default: z.enum(executorKinds).default('kubernetes'),
+    teams: z.record(z.string(), executorRolloutSchema).default({}),
+    users: z.record(z.string(), executorRolloutSchema).default({}),
+  })
+  .prefault({});
+export type ExecutorsConfig = z.infer<typeof executorsConfigSchema>;
 
 export const workerConfigSchema = z.object({
   temporal: z
@@ -97,6 +155,8 @@ export const workerConfigSchema = z.object({
   /** Names of the clusters whose task queues this worker serves; default all in the registry. */
   serveClusters: z.array(z.string()).nullable().default(null),
   clusters: clusterRegistrySchema,
+  /** Which executor each team's evaluations run on (docs/migration.md). */
+  executors: executorsConfigSchema,
   /** How long in-flight activities get to finish after SIGTERM before they are cancelled. */
   shutdownGraceSeconds: z.number().int().nonnegative().max(3600).default(20),
   /** Concurrency bound of activity executions per worker. */

@@ -8,10 +8,7 @@ import type { Logger as TemporalLogger } from '@temporalio/common';
 import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import { createBatchActivities } from '../activities/batch.js';
 import { createClusterActivities } from '../activities/cluster.js';
-import { createOutputActivities } from '../activities/artifacts.js';
 import { createAttemptWatches, type AttemptWatches } from '../activities/attempt-watches.js';
-import { createJobActivities } from '../activities/jobs.js';
-import { createLogActivities } from '../activities/logs.js';
 import {
   createNotificationCentralActivities,
   createWebhookDeliveryActivities,
@@ -31,6 +28,9 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { activityLogAttributes, type Logger } from './logger.js';
 import { clusterCostMeasurement } from '../cost/cluster-wiring.js';
 import { createCostMetrics, type CostMetrics } from '../cost/metrics.js';
+import { executorActivities } from '../executors/port.js';
+import { createDockerExecutor } from '../executors/docker/executor.js';
+import { createKubernetesExecutor } from '../executors/kubernetes/executor.js';
 
 /** Path of the workflow entry module that the bundle is built from. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -125,6 +125,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
             registry: config.clusters,
             taskQueue: config.taskQueue,
             quotas: config.quotas,
+            executors: config.executors,
           }),
           ...observedRecords(
             createRecordActivities({
@@ -156,7 +157,31 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
   const served = config.clusters.filter(
     (c) => config.serveClusters === null || config.serveClusters.includes(c.name),
   );
+  /** The worker of one cluster's task queue, with its activities. */
+  const clusterWorker = (name: string, activities: object): Promise<Worker> =>
+    Worker.create({
+      ...common,
+      taskQueue: clusterTaskQueue(name, config.taskQueue),
+      interceptors: { activity: [activityLogAttributes(name)] },
+      activities,
+    });
   for (const cluster of served) {
+    if (cluster.docker !== null) {
+      // A Docker engine (src/executors/docker): the same activity names on its own queue.
+      const docker = createDockerExecutor({
+        settings: cluster.docker,
+        store: deps.store,
+        ...(deps.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: deps.heartbeatIntervalMs } : {}),
+      });
+      clusterWatches.push({ stopAll: () => docker.stop() });
+      workers.push(
+        await clusterWorker(cluster.name, {
+          ...executorActivities(docker),
+          ...createWebhookDeliveryActivities({ kube: null, policy: config.notifications }),
+        }),
+      );
+      continue;
+    }
     const kube = createKubeClients(
       cluster.inCluster
         ? { kind: 'in-cluster' }
@@ -172,38 +197,31 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
     const cost = clusterCostMeasurement(config.cost, cluster.name, kube);
     clusterWatches.push(cost.sampler);
     workers.push(
-      await Worker.create({
-        ...common,
-        taskQueue: clusterTaskQueue(cluster.name, config.taskQueue),
-        interceptors: { activity: [activityLogAttributes(cluster.name)] },
-        activities: {
-          ...createJobActivities({
+      await clusterWorker(cluster.name, {
+        ...executorActivities(
+          createKubernetesExecutor({
             kube,
-            watches,
-            cluster: { collector: cluster.collector, priorityClasses: config.quotas.kubernetesBackstop },
-            ...(config.quotas.kubernetesBackstop
-              ? { backstop: createTeamBackstop(kube, config.quotas) }
-              : {}),
-            cost: cost.meter,
-            ...(deps.heartbeatIntervalMs !== undefined
-              ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
-              : {}),
+            jobs: {
+              watches,
+              cluster: { collector: cluster.collector, priorityClasses: config.quotas.kubernetesBackstop },
+              ...(config.quotas.kubernetesBackstop
+                ? { backstop: createTeamBackstop(kube, config.quotas) }
+                : {}),
+              cost: cost.meter,
+              ...(deps.heartbeatIntervalMs !== undefined
+                ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
+                : {}),
+            },
+            logs: { watches, store: deps.store, splitStreams: cluster.splitLogStreams },
+            outputs: {
+              store: deps.store,
+              ...(deps.heartbeatIntervalMs !== undefined
+                ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
+                : {}),
+            },
           }),
-          ...createLogActivities({
-            kube,
-            watches,
-            store: deps.store,
-            splitStreams: cluster.splitLogStreams,
-          }),
-          ...createWebhookDeliveryActivities({ kube, policy: config.notifications }),
-          ...createOutputActivities({
-            kube,
-            store: deps.store,
-            ...(deps.heartbeatIntervalMs !== undefined
-              ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
-              : {}),
-          }),
-        },
+        ),
+        ...createWebhookDeliveryActivities({ kube, policy: config.notifications }),
       }),
     );
   }

@@ -310,6 +310,8 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
     setPhase('SelectingCluster');
     const cluster = await central.selectCluster({
       team: plan.team,
+      user: plan.user,
+      evaluationId: input.evaluationId,
       name: plan.cluster.name,
       selector: plan.cluster.selector,
       gpuType: plan.cluster.gpuType,
@@ -487,6 +489,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       user: plan.user,
       image: plan.image,
       cluster: state.cluster?.name ?? null,
+      ...(state.cluster?.executor !== undefined ? { executor: state.cluster.executor } : {}),
       namespace: state.cluster?.namespace ?? null,
       security: state.cluster?.security ?? null,
       outcome: state.outcome ?? 'InfrastructureError',
