@@ -52,10 +52,19 @@ export async function ensureHostPrerequisites(ctx: StackContext): Promise<void> 
   const missing: string[] = [];
   for (const { pkg, file } of HOST_PACKAGES) if (!(await exists(file))) missing.push(pkg);
   if (missing.length === 0) return;
-  ctx.reporter.info(`installing Debian packages: ${missing.join(' ')}`);
+  await installDebianPackages(ctx, missing);
+}
+
+/**
+ * `apt-get install -y` of `packages`, after `apt-get update` when apt does not know them yet.
+ *
+ * @throws {CommandFailedError} when apt-get fails.
+ */
+export async function installDebianPackages(ctx: StackContext, packages: readonly string[]): Promise<void> {
+  ctx.reporter.info(`installing Debian packages: ${packages.join(' ')}`);
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
   const install = () =>
-    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], {
+    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], {
       env,
       timeoutMs: 15 * 60_000,
     });
