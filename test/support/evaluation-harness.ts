@@ -30,6 +30,10 @@ export interface EvaluationHarnessOptions {
   readonly cost?: Record<string, unknown>;
   /** The local cluster's `security:` section (runtimes, seccomp, images, network; docs/security.md); defaults unless given. */
   readonly security?: Record<string, unknown>;
+  /** More registry entries after `local` (e.g. a Docker engine: `executor: docker`). */
+  readonly extraClusters?: readonly Record<string, unknown>[];
+  /** The worker config's `executors:` rollout (docs/migration.md); the default (all Kubernetes) unless given. */
+  readonly executors?: Record<string, unknown>;
 }
 
 /** The real stack's clients and Assay's workers running in this process; see {@link startEvaluationHarness}. */
@@ -81,7 +85,9 @@ export async function startEvaluationHarness(options: EvaluationHarnessOptions):
           collector: localStackCollector,
           ...(options.security !== undefined ? { security: options.security } : {}),
         },
+        ...(options.extraClusters ?? []),
       ],
+      ...(options.executors !== undefined ? { executors: options.executors } : {}),
       shutdownGraceSeconds: 2,
       ...(options.quotas !== undefined ? { quotas: options.quotas } : {}),
       ...(options.notifications !== undefined ? { notifications: options.notifications } : {}),
