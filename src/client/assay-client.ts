@@ -146,6 +146,8 @@ export interface StartOptions {
    * The evaluation id: a repeated key returns the same evaluation. Default: `metadata.name`, else a new ULID.
    */
   readonly idempotencyKey?: string;
+  /** Memo of the workflow (e.g. the EvaluationJob resource the controller started it for; docs/kubernetes.md). */
+  readonly memo?: Record<string, unknown>;
 }
 
 export interface StartedEvaluation {
@@ -285,6 +287,7 @@ export class AssayClient {
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         typedSearchAttributes: evaluationStartAttributes(s),
+        ...(options.memo !== undefined ? { memo: options.memo } : {}),
         staticSummary: `${s.team}/${s.user}: ${s.image}${job.metadata.name ? ` (${job.metadata.name})` : ''}`,
         staticDetails: [
           `**Evaluation** \`${evaluationId}\``,

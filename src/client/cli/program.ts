@@ -3,6 +3,7 @@ import { admissionCommand } from './admission.js';
 import { artifactsCommand } from './artifacts.js';
 import { batchCommand } from './batch.js';
 import { cancelCommand } from './cancel.js';
+import { controllerCommand } from './controller.js';
 import { listCommand } from './list.js';
 import { logsCommand } from './logs.js';
 import { migrateCommand } from './migrate.js';
@@ -35,5 +36,6 @@ export function buildProgram(): Command {
   program.addCommand(batchCommand());
   program.addCommand(scheduleCommand());
   program.addCommand(admissionCommand());
+  program.addCommand(controllerCommand());
   return program;
 }
