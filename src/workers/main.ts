@@ -15,6 +15,7 @@ import { createCostMetrics } from '../cost/metrics.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { registerQuotaMetrics, type QuotaMetrics } from './quota-metrics.js';
 import { quotaSnapshots } from '../client/quota.js';
+import { ensureJanitorSchedule, janitorScheduleId } from '../janitor/schedule.js';
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -49,6 +50,32 @@ async function retentionSetUp(config: WorkerConfig, s3: S3StoreConfig, logger: L
           : 'the object store has no lifecycle rules: retention relies on the scheduled sweep',
       );
     }
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
+ * The janitor's schedule for the worker's queue (docs/kubernetes.md, "The janitor"), over the Kubernetes clusters of
+ * the registry; `ASSAY_JANITOR_DRY_RUN=true` makes it report only, `ASSAY_JANITOR_SETUP=false` leaves it out.
+ */
+async function janitorSetUp(config: WorkerConfig, logger: Logger): Promise<void> {
+  if (process.env.ASSAY_JANITOR_SETUP === 'false') return;
+  const connection = await Connection.connect({ address: config.temporal.address });
+  try {
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const clusters = config.clusters.filter((c) => c.docker === null).map((c) => c.name);
+    const dryRun = process.env.ASSAY_JANITOR_DRY_RUN === 'true';
+    const created = await ensureJanitorSchedule(client, { taskQueue: config.taskQueue, clusters, dryRun });
+    logger.child({ component: 'janitor' }).info(
+      {
+        scheduleId: janitorScheduleId(config.taskQueue),
+        status: created ? 'created' : 'exists',
+        clusters,
+        dryRun,
+      },
+      'janitor schedule',
+    );
   } finally {
     await connection.close();
   }
@@ -116,6 +143,9 @@ async function main(logger: Logger): Promise<void> {
   if (config.serveWorkflows && config.retention.setup) {
     await retentionSetUp(config, s3, logger).catch((err: unknown) =>
       logger.warn({ error: messageOf(err) }, 'retention set-up failed'),
+    );
+    await janitorSetUp(config, logger).catch((err: unknown) =>
+      logger.warn({ error: messageOf(err) }, 'janitor set-up failed'),
     );
   }
   logger.info(

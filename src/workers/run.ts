@@ -9,6 +9,7 @@ import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundle 
 import { createBatchActivities } from '../activities/batch.js';
 import { createClusterActivities } from '../activities/cluster.js';
 import { createAttemptWatches, type AttemptWatches } from '../activities/attempt-watches.js';
+import { createJanitorActivities } from '../activities/janitor.js';
 import {
   createNotificationCentralActivities,
   createWebhookDeliveryActivities,
@@ -222,6 +223,11 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
           }),
         ),
         ...createWebhookDeliveryActivities({ kube, policy: config.notifications }),
+        // The janitor's sweep of this cluster (docs/kubernetes.md, "The janitor").
+        ...createJanitorActivities({
+          kube,
+          temporal: new Client({ connection: deps.connection, namespace: config.temporal.namespace }),
+        }),
       }),
     );
   }

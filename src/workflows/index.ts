@@ -1,6 +1,7 @@
 /** Every workflow Assay's workers serve; the worker bundles this module. */
 export { evaluation } from './evaluation.js';
 export { retentionSweep } from './retention.js';
+export { janitor } from './janitor.js';
 export { teamQuota } from './quota.js';
 export { webhookDelivery } from './notifications.js';
 export { batch } from './batch.js';

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Client, Connection } from '@temporalio/client';
 import { AssayClient } from '../../src/client/assay-client.js';
 import { retentionScheduleId } from '../../src/retention/keys.js';
+import { janitorScheduleId } from '../../src/janitor/schedule.js';
 import { manifestBuilder, newId } from '../support/evaluation-harness.js';
 import { stackTestEnv } from '../support/test-env.js';
 import { BUSYBOX } from './kube/cluster.js';
@@ -97,6 +98,11 @@ afterAll(async () => {
   await Promise.all(children.map(stop));
   await temporalClient?.schedule
     .getHandle(retentionScheduleId(queue))
+    .delete()
+    .catch(() => undefined);
+  // The janitor's schedule is set up beside it (docs/kubernetes.md, "The janitor").
+  await temporalClient?.schedule
+    .getHandle(janitorScheduleId(queue))
     .delete()
     .catch(() => undefined);
   await connection?.close();
