@@ -1,16 +1,35 @@
 /**
- * The EvaluationJob CRD and the admission webhooks on the real stack (docs/kubernetes.md): the stack's API server
- * calls `assay admission`, started here in-process on the stack's admission port. Only this file may own that port
- * (Jest runs files in parallel), so every admission case is here.
+ * The EvaluationJob resource on the real stack (docs/kubernetes.md): the CRD and admission webhooks, the controller
+ * with leader election, and the janitor. The stack's API server calls `assay admission`, started here in-process on
+ * the stack's admission port, and the webhooks fail closed for EvaluationJobs: every case that creates one needs that
+ * server, and only one file may own the port (Jest runs files in parallel), so they are all here. The admission cases
+ * end with the server stopped, so they run last.
  *
- * Cases: the examples apply unchanged with `kubectl apply -f` and are stored with their defaults; team and user are
- * defaulted; an invalid resource is refused with field paths; a namespace without a team is refused; v1alpha1 is
+ * Admission: the examples apply unchanged with `kubectl apply -f` and are stored with their defaults; team and user
+ * are defaulted; an invalid resource is refused with field paths; a namespace without a team is refused; v1alpha1 is
  * stored as v1 and read back unchanged; a spec edit is refused; with the server down, other resources are unaffected
  * and EvaluationJobs are refused (failurePolicy Fail).
+ *
+ * Controller (in-process, on its own label selector, Lease and task queue, with in-process workers): an applied
+ * resource reaches Succeeded with exit code 0 and its record key; deleting a running one cancels it and its Job goes;
+ * a workflow terminated from outside is reported; with Temporal unreachable the resource gets a StartFailed condition
+ * and is retried with back-off; two replicas as child processes, the leader SIGKILLed mid-run, the standby takes over
+ * within the lease duration and finishes the status, one Job for the one attempt. Janitor: an orphaned Job, a pod stuck
+ * on the capture finalizer and an attempt NetworkPolicy of a nonexistent evaluation are reported by a dry run and
+ * removed by a real one.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CustomObjectsApi,
+  NetworkingV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { register } from 'prom-client';
+import { ulid } from 'ulid';
 import { pino } from 'pino';
 import { parse } from 'yaml';
 import { startAdmission, type RunningAdmission } from '../../src/admission/main.js';
@@ -18,9 +37,26 @@ import { ADMISSION_DEFAULT_PORT } from '../../src/admission/defaults.js';
 import { evaluationJobOrThrow } from '../../src/spec/evaluation-job.js';
 import { specFromV1alpha1, specToV1alpha1 } from '../../src/spec/evaluation-job-v1alpha1.js';
 import { isPortFree } from '../../src/stack/index.js';
+import {
+  loadControllerConfig,
+  startController,
+  type ControllerConfig,
+  type RunningController,
+} from '../../src/controller/main.js';
+import { ensureJanitorSchedule, janitorScheduleId } from '../../src/janitor/schedule.js';
+import { sweepCluster } from '../../src/janitor/sweep.js';
+import type { EvaluationJobStatus } from '../../src/spec/evaluation-job-status.js';
+import { startEvaluationHarness, type EvaluationHarness } from '../support/evaluation-harness.js';
 import { runCommand, projectRoot } from '../support/cli.js';
 import { waitFor } from '../support/wait-for.js';
-import { connect, deleteNamespace, uniqueName } from './kube/cluster.js';
+import {
+  BUSYBOX,
+  connect,
+  createNamespace as createKubeNamespace,
+  deleteNamespace,
+  restrictedSecurityContext,
+  uniqueName,
+} from './kube/cluster.js';
 
 type Json = { [key: string]: unknown };
 
@@ -152,6 +188,458 @@ afterAll(async () => {
     deleteNamespace(c, unmapped),
     createdFullNamespace ? deleteNamespace(c, fullNamespace) : undefined,
   ]);
+});
+
+describe('EvaluationJob controller', () => {
+  const run = ulid().toLowerCase().slice(-8);
+  const taskQueue = `ctl-${run}`;
+  const selectorKey = 'assay.dev/controller-test';
+  const jobNamespace = fullNamespace; // the team's namespace, where the Jobs run
+  let harness: EvaluationHarness | undefined;
+  let controller: RunningController | undefined;
+  const children: ChildProcess[] = [];
+
+  /** A resource for the controller of `selector`: a busybox command with small resources. */
+  function resource(name: string, selector: string, command: string): Json {
+    return {
+      apiVersion: 'assay.dev/v1',
+      kind: 'EvaluationJob',
+      metadata: { name, labels: { [selectorKey]: selector } },
+      spec: {
+        image: BUSYBOX,
+        command: ['sh', '-c', command],
+        resources: { cpu: '50m', memory: '32Mi' },
+        timeoutSeconds: 300,
+      },
+    };
+  }
+
+  function config(selector: string, overrides: Record<string, string> = {}): ControllerConfig {
+    return loadControllerConfig(
+      {
+        taskQueue,
+        selector: `${selectorKey}=${selector}`,
+        leaseName: `ctl-${selector}`,
+        leaseNamespace: mapped,
+        identity: `in-process-${selector}`,
+        pollInterval: '1',
+      },
+      { ...process.env, ...overrides },
+    );
+  }
+
+  async function statusOf(name: string): Promise<EvaluationJobStatus | undefined> {
+    return (await read(mapped, name)).status as EvaluationJobStatus | undefined;
+  }
+
+  async function waitForStatus(
+    name: string,
+    what: string,
+    check: (s: EvaluationJobStatus) => boolean,
+    timeoutMs = 60_000,
+  ): Promise<EvaluationJobStatus> {
+    return await waitFor(
+      async () => {
+        const s = await statusOf(name);
+        return s !== undefined && check(s) ? s : undefined;
+      },
+      { what: `${name}: ${what}`, timeoutMs, intervalMs: 250 },
+    );
+  }
+
+  async function gone(name: string): Promise<boolean> {
+    try {
+      await read(mapped, name);
+      return false;
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) return true;
+      throw err;
+    }
+  }
+
+  async function jobsOf(evaluationId: string): Promise<string[]> {
+    const list = await c.batch.listNamespacedJob({
+      namespace: jobNamespace,
+      labelSelector: `assay.dev/evaluation-id=${evaluationId}`,
+    });
+    return list.items.map((j) => `${j.metadata?.name}/${j.metadata?.uid}`);
+  }
+
+  beforeAll(async () => {
+    harness = await startEvaluationHarness({ taskQueue });
+    controller = startController({ config: config(`main-${run}`), logger: pino({ level: 'warn' }) });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await controller?.stop();
+    await harness?.close();
+    if (mapped === undefined) return;
+    // Resources left by a failed case: let them go without a controller.
+    const left = (await custom.listNamespacedCustomObject({
+      group,
+      version: 'v1',
+      namespace: mapped,
+      plural,
+      labelSelector: selectorKey,
+    })) as { items: Json[] };
+    for (const item of left.items) {
+      const name = (item.metadata as { name: string }).name;
+      await custom
+        .patchNamespacedCustomObject(
+          { group, version: 'v1', namespace: mapped, plural, name, body: { metadata: { finalizers: null } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        )
+        .catch(() => undefined);
+      await custom
+        .deleteNamespacedCustomObject({ group, version: 'v1', namespace: mapped, plural, name })
+        .catch(() => undefined);
+    }
+  }, 60_000);
+
+  it('runs an applied resource to Succeeded: exit code, record key, conditions; measures its API requests', async () => {
+    const before = controller!.requests.snapshot();
+    await create(mapped, resource('ok', `main-${run}`, 'echo hello from the controller'));
+    const status = await waitForStatus('ok', 'Succeeded', (s) => s.outcome !== undefined);
+    expect(status).toMatchObject({ phase: 'Completed', outcome: 'Succeeded', exitCode: 0, attempt: 1 });
+    expect(status.recordKey).toBe(`evaluations/${status.evaluationId}/record.json`);
+    expect(status.finishedAt).toBeDefined();
+    expect(status.conditions?.map((x) => `${x.type}=${x.status}`)).toEqual([
+      'Started=True',
+      'Completed=True',
+      'Succeeded=True',
+    ]);
+    const stored = await read(mapped, 'ok');
+    expect((stored.metadata as { finalizers?: string[] }).finalizers).toEqual(['assay.dev/evaluation']);
+    // The record is where the logs and results are; the evaluation is marked as the resource's.
+    const record = await harness!.client.result(status.evaluationId!);
+    expect(record.outcome).toBe('Succeeded');
+    const info = await harness!.client.temporal.workflow.getHandle(`eval-${status.evaluationId}`).describe();
+    expect(await info.memo?.['assay.dev/evaluation-job']).toBe(`${mapped}/ok`);
+    const after = controller!.requests.snapshot();
+    const perEvaluation = Object.fromEntries(
+      Object.entries(after)
+        .filter(
+          ([k]) => !k.startsWith('kube:lease') && !k.startsWith('kube:list') && !k.startsWith('kube:watch'),
+        )
+        .map(([k, n]) => [k, n - (before[k] ?? 0)]),
+    );
+    const total = Object.values(perEvaluation).reduce((a, b) => a + b, 0);
+    console.log(
+      `measure: controller API requests for one evaluation (poll 1 s): ${total} ${JSON.stringify(perEvaluation)}`,
+    );
+    expect(total).toBeLessThan(60);
+    // Deleting a finished resource lets go at once.
+    await custom.deleteNamespacedCustomObject({
+      group,
+      version: 'v1',
+      namespace: mapped,
+      plural,
+      name: 'ok',
+    });
+    await waitFor(() => gone('ok'), { what: 'ok deleted', timeoutMs: 20_000 });
+  });
+
+  it('deleting a running resource cancels its evaluation, its Job disappears, then the finalizer lets go', async () => {
+    await create(mapped, resource('cancel-me', `main-${run}`, 'sleep 300'));
+    const running = await waitForStatus('cancel-me', 'Running', (s) => s.phase === 'Running', 90_000);
+    const id = running.evaluationId!;
+    expect(await jobsOf(id)).toHaveLength(1);
+    await custom.deleteNamespacedCustomObject({
+      group,
+      version: 'v1',
+      namespace: mapped,
+      plural,
+      name: 'cancel-me',
+    });
+    await waitFor(() => gone('cancel-me'), { what: 'cancel-me deleted', timeoutMs: 60_000 });
+    // The finalizer was removed only once the workflow had closed, and its cleanup deletes the Job.
+    const record = await harness!.client.result(id);
+    expect(record.outcome).toBe('Cancelled');
+    await waitFor(async () => (await jobsOf(id)).length === 0, {
+      what: `the Job of ${id} deleted`,
+      timeoutMs: 30_000,
+    });
+  });
+
+  it('reports a workflow terminated from outside', async () => {
+    await create(mapped, resource('terminated', `main-${run}`, 'sleep 300'));
+    const running = await waitForStatus('terminated', 'Running', (s) => s.phase === 'Running', 90_000);
+    await harness!.client.temporal.workflow
+      .getHandle(`eval-${running.evaluationId}`)
+      .terminate('test: from outside');
+    const ended = await waitForStatus('terminated', 'an outcome', (s) => s.outcome !== undefined, 30_000);
+    expect(ended).toMatchObject({
+      phase: 'Completed',
+      outcome: 'InfrastructureError',
+      reason: 'WorkflowTerminated',
+    });
+    // Nothing cleaned up after the terminated workflow: its Job and the pod on the capture finalizer are the janitor's
+    // (here only this evaluation's, so nothing of a suite running beside this one is touched).
+    const id = running.evaluationId!;
+    const report = await sweepCluster(
+      { dryRun: false, minAgeSeconds: 0, namespace: jobNamespace },
+      {
+        kube: harness!.kube,
+        workflowState: (e) =>
+          Promise.resolve(
+            e === id ? { state: 'closed', status: 'TERMINATED', closedAt: null } : { state: 'running' },
+          ),
+        log: { info: () => undefined, warn: () => undefined },
+      },
+    );
+    expect(report.fixes.map((f) => f.kind).sort()).toEqual(['job', 'pod-finalizer']);
+    await waitFor(async () => (await jobsOf(id)).length === 0, {
+      what: `the Job of ${id} deleted`,
+      timeoutMs: 30_000,
+    });
+  });
+
+  it('with Temporal unreachable: a StartFailed condition, retried with back-off, no crash', async () => {
+    const down = startController({
+      config: config(`down-${run}`, { TEMPORAL_ADDRESS: '127.0.0.1:1' }),
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      await create(mapped, resource('no-temporal', `down-${run}`, 'true'));
+      const status = await waitForStatus('no-temporal', 'a StartFailed condition', (s) =>
+        (s.conditions ?? []).some((x) => x.type === 'Started' && x.reason === 'StartFailed'),
+      );
+      const condition = status.conditions!.find((x) => x.type === 'Started')!;
+      expect(condition.status).toBe('False');
+      expect(condition.message).toContain('cannot start the evaluation (retried with back-off)');
+      await waitFor(() => down.requests.snapshot()['temporal:start']! >= 2, {
+        what: 'a second start attempt',
+        timeoutMs: 30_000,
+      });
+      expect(down.elector.isLeader).toBe(true);
+    } finally {
+      await down.stop();
+    }
+  });
+
+  it('two replicas: SIGKILL of the leader hands over within the lease duration; status completes; one Job', async () => {
+    const selector = `ha-${run}`;
+    const lines: { identity: string; msg: string; at: number }[] = [];
+    const spawnReplica = (identity: string): ChildProcess => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'src/client/cli/main.ts',
+          'controller',
+          '--task-queue',
+          taskQueue,
+          '--selector',
+          `${selectorKey}=${selector}`,
+          '--lease-name',
+          `ctl-${selector}`,
+          '--lease-namespace',
+          mapped,
+          '--identity',
+          identity,
+          '--poll-interval',
+          '1',
+        ],
+        { cwd: projectRoot, env: process.env, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let buffer = '';
+      child.stderr?.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        let nl;
+        while ((nl = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, nl);
+          buffer = buffer.slice(nl + 1);
+          try {
+            lines.push({ identity, msg: (JSON.parse(line) as { msg: string }).msg, at: Date.now() });
+          } catch {
+            // not a log line
+          }
+        }
+      });
+      children.push(child);
+      return child;
+    };
+    const replicas = { a: spawnReplica('replica-a'), b: spawnReplica('replica-b') };
+    const leaderLine = await waitFor(() => lines.find((l) => l.msg === 'started leading'), {
+      what: 'a replica leading',
+      timeoutMs: 30_000,
+    });
+    const leader = leaderLine.identity === 'replica-a' ? replicas.a : replicas.b;
+    const standby = leaderLine.identity === 'replica-a' ? 'replica-b' : 'replica-a';
+    await waitFor(() => lines.some((l) => l.identity === standby && l.msg === 'campaigning for the lease'), {
+      what: 'the standby campaigning',
+      timeoutMs: 30_000,
+    });
+
+    await create(mapped, resource('ha', selector, 'for i in $(seq 1 25); do echo $i; sleep 1; done'));
+    const running = await waitForStatus('ha', 'Running', (s) => s.phase === 'Running', 90_000);
+    const id = running.evaluationId!;
+    const jobs = new Set<string>();
+    const sampling = setInterval(() => {
+      void jobsOf(id).then(
+        (names) => names.forEach((n) => jobs.add(n)),
+        () => undefined,
+      );
+    }, 500);
+    try {
+      const exited = new Promise((r) => leader.once('exit', r));
+      const killedAt = Date.now();
+      leader.kill('SIGKILL');
+      await exited;
+      const takeover = await waitFor(
+        () => lines.find((l) => l.identity === standby && l.msg === 'started leading'),
+        { what: 'the standby leading', timeoutMs: 25_000 },
+      );
+      const handOverMs = takeover.at - killedAt;
+      console.log(
+        `measure: leader hand-over after SIGKILL: ${handOverMs} ms (lease 15 s, renew 5 s, retry 2 s)`,
+      );
+      expect(handOverMs).toBeLessThanOrEqual(16_000);
+      const ended = await waitForStatus('ha', 'Succeeded', (s) => s.outcome !== undefined, 60_000);
+      expect(ended).toMatchObject({ outcome: 'Succeeded', exitCode: 0, attempt: 1, evaluationId: id });
+    } finally {
+      clearInterval(sampling);
+    }
+    expect(jobs.size).toBe(1);
+    // One evaluation: one workflow run under the id.
+    let runs = 0;
+    for await (const _ of harness!.client.temporal.workflow.list({ query: `WorkflowId = 'eval-${id}'` }))
+      runs++;
+    expect(runs).toBe(1);
+  });
+});
+
+describe('janitor', () => {
+  const taskQueue = `jan-${ulid().toLowerCase().slice(-8)}`;
+  let harness: EvaluationHarness | undefined;
+  let namespace: string | undefined;
+
+  beforeAll(async () => {
+    harness = await startEvaluationHarness({ taskQueue });
+    namespace = await createKubeNamespace(c, 'jan');
+  }, 60_000);
+
+  afterAll(async () => {
+    await harness?.client.temporal.schedule
+      .getHandle(janitorScheduleId(taskQueue))
+      .delete()
+      .catch(() => undefined);
+    if (namespace !== undefined) {
+      const pods = await c.core.listNamespacedPod({ namespace });
+      for (const pod of pods.items)
+        await c.core
+          .patchNamespacedPod(
+            { name: pod.metadata!.name!, namespace, body: { metadata: { finalizers: null } } },
+            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          )
+          .catch(() => undefined);
+    }
+    await deleteNamespace(c, namespace);
+    await harness?.close();
+  }, 60_000);
+
+  it('reports, then removes, an orphaned Job, a stuck capture finalizer and an attempt NetworkPolicy', async () => {
+    const ns = namespace!;
+    const evaluationId = `gone-${ulid().toLowerCase().slice(-10)}`;
+    const labels = {
+      'app.kubernetes.io/managed-by': 'assay',
+      'assay.dev/evaluation-id': evaluationId,
+      'assay.dev/attempt': '1',
+    };
+    const container = {
+      name: 'main',
+      image: BUSYBOX,
+      imagePullPolicy: 'Never',
+      command: ['sleep', '3600'],
+      securityContext: restrictedSecurityContext,
+    };
+    await c.batch.createNamespacedJob({
+      namespace: ns,
+      body: {
+        metadata: { name: `assay-${evaluationId}-1`, labels },
+        spec: {
+          suspend: true,
+          template: { metadata: { labels }, spec: { restartPolicy: 'Never', containers: [container] } },
+        },
+      },
+    });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: `stuck-${evaluationId}`, labels, finalizers: ['assay.dev/capture'] },
+        spec: { restartPolicy: 'Never', terminationGracePeriodSeconds: 0, containers: [container] },
+      },
+    });
+    await c.kc.makeApiClient(NetworkingV1Api).createNamespacedNetworkPolicy({
+      namespace: ns,
+      body: {
+        metadata: { name: `assay-${evaluationId}-1-egress`, labels },
+        spec: { podSelector: { matchLabels: labels }, policyTypes: ['Egress'] },
+      },
+    });
+
+    const sweep = (dryRun: boolean) =>
+      harness!.client.temporal.workflow.execute('janitor', {
+        taskQueue,
+        workflowId: `janitor-${ulid().toLowerCase()}`,
+        args: [{ clusters: ['local'], dryRun, minAgeSeconds: 0, namespace: ns }],
+      }) as Promise<Record<string, { fixes: { kind: string; name: string }[]; errors: string[] }>>;
+    const kinds = (report: Awaited<ReturnType<typeof sweep>>) =>
+      report.local!.fixes.map((f) => `${f.kind} ${f.name}`).sort();
+    const expected = [
+      `job assay-${evaluationId}-1`,
+      `network-policy assay-${evaluationId}-1-egress`,
+      `pod-finalizer stuck-${evaluationId}`,
+    ];
+
+    const counter = () => register.getSingleMetric('assay_janitor_fixes_total')?.get();
+    const dry = await sweep(true);
+    expect(kinds(dry)).toEqual(expected);
+    expect(dry.local!.errors).toEqual([]);
+    // Nothing changed.
+    expect(await c.batch.readNamespacedJob({ name: `assay-${evaluationId}-1`, namespace: ns })).toBeDefined();
+    expect(
+      (await c.core.readNamespacedPod({ name: `stuck-${evaluationId}`, namespace: ns })).metadata?.finalizers,
+    ).toEqual(['assay.dev/capture']);
+
+    const fixed = await sweep(false);
+    expect(kinds(fixed)).toEqual(expected);
+    await waitFor(
+      async () => {
+        const [jobs, pods, policies] = await Promise.all([
+          c.batch.listNamespacedJob({
+            namespace: ns,
+            labelSelector: `assay.dev/evaluation-id=${evaluationId}`,
+          }),
+          c.core.listNamespacedPod({
+            namespace: ns,
+            labelSelector: `assay.dev/evaluation-id=${evaluationId}`,
+          }),
+          c.kc.makeApiClient(NetworkingV1Api).listNamespacedNetworkPolicy({ namespace: ns }),
+        ]);
+        return jobs.items.length === 0 && pods.items.length === 0 && policies.items.length === 0;
+      },
+      { what: 'the orphans gone', timeoutMs: 60_000 },
+    );
+    const values = (await counter())?.values ?? [];
+    const count = (kind: string, mode: string) =>
+      values.find((v) => v.labels.kind === kind && v.labels.mode === mode)?.value ?? 0;
+    expect(count('job', 'fixed')).toBeGreaterThanOrEqual(1);
+    expect(count('pod-finalizer', 'dry-run')).toBeGreaterThanOrEqual(1);
+    // A second sweep finds nothing left.
+    expect(kinds(await sweep(false))).toEqual([]);
+  });
+
+  it('the janitor schedule is created once per task queue', async () => {
+    const client = harness!.client.temporal;
+    expect(await ensureJanitorSchedule(client, { taskQueue, clusters: ['local'] })).toBe(true);
+    expect(await ensureJanitorSchedule(client, { taskQueue, clusters: ['local'] })).toBe(false);
+    const description = await client.schedule.getHandle(janitorScheduleId(taskQueue)).describe();
+    expect(description.action).toMatchObject({ type: 'startWorkflow', workflowType: 'janitor', taskQueue });
+  });
 });
 
 describe('EvaluationJob admission on the real API server', () => {
