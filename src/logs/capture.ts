@@ -288,7 +288,7 @@ export class LogCapture {
         return;
       }
       if (ended) {
-        const state = await this.#o.source.state(signals.abort).catch(() => 'unknown' as const);
+        const state = await this.#o.source.state(signals.abort, s.source).catch(() => 'unknown' as const);
         if (state === 'ended' || state === 'gone') {
           // The log is complete: a last line without a newline is a line too.
           if (visit && splitter?.endEach(visit)) await this.#stored(s);

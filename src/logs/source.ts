@@ -17,8 +17,11 @@ export interface LogSource {
     follow: boolean,
     signal: AbortSignal,
   ): Promise<AsyncIterable<Buffer>>;
-  /** Whether the container still runs; `gone` when the pod no longer exists. */
-  state(signal: AbortSignal): Promise<'running' | 'ended' | 'waiting' | 'gone'>;
+  /**
+   * Whether the container still runs; `gone` when the pod no longer exists. Asked after a followed `stream` ended;
+   * `running` again makes the capture read once more from its last line.
+   */
+  state(signal: AbortSignal, stream?: SourceStream): Promise<'running' | 'ended' | 'waiting' | 'gone'>;
 }
 
 /** Thrown by a {@link LogSource} when the log no longer exists (the pod was removed). */

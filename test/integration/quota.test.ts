@@ -219,9 +219,11 @@ describe('quota on the real stack', () => {
       const small = (seconds = 2): Record<string, unknown> =>
         run(seconds, { resources: { cpu: '10m', memory: '64Mi', ephemeralStorage: '32Mi' } });
       const ids: string[] = [];
-      // The first four hold the memory a little longer, so the stream below is queued before anything frees: freed
-      // memory then goes to small ones that pass the large one (BestEffortFIFO), not to the large one at once.
-      for (let i = 0; i < 4; i++) ids.push(await start(small(8), `s${i}`));
+      // The first four hold the memory a little longer, so the stream below is queued before anything frees, and end
+      // 4 s apart: freed memory then comes 64Mi at a time and goes to small ones that pass the large one
+      // (BestEffortFIFO). Ending together, their releases could free all 256Mi in one step and admit the large one
+      // first (seen on CI).
+      for (let i = 0; i < 4; i++) ids.push(await start(small(8 + 4 * i), `s${i}`));
       await waitFor(async () => (await snapshot(teams.starve))?.holders.length === 4, {
         timeoutMs: 60_000,
         what: 'four small ones holding all the memory',

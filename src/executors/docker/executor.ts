@@ -188,6 +188,8 @@ export function createDockerExecutor(deps: DockerExecutorDeps): AttemptExecutor 
 
   /** Docker's logs of one container as a {@link LogSource}: per stream, timestamped, from a time on. */
   function dockerSource(name: string): LogSource {
+    /** Streams whose end was confirmed by a read opened after the container had stopped. */
+    const confirmed = new Set<string>();
     return {
       async open(stream, since, follow, signal) {
         try {
@@ -210,12 +212,20 @@ export function createDockerExecutor(deps: DockerExecutorDeps): AttemptExecutor 
           throw err;
         }
       },
-      async state(signal) {
+      async state(signal, stream) {
         const c = await inspect(name, signal);
         if (c === null) return 'gone';
         if (c.State.Status === 'running' || c.State.Status === 'paused' || c.State.Status === 'restarting')
           return 'running';
         if (c.State.Status === 'created') return c.State.Error !== '' ? 'ended' : 'waiting';
+        // A followed log can end when the container stops, before the engine has sent its last lines (seen with
+        // 20,000 fast lines: the tail was missing). The first time a stream ends after the stop, read it once more
+        // from its last line; that read starts after the stop, so it reaches the log's end.
+        const key = String(stream);
+        if (!confirmed.has(key)) {
+          confirmed.add(key);
+          return 'running';
+        }
         return 'ended';
       },
     };
