@@ -386,14 +386,12 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
           }
         }
       }
-      try {
-        await networking.deleteNamespacedNetworkPolicy({
+      await orNullOn404(
+        networking.deleteNamespacedNetworkPolicy({
           name: attemptPolicyName(ref.evaluationId, ref.attempt),
           namespace: ref.namespace,
-        });
-      } catch (err) {
-        if (apiStatus(err) !== 404) throw err;
-      }
+        }),
+      );
       return { jobDeleted, finalizersRemoved };
     },
   };

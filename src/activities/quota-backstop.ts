@@ -112,14 +112,10 @@ async function sync(
     return;
   }
   if (current === null) {
-    try {
-      if (kind === 'ResourceQuota')
-        await core.createNamespacedResourceQuota({ namespace, body: desired as V1ResourceQuota });
-      else await core.createNamespacedLimitRange({ namespace, body: desired as V1LimitRange });
-    } catch (err) {
-      // Another worker made it meanwhile: the next sync (another namespace set-up) compares it.
-      if (apiStatus(err) !== 409) throw err;
-    }
+    // Another worker may make it meanwhile (409): the next sync (another namespace set-up) compares it.
+    if (kind === 'ResourceQuota')
+      await orNullOn409(core.createNamespacedResourceQuota({ namespace, body: desired as V1ResourceQuota }));
+    else await orNullOn409(core.createNamespacedLimitRange({ namespace, body: desired as V1LimitRange }));
     return;
   }
   if (JSON.stringify(current.spec) === JSON.stringify(desired.spec)) return;

@@ -30,8 +30,10 @@ export function imageRefusal(policy: ClusterSecurity['images'], image: string): 
   return null;
 }
 
-function egressOf(rule: EgressRule): JobEgress {
-  return { cidr: rule.cidr, except: linkLocalExcept(rule.cidr), ports: [...rule.ports], protocol: rule.protocol };
+/** A rule as the attempt's policy takes it; a user's block never includes link-local addresses, an operator's may. */
+function egressOf(rule: EgressRule, owner: 'user' | 'operator'): JobEgress {
+  const except = owner === 'user' ? linkLocalExcept(rule.cidr) : [];
+  return { cidr: rule.cidr, except, ports: [...rule.ports], protocol: rule.protocol };
 }
 
 /**
@@ -83,8 +85,8 @@ export function resolveIsolation(policy: ClusterSecurity, request: IsolationRequ
       appArmorSkipped:
         appArmor === 'off' ? 'the cluster declares no AppArmor on its nodes (security.appArmor: off)' : null,
       egress: [
-        ...userEgress.map(egressOf),
-        ...policy.network.operatorEgress.map((rule) => ({ ...egressOf(rule), except: [] })),
+        ...userEgress.map((rule) => egressOf(rule, 'user')),
+        ...policy.network.operatorEgress.map((rule) => egressOf(rule, 'operator')),
       ],
       // DNS only for an evaluation that may reach something by name; the operator's destinations are addresses.
       dns:
