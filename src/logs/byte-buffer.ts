@@ -15,8 +15,16 @@ export class ByteBuffer {
       this.#len += this.#buf.write(bytes, this.#len);
       return;
     }
-    if (this.#len + bytes.length > this.#buf.length) this.#grow(bytes.length);
-    this.#len += bytes.copy(this.#buf, this.#len);
+    this.appendRange(bytes, 0, bytes.length);
+  }
+  /** Appends a string known to hold only ASCII characters (no measuring, no encoder). */
+  appendAscii(text: string): void {
+    const n = text.length;
+    if (this.#len + n > this.#buf.length) this.#grow(n);
+    const buf = this.#buf;
+    let at = this.#len;
+    for (let i = 0; i < n; i++) buf[at++] = text.charCodeAt(i);
+    this.#len = at;
   }
   /** Appends `bytes[start, end)`. */
   appendRange(bytes: Buffer, start: number, end: number): void {

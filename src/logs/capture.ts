@@ -66,6 +66,17 @@ export interface CaptureSignals {
 
 export const defaultPartSizeBytes = 8 * 1024 * 1024;
 
+/** The fixed bytes of a one-line event in `events.ndjson` (see `serializeEvent`), around its time and its text. */
+const plainEventHeads: Record<LogStreamName, Buffer> = {
+  stdout: Buffer.from('{"stream":"stdout","time":'),
+  stderr: Buffer.from('{"stream":"stderr","time":'),
+  combined: Buffer.from('{"stream":"combined","time":'),
+};
+const plainEventMiddle = Buffer.from(',"lines":1,"kind":"line","text":"');
+const plainEventTail = Buffer.from('"}\n');
+/** A timestamp JSON writes as it is, between quotes. */
+const plainStamp = /^[0-9A-Za-z:.+-]+$/;
+
 function earlier(a: LineCursor | null, b: LineCursor | null): LineCursor | null {
   if (a === null || b === null) return null;
   return timestampKey(a.ts) <= timestampKey(b.ts) ? a : b;
@@ -151,12 +162,31 @@ export class LogCapture {
           onStored: stored,
           contentType: 'text/plain; charset=utf-8',
         }),
-        grouper: new EventGrouper<LineCursor>(name, options.rules, (event, last) => {
-          this.#events.buffer.append(serializeEvent(event));
-          this.#events.buffer.appendByte(0x0a);
-          this.#eventCursors[name] = last;
-          this.#eventCount++;
-        }),
+        grouper: new EventGrouper<LineCursor>(
+          name,
+          options.rules,
+          (event, last) => {
+            this.#events.buffer.append(serializeEvent(event));
+            this.#events.buffer.appendByte(0x0a);
+            this.#eventCursors[name] = last;
+            this.#eventCount++;
+          },
+          (time, data, start, end, last) => {
+            // serializeEvent's bytes for a one-line event, written without decoding the line (it needs no escaping).
+            const buffer = this.#events.buffer;
+            buffer.append(plainEventHeads[name]);
+            if (plainStamp.test(time)) {
+              buffer.appendByte(0x22);
+              buffer.appendAscii(time);
+              buffer.appendByte(0x22);
+            } else buffer.append(JSON.stringify(time));
+            buffer.append(plainEventMiddle);
+            buffer.appendRange(data, start, end);
+            buffer.append(plainEventTail);
+            this.#eventCursors[name] = last;
+            this.#eventCount++;
+          },
+        ),
         logPos: prior?.logCursor ?? null,
         lines: prior?.lines ?? 0,
         eventPos: prior?.eventsCursor ?? null,
@@ -317,7 +347,9 @@ export class LogCapture {
       }
       if (feed.eventsPassing || (feed.eventsPassing = isAfter(at, s.eventPos))) {
         // A line the kubelet did not stamp carries the time it was read.
-        s.grouper.push(ts === '' ? this.#now().toISOString() : ts, data.toString('utf8', textStart, end), at);
+        const time = ts === '' ? this.#now().toISOString() : ts;
+        if (!s.grouper.pushPlain(time, data, textStart, end, at))
+          s.grouper.push(time, data.toString('utf8', textStart, end), at);
         s.eventPos = at;
       }
     };

@@ -79,6 +79,36 @@ export function invalidPattern(sources: readonly string[]): string | null {
   return null;
 }
 
+/**
+ * True when a line needs neither the default grouping rules' attention nor JSON escaping, so that its event can be
+ * written from its bytes: printable ASCII without `"` or `\\`, not starting with a space, a tab, `T` (a traceback
+ * header) or `+` (an exception group). Most lines of most logs are such lines.
+ */
+export function isPlainLine(data: Uint8Array, start: number, end: number): boolean {
+  if (end <= start) return false;
+  const first = data[start]!;
+  if (first <= 0x20 || first >= 0x7f || first === 0x54 || first === 0x2b) return false;
+  for (let i = start; i < end; i++) {
+    const b = data[i]!;
+    if (b < 0x20 || b >= 0x7f || b === 0x22 || b === 0x5c) return false;
+  }
+  return true;
+}
+
+/**
+ * Receives a one-line event whose text is a plain line (see {@link isPlainLine}) as bytes, `data[start, end)`, valid
+ * only during the call; `time` is the line's timestamp.
+ */
+export type PlainLineEmitter<M> = (time: string, data: Buffer, start: number, end: number, last: M) => void;
+
+/** One plain line held as bytes until the next line says whether anything joins it. */
+interface HeldLine<M> {
+  time: string;
+  bytes: Buffer;
+  length: number;
+  mark: M;
+}
+
 type Phase =
   /** An ordinary event. */
   | 'plain'
@@ -110,15 +140,63 @@ export class EventGrouper<M> {
   #open: Open<M> | null = null;
   /** Blank lines after an exception line, held until the next line says whether a chained exception follows. */
   #blanks: { time: string; mark: M }[] = [];
+  readonly #emitPlain: PlainLineEmitter<M> | null;
+  /** A plain line taken by {@link pushPlain}, not yet emitted; at most one, and only while nothing is open. */
+  #held: HeldLine<M> | null = null;
+  #holding = false;
 
-  constructor(stream: LogStreamName, rules: MultilineRules, emit: (event: LogEvent, last: M) => void) {
+  /**
+   * @param emitPlain when given, {@link pushPlain} takes plain lines without decoding them and emits each one-line
+   * event through it instead of `emit` (same order, same content).
+   */
+  constructor(
+    stream: LogStreamName,
+    rules: MultilineRules,
+    emit: (event: LogEvent, last: M) => void,
+    emitPlain?: PlainLineEmitter<M>,
+  ) {
     this.#stream = stream;
     this.#continuation = compile(rules.continuation);
     this.#start = compile(rules.start);
     this.#emit = emit;
+    // Only the default rules let a plain line be decided from its first byte.
+    this.#emitPlain =
+      this.#continuation.length === 0 && this.#start.length === 0 ? (emitPlain ?? null) : null;
+  }
+
+  /**
+   * Pushes `data[start, end)` when it is a plain line ({@link isPlainLine}) that nothing open can absorb, without
+   * decoding it; returns false, having done nothing, when the line must go through {@link push} instead.
+   */
+  pushPlain(time: string, data: Buffer, start: number, end: number, mark: M): boolean {
+    if (this.#emitPlain === null || this.#blanks.length > 0) return false;
+    // Inside a traceback's frames an unindented line is the exception line, which joins the event.
+    if (this.#open !== null && this.#open.phase === 'frames') return false;
+    if (!isPlainLine(data, start, end)) return false;
+    // Whatever is open ends here: a plain line joins nothing under the default rules.
+    this.#close();
+    this.#emitHeld();
+    const length = end - start;
+    let held = this.#held;
+    if (held === null || held.bytes.length < length) {
+      held = { time, bytes: Buffer.allocUnsafe(Math.max(256, length * 2)), length: 0, mark };
+      this.#held = held;
+    }
+    data.copy(held.bytes, 0, start, end);
+    held.time = time;
+    held.length = length;
+    held.mark = mark;
+    this.#holding = true;
+    return true;
   }
 
   push(time: string, text: string, mark: M): void {
+    if (this.#holding) {
+      // The held line may be joined by this one: it becomes an ordinary open event.
+      const held = this.#held!;
+      this.#holding = false;
+      this.#startEvent(held.time, held.bytes.toString('latin1', 0, held.length), held.mark);
+    }
     const open = this.#open;
     if (open !== null && this.#blanks.length > 0) {
       // Only reached in phase `raised`: is this a chain message?
@@ -153,8 +231,16 @@ export class EventGrouper<M> {
 
   /** Emits whatever is still open (end of the stream). */
   flush(): void {
+    this.#emitHeld();
     this.#close();
     this.#flushBlanks();
+  }
+
+  #emitHeld(): void {
+    if (!this.#holding) return;
+    this.#holding = false;
+    const held = this.#held!;
+    this.#emitPlain!(held.time, held.bytes, 0, held.length, held.mark);
   }
 
   #joins(open: Open<M>, text: string): boolean {

@@ -7,6 +7,42 @@ import {
   type MultilineRules,
 } from '../../../src/logs/events.js';
 
+const stamp = (i: number): string => `2025-01-01T00:00:${String(i % 60).padStart(2, '0')}Z`;
+
+/** The events of `lines`, each serialized, fed the way the capture feeds them: plain lines as bytes first. */
+function groupAsCaptured(
+  lines: string[],
+  rules: MultilineRules,
+): { ndjson: string[]; lasts: number[]; plain: number } {
+  const ndjson: string[] = [];
+  const lasts: number[] = [];
+  let plain = 0;
+  const g = new EventGrouper<number>(
+    'stderr',
+    rules,
+    (event, last) => {
+      ndjson.push(serializeEvent(event));
+      lasts.push(last);
+    },
+    (time, data, start, end, last) => {
+      plain++;
+      const text = data.toString('utf8', start, end);
+      ndjson.push(serializeEvent({ stream: 'stderr', time, lines: 1, kind: 'line', text }));
+      lasts.push(last);
+    },
+  );
+  lines.forEach((line, i) => {
+    const bytes = Buffer.from(`>${line}<`);
+    if (!g.pushPlain(stamp(i), bytes, 1, bytes.length - 1, i)) g.push(stamp(i), line, i);
+  });
+  g.flush();
+  return { ndjson, lasts, plain };
+}
+
+/**
+ * The events of `lines` through `push` alone. Every caller also checks that the capture's way (plain lines pushed as
+ * bytes) gives the same events, so each grouping case below covers both.
+ */
 function group(lines: string[], rules: MultilineRules = {}): { events: LogEvent[]; lasts: number[] } {
   const events: LogEvent[] = [];
   const lasts: number[] = [];
@@ -14,8 +50,11 @@ function group(lines: string[], rules: MultilineRules = {}): { events: LogEvent[
     events.push(event);
     lasts.push(last);
   });
-  lines.forEach((line, i) => g.push(`2025-01-01T00:00:${String(i % 60).padStart(2, '0')}Z`, line, i));
+  lines.forEach((line, i) => g.push(stamp(i), line, i));
   g.flush();
+  const captured = groupAsCaptured(lines, rules);
+  expect(captured.ndjson).toEqual(events.map(serializeEvent));
+  expect(captured.lasts).toEqual(lasts);
   return { events, lasts };
 }
 
@@ -43,6 +82,38 @@ const chained = [
 ];
 
 describe('EventGrouper', () => {
+  it('takes plain lines as bytes and gives the same events as push, whatever lines surround them', () => {
+    const pool = [
+      'plain line 1',
+      'a "quoted" word',
+      'back\\slash',
+      'ünïcode',
+      '\ttabbed',
+      '    indented',
+      '',
+      '   ',
+      'Traceback (most recent call last):',
+      '  File "/app/x.py", line 2, in <module>',
+      'ValueError: bad',
+      'During handling of the above exception, another exception occurred:',
+      '+ Exception Group Traceback (most recent call last):',
+      'Thing without a traceback',
+      'ctrl\u0001char',
+    ];
+    // A fixed pseudo-random walk over the pool (deterministic: a linear congruential sequence).
+    let x = 7;
+    const lines = Array.from({ length: 3000 }, () => {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      return pool[x % pool.length]!;
+    });
+    const captured = groupAsCaptured(lines, {});
+    expect(captured.plain).toBeGreaterThan(50);
+    const { events } = group(lines);
+    expect(captured.ndjson).toEqual(events.map(serializeEvent));
+    // With rules of its own, an evaluation's lines all go through push.
+    expect(groupAsCaptured(lines, { continuation: ['^ctrl'] }).plain).toBe(0);
+  });
+
   it('makes a chained Python traceback one event, with its stream, first timestamp and line count', () => {
     const { events, lasts } = group(chained);
     expect(events.map((e) => [e.kind, e.lines])).toEqual([
