@@ -177,6 +177,11 @@ export interface EvaluationSummary {
   readonly team: string | null;
   readonly user: string | null;
   readonly cluster: string | null;
+  /**
+   * What runs its attempts, `kubernetes` or `docker` (docs/migration.md): from the memo the workflow sets when it
+   * chooses the cluster; null before that, and for evaluations started before the workflow set it.
+   */
+  readonly executor: string | null;
   readonly phase: string | null;
   readonly outcome: string | null;
   readonly exitCode: number | null;
@@ -197,8 +202,9 @@ function evaluationIdOf(workflowId: string): string {
   return workflowId.startsWith('eval-') ? workflowId.slice('eval-'.length) : workflowId;
 }
 
-function summaryOf(info: WorkflowExecutionInfo): EvaluationSummary {
+export function summaryOf(info: WorkflowExecutionInfo): EvaluationSummary {
   const sa = info.typedSearchAttributes;
+  const executor = info.memo?.executor;
   return {
     evaluationId: evaluationIdOf(info.workflowId),
     workflowId: info.workflowId,
@@ -206,6 +212,7 @@ function summaryOf(info: WorkflowExecutionInfo): EvaluationSummary {
     team: sa.get(searchAttributeKeys.team) ?? null,
     user: sa.get(searchAttributeKeys.user) ?? null,
     cluster: sa.get(searchAttributeKeys.cluster) ?? null,
+    executor: typeof executor === 'string' ? executor : null,
     phase: sa.get(searchAttributeKeys.phase) ?? null,
     outcome: sa.get(searchAttributeKeys.outcome) ?? null,
     exitCode: sa.get(searchAttributeKeys.exitCode) ?? null,

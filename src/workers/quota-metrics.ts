@@ -1,7 +1,7 @@
 /**
  * Quota and outcome metrics (docs/quota.md, "Metrics"). Limits, use and queue length are read from the team quota
  * workflows when Prometheus scrapes (their `quota` query), so every worker reports the same numbers; admissions, the
- * queue wait and outcomes are counted as this worker writes records.
+ * queue wait and outcomes (by executor too: docs/migration.md) are counted as this worker writes records.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { QuotaSnapshot } from '../spec/quota.js';
@@ -10,6 +10,15 @@ import type { EvaluationOutput } from '../spec/record.js';
 export interface QuotaMetrics {
   /** Counts an evaluation's outcome, and its admission and queue wait when it held a reservation. */
   observeRecord(record: EvaluationOutput): void;
+}
+
+/**
+ * The `executor` label of a record: what ran its attempts; `kubernetes` for records from before the choice existed
+ * (they name a cluster but no executor), `none` for an evaluation that never got a cluster. Three values at most.
+ */
+export function executorLabel(record: Pick<EvaluationOutput, 'cluster' | 'executor'>): string {
+  if (record.executor !== undefined) return record.executor;
+  return record.cluster === null ? 'none' : 'kubernetes';
 }
 
 export function registerQuotaMetrics(
@@ -80,13 +89,13 @@ export function registerQuotaMetrics(
   });
   const outcomes = new Counter({
     name: 'assay_evaluations_total',
-    help: 'Evaluations by outcome',
-    labelNames: ['team', 'outcome'],
+    help: 'Evaluations by outcome and executor (kubernetes, docker; none when never placed on a cluster)',
+    labelNames: ['team', 'outcome', 'executor'],
     registers: [registry],
   });
   return {
     observeRecord(record) {
-      outcomes.inc({ team: record.team, outcome: record.outcome });
+      outcomes.inc({ team: record.team, outcome: record.outcome, executor: executorLabel(record) });
       if (record.timings.admittedAt !== undefined) {
         admissions.inc({ team: record.team });
         wait.observe({ team: record.team }, record.timings.queueWaitSeconds ?? 0);

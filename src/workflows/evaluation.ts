@@ -12,11 +12,13 @@ import {
   CancellationScope,
   defineQuery,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
   setCurrentDetails,
   sleep,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
@@ -323,6 +325,9 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       },
     });
     state.cluster = cluster;
+    // The executor in the memo, which visibility lists return, so `assay list` shows it without reading records
+    // (docs/migration.md). Behind a patch: histories from before it have no such command.
+    if (patched('executor-memo')) upsertMemo({ executor: cluster.executor ?? 'kubernetes' });
     notifier.route({ taskQueue: cluster.taskQueue, namespace: cluster.namespace });
     notifier.notify('queued');
     kube = proxyActivities<ClusterQueueActivities>(clusterOptions(cluster.taskQueue));

@@ -1,6 +1,7 @@
 /** `assay list [--team T] [--user U] [--phase P] [--outcome O]`: find evaluations through Temporal visibility. */
 import Table from 'cli-table3';
 import { Command, Option } from 'commander';
+import type { EvaluationSummary } from '../assay-client.js';
 import { outcomes, phases, type Outcome, type Phase } from '../../spec/record.js';
 import { exitCodes } from './exit-codes.js';
 import {
@@ -19,6 +20,27 @@ interface ListOptions {
   outcome?: Outcome;
   limit: string;
   output: OutputFormat;
+}
+
+/** The table `assay list` prints: one row per evaluation, `-` for what is not known (yet). */
+export function listTable(items: readonly EvaluationSummary[]): string {
+  const table = new Table({
+    head: ['evaluation', 'team', 'user', 'executor', 'phase', 'outcome', 'exit', 'started'],
+    style: { head: [], border: [] },
+  });
+  for (const e of items) {
+    table.push([
+      e.evaluationId,
+      e.team ?? '-',
+      e.user ?? '-',
+      e.executor ?? '-',
+      e.phase ?? '-',
+      e.outcome ?? '-',
+      e.exitCode === null ? '-' : String(e.exitCode),
+      e.startTime.toISOString(),
+    ]);
+  }
+  return table.toString();
 }
 
 export function listCommand(io: CliIo = process): Command {
@@ -49,22 +71,7 @@ export function listCommand(io: CliIo = process): Command {
             printData(io, options.output, items);
             return exitCodes.succeeded;
           }
-          const table = new Table({
-            head: ['evaluation', 'team', 'user', 'phase', 'outcome', 'exit', 'started'],
-            style: { head: [], border: [] },
-          });
-          for (const e of items) {
-            table.push([
-              e.evaluationId,
-              e.team ?? '-',
-              e.user ?? '-',
-              e.phase ?? '-',
-              e.outcome ?? '-',
-              e.exitCode === null ? '-' : String(e.exitCode),
-              e.startTime.toISOString(),
-            ]);
-          }
-          io.stdout.write(`${table.toString()}\n`);
+          io.stdout.write(`${listTable(items)}\n`);
           return exitCodes.succeeded;
         });
       }),
