@@ -12,6 +12,7 @@ import { jobRequestFor, planEvaluation } from '../src/spec/plan.js';
 import { evaluationWorkflowId } from '../src/spec/names.js';
 import { startWorkerProcess } from '../src/workers/child-process.js';
 import { diff, scrapeRequests, sum, top, type Counts } from './support/apiserver-requests.js';
+import { createClientIdentity } from './support/client-identity.js';
 
 // Benchmark: Assay's overhead for a trivial evaluation (prints figures; asserts nothing). Per round, the same
 // trivial Job runs two ways on the same cluster in the same run:
@@ -21,7 +22,8 @@ import { diff, scrapeRequests, sum, top, type Counts } from './support/apiserver
 //           (the Job is then deleted, untimed).
 // Both sequentially (--sequential, default 20) and all at once (--concurrent, default 50); p50/p95 and their ratio;
 // Temporal history events per evaluation; Kubernetes API requests per evaluation as the API server counts them
-// (apiserver_request_total, all clients: kubelet and controllers included, the same for both paths); the worker's
+// (apiserver_request_total, all clients: kubelet and controllers included, the same for both paths), and the worker's
+// own, which the API server counts under a FlowSchema that matches only the worker's ServiceAccount; the worker's
 // CPU seconds and memory per evaluation (it runs in its own process, as `npm run worker`, this process is the client).
 // Needs the local stack: eval "$(npm run --silent stack -- env)".
 
@@ -90,8 +92,13 @@ async function main(): Promise<void> {
   const temporalNamespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
   const taskQueue = `assay-bench-${tag}`;
   const kube = createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
-  // The worker as a user runs it, in its own process; no retention schedule for the bench's queue.
-  const worker = await startWorkerProcess(taskQueue, { ASSAY_RETENTION_SETUP: 'false' });
+  // The worker as a user runs it, in its own process, under an identity of its own whose requests the API server
+  // counts; no retention schedule for the bench's queue.
+  const identity = await createClientIdentity(kube, `assay-bench-worker-${tag}`);
+  const worker = await startWorkerProcess(taskQueue, {
+    ASSAY_RETENTION_SETUP: 'false',
+    KUBECONFIG: identity.kubeconfigPath,
+  });
   const workerPid = worker.pid!;
   const connection = await Connection.connect({ address });
   const client = new AssayClient(new Client({ connection, namespace: temporalNamespace }), { taskQueue });
@@ -182,12 +189,15 @@ async function main(): Promise<void> {
     const histories: number[] = [];
     const historyBytes: number[] = [];
     const assayCounts: Counts[] = [];
+    const workerRequests: number[] = [];
     const bareCounts: Counts[] = [];
     const seqUsage0 = await usage(workerPid);
     for (let i = 0; i < sequential; i++) {
+      const own0 = await identity.requests();
       let before = await scrapeRequests(kube);
       const run = await assayOnce();
       let after = await scrapeRequests(kube);
+      workerRequests.push((await identity.requests()) - own0);
       assayCounts.push(diff(after, before));
       seqAssay.push(run.ms);
       const h = await history(run.id);
@@ -233,6 +243,10 @@ async function main(): Promise<void> {
         `assay ${perRun(assayCounts, false)} (${perRun(assayCounts, true)} without the log streams), ` +
         `bare ${perRun(bareCounts, false)} (${perRun(bareCounts, true)} without)`,
     );
+    lines.push(
+      `  the worker's own requests per evaluation, counted by the API server (its FlowSchema; log streams and exec ` +
+        `are not counted): p50 ${stats(workerRequests).p50}, max ${Math.max(...workerRequests)}`,
+    );
     lines.push(`  assay by verb/resource: ${top(merged(assayCounts), sequential)}`);
     lines.push(`  bare by verb/resource:  ${top(merged(bareCounts), sequential)}`);
     lines.push(
@@ -245,6 +259,7 @@ async function main(): Promise<void> {
     );
   } finally {
     worker.kill('SIGTERM');
+    await identity.remove();
     await connection.close();
     await kube.core.deleteNamespace({ name: namespace }).catch(() => undefined);
   }
