@@ -9,7 +9,8 @@
  * - `evaluation-job-status`: an EvaluationJob whose status says running while its workflow is closed (terminated
  *   from outside) → its status set to what happened.
  *
- * Only objects older than `minAgeSeconds` count, so nothing a starting evaluation is creating right now is touched.
+ * A 404 from a delete or patch means the object is already gone: the fix is done. Only objects older than
+ * `minAgeSeconds` count, so nothing a starting evaluation is creating right now is touched.
  * `dryRun` reports and counts (mode `dry-run`) without changing anything.
  *
  * @packageDocumentation
@@ -22,7 +23,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { Counter, register } from 'prom-client';
-import { apiStatus, type KubeClients } from '../kube/clients.js';
+import { apiStatus, orNullOn404, type KubeClients } from '../kube/clients.js';
 import { captureFinalizer, labelKeys, managedByValue } from '../spec/kube-labels.js';
 import {
   evaluationJobGroup,
@@ -76,7 +77,8 @@ export interface SweepReport {
   readonly errors: string[];
 }
 
-function fixCounter(): Counter {
+/** `assay_janitor_fixes_total{kind,mode}`, shared by the cluster sweep and the upload sweep (`./uploads.ts`). */
+export function janitorFixCounter(): Counter {
   const name = 'assay_janitor_fixes_total';
   const existing = register.getSingleMetric(name);
   if (existing instanceof Counter) return existing;
@@ -94,7 +96,7 @@ export async function sweepCluster(options: SweepOptions, deps: SweepDeps): Prom
   const now = (deps.now ?? (() => new Date()))();
   const minAgeMs = (options.minAgeSeconds ?? 300) * 1000;
   const selector = `${labelKeys.managedBy}=${managedByValue},${labelKeys.evaluationId}`;
-  const counter = fixCounter();
+  const counter = janitorFixCounter();
   const fixes: SweepFix[] = [];
   const errors: string[] = [];
   const states = new Map<string, Promise<WorkflowState>>();
@@ -141,7 +143,6 @@ export async function sweepCluster(options: SweepOptions, deps: SweepDeps): Prom
         ...entry,
       });
     } catch (err) {
-      if (isNotFound(err)) return;
       const message = `${kind} ${entry.namespace}/${entry.name}: ${err instanceof Error ? err.message : String(err)}`;
       errors.push(message);
       deps.log.warn('janitor fix failed', { ...entry, error: message });
@@ -166,11 +167,14 @@ export async function sweepCluster(options: SweepOptions, deps: SweepDeps): Prom
     if (owner === null || job.metadata?.deletionTimestamp !== undefined) continue;
     const meta = job.metadata!;
     await fix('job', meta, owner, async () => {
-      await batch.deleteNamespacedJob({
-        name: meta.name!,
-        namespace: meta.namespace!,
-        propagationPolicy: 'Background',
-      });
+      // A 404 means the Job is already gone: done.
+      await orNullOn404(
+        batch.deleteNamespacedJob({
+          name: meta.name!,
+          namespace: meta.namespace!,
+          propagationPolicy: 'Background',
+        }),
+      );
     });
   }
   for (const pod of pods.items) {
@@ -184,7 +188,9 @@ export async function sweepCluster(options: SweepOptions, deps: SweepDeps): Prom
     if (owner === null) continue;
     const meta = policy.metadata!;
     await fix('network-policy', meta, owner, async () => {
-      await networking.deleteNamespacedNetworkPolicy({ name: meta.name!, namespace: meta.namespace! });
+      await orNullOn404(
+        networking.deleteNamespacedNetworkPolicy({ name: meta.name!, namespace: meta.namespace! }),
+      );
     });
   }
   await sweepEvaluationJobs();
@@ -242,14 +248,17 @@ export async function sweepCluster(options: SweepOptions, deps: SweepDeps): Prom
         now,
       );
       await fix('evaluation-job-status', meta, { id, workflow: state.status }, async () => {
-        await custom.patchNamespacedCustomObjectStatus(
-          {
-            ...common,
-            namespace: meta.namespace!,
-            name: meta.name!,
-            body: { status: { ...status, queuePosition: null } },
-          },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        // A 404: the resource was deleted meanwhile, and nothing is left to fix.
+        await orNullOn404(
+          custom.patchNamespacedCustomObjectStatus(
+            {
+              ...common,
+              namespace: meta.namespace!,
+              name: meta.name!,
+              body: { status: { ...status, queuePosition: null } },
+            },
+            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          ),
         );
       });
     }
@@ -260,21 +269,27 @@ export async function sweepCluster(options: SweepOptions, deps: SweepDeps): Prom
 async function releasePod(core: KubeClients['core'], pod: V1Pod): Promise<void> {
   const meta = pod.metadata!;
   const index = (meta.finalizers ?? []).indexOf(captureFinalizer);
-  await core.patchNamespacedPod(
-    {
-      name: meta.name!,
-      namespace: meta.namespace!,
-      body: [
-        { op: 'test', path: `/metadata/finalizers/${index}`, value: captureFinalizer },
-        { op: 'remove', path: `/metadata/finalizers/${index}` },
-      ],
-    },
-    setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+  // A 404: the pod is gone, and its finalizer with it.
+  const patched = await orNullOn404(
+    core.patchNamespacedPod(
+      {
+        name: meta.name!,
+        namespace: meta.namespace!,
+        body: [
+          { op: 'test', path: `/metadata/finalizers/${index}`, value: captureFinalizer },
+          { op: 'remove', path: `/metadata/finalizers/${index}` },
+        ],
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    ),
   );
   const phase = pod.status?.phase;
-  if (meta.deletionTimestamp === undefined && phase !== 'Succeeded' && phase !== 'Failed') {
-    await core.deleteNamespacedPod({ name: meta.name!, namespace: meta.namespace! }).catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
+  if (
+    patched !== null &&
+    meta.deletionTimestamp === undefined &&
+    phase !== 'Succeeded' &&
+    phase !== 'Failed'
+  ) {
+    await orNullOn404(core.deleteNamespacedPod({ name: meta.name!, namespace: meta.namespace! }));
   }
 }
