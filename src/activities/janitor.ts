@@ -1,18 +1,25 @@
 /**
- * The janitor's activity (docs/kubernetes.md, "The janitor"): one sweep of the cluster this worker serves, on the
- * cluster's task queue. The logic is `src/janitor/sweep.ts`; this adapter gives it the cluster's clients and asks
- * Temporal about each evaluation's workflow.
+ * The janitor's activities (docs/kubernetes.md, "The janitor"): one sweep of the cluster this worker serves, on the
+ * cluster's task queue (`janitorSweep`, logic in `src/janitor/sweep.ts`), and one sweep of the object store's
+ * multipart uploads, on the workflow queue (`janitorSweepUploads`, logic in `src/janitor/uploads.ts`). These adapters
+ * give the logic its clients and ask Temporal about each evaluation's workflow.
  */
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { KubeClients } from '../kube/clients.js';
 import { sweepCluster, type SweepReport, type WorkflowState } from '../janitor/sweep.js';
+import { sweepUploads, type UploadSweepReport } from '../janitor/uploads.js';
 import { evaluationWorkflowId } from '../spec/names.js';
+import type { ObjectStore } from '../storage/object-store.js';
 
-export const janitorSweepInputSchema = z.object({
+/** What both sweeps take: report only, and how old a thing must be to count. */
+const sweepInputSchema = z.object({
   dryRun: z.boolean(),
   minAgeSeconds: z.number().int().nonnegative().optional(),
+});
+
+export const janitorSweepInputSchema = sweepInputSchema.extend({
   namespace: z.string().min(1).optional(),
 });
 export type JanitorSweepInput = z.infer<typeof janitorSweepInputSchema>;
@@ -26,10 +33,11 @@ export interface JanitorActivityDeps {
   readonly temporal: Client;
 }
 
-export function createJanitorActivities(deps: JanitorActivityDeps): JanitorActivities {
-  async function workflowState(evaluationId: string): Promise<WorkflowState> {
+/** What became of evaluation `evaluationId`'s workflow, from a describe of `eval-<id>`. */
+function workflowStateFrom(temporal: Client): (evaluationId: string) => Promise<WorkflowState> {
+  return async (evaluationId) => {
     try {
-      const info = await deps.temporal.workflow.getHandle(evaluationWorkflowId(evaluationId)).describe();
+      const info = await temporal.workflow.getHandle(evaluationWorkflowId(evaluationId)).describe();
       return info.status.name === 'RUNNING'
         ? { state: 'running' }
         : { state: 'closed', status: info.status.name, closedAt: info.closeTime ?? null };
@@ -37,7 +45,11 @@ export function createJanitorActivities(deps: JanitorActivityDeps): JanitorActiv
       if (err instanceof WorkflowNotFoundError) return { state: 'missing' };
       throw err;
     }
-  }
+  };
+}
+
+export function createJanitorActivities(deps: JanitorActivityDeps): JanitorActivities {
+  const workflowState = workflowStateFrom(deps.temporal);
   return {
     async janitorSweep(raw) {
       const input = janitorSweepInputSchema.parse(raw);
@@ -49,6 +61,38 @@ export function createJanitorActivities(deps: JanitorActivityDeps): JanitorActiv
           ...(input.namespace !== undefined ? { namespace: input.namespace } : {}),
         },
         { kube: deps.kube, workflowState, log },
+      );
+    },
+  };
+}
+
+export const janitorUploadSweepInputSchema = sweepInputSchema.extend({
+  /** Only uploads under this prefix (tests); `evaluations/` by default. */
+  prefix: z.string().startsWith('evaluations/').optional(),
+});
+export type JanitorUploadSweepInput = z.infer<typeof janitorUploadSweepInputSchema>;
+
+export interface JanitorUploadActivities {
+  janitorSweepUploads(input: JanitorUploadSweepInput): Promise<UploadSweepReport>;
+}
+
+/** The upload sweep, on the workflow queue: the object store is one for every cluster. */
+export function createJanitorUploadActivities(deps: {
+  readonly store: ObjectStore;
+  readonly temporal: Client;
+}): JanitorUploadActivities {
+  const workflowState = workflowStateFrom(deps.temporal);
+  return {
+    async janitorSweepUploads(raw) {
+      const input = janitorUploadSweepInputSchema.parse(raw);
+      const ctx = Context.current();
+      return await sweepUploads(
+        {
+          dryRun: input.dryRun,
+          ...(input.minAgeSeconds !== undefined ? { minAgeSeconds: input.minAgeSeconds } : {}),
+          ...(input.prefix !== undefined ? { prefix: input.prefix } : {}),
+        },
+        { store: deps.store, workflowState, log: ctx.log, signal: ctx.cancellationSignal },
       );
     },
   };

@@ -9,7 +9,7 @@ import { Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundle 
 import { createBatchActivities } from '../activities/batch.js';
 import { createClusterActivities } from '../activities/cluster.js';
 import { createAttemptWatches, type AttemptWatches } from '../activities/attempt-watches.js';
-import { createJanitorActivities } from '../activities/janitor.js';
+import { createJanitorActivities, createJanitorUploadActivities } from '../activities/janitor.js';
 import {
   createNotificationCentralActivities,
   createWebhookDeliveryActivities,
@@ -150,6 +150,11 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
           ...createWebhookDeliveryActivities({ kube: null, policy: config.notifications }),
           ...createBatchActivities({ store: deps.store }),
           ...createScheduleActivities(),
+          // The janitor's sweep of the object store's multipart uploads (docs/kubernetes.md, "The janitor").
+          ...createJanitorUploadActivities({
+            store: deps.store,
+            temporal: new Client({ connection: deps.connection, namespace: config.temporal.namespace }),
+          }),
         },
       }),
     );

@@ -15,11 +15,14 @@
  * a workflow terminated from outside is reported; with Temporal unreachable the resource gets a StartFailed condition
  * and is retried with back-off; two replicas as child processes, the leader SIGKILLed mid-run, the standby takes over
  * within the lease duration and finishes the status, one Job for the one attempt. Janitor: an orphaned Job, a pod stuck
- * on the capture finalizer and an attempt NetworkPolicy of a nonexistent evaluation are reported by a dry run and
- * removed by a real one.
+ * on the capture finalizer, an attempt NetworkPolicy and a multipart upload (in the stack's S3) of a nonexistent
+ * evaluation are reported by a dry run and removed by a real one; the upload of a live evaluation stays.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   ApiException,
@@ -45,6 +48,8 @@ import {
 } from '../../src/controller/main.js';
 import { ensureJanitorSchedule, janitorScheduleId } from '../../src/janitor/schedule.js';
 import { sweepCluster } from '../../src/janitor/sweep.js';
+import type { JanitorResult } from '../../src/workflows/janitor.js';
+import { collect } from '../../src/storage/object-store.js';
 import type { EvaluationJobStatus } from '../../src/spec/evaluation-job-status.js';
 import { startEvaluationHarness, type EvaluationHarness } from '../support/evaluation-harness.js';
 import { runCommand, projectRoot } from '../support/cli.js';
@@ -541,9 +546,27 @@ describe('janitor', () => {
     await harness?.close();
   }, 60_000);
 
-  it('reports, then removes, an orphaned Job, a stuck capture finalizer and an attempt NetworkPolicy', async () => {
+  it('reports, then removes, an orphaned Job, a stuck capture finalizer, an attempt NetworkPolicy and a multipart upload', async () => {
     const ns = namespace!;
-    const evaluationId = `gone-${ulid().toLowerCase().slice(-10)}`;
+    const tag = ulid().toLowerCase().slice(-10);
+    const evaluationId = `jan-${tag}-gone`;
+    // Multipart uploads in the real S3 with parts stored: one of that missing evaluation, one of a live one (a
+    // workflow `eval-<id>` that runs: on a queue no worker serves, so it stays running until terminated below).
+    const store = harness!.store;
+    const liveId = `jan-${tag}-live`;
+    const live = await harness!.client.temporal.workflow.start('liveOwner', {
+      taskQueue: `nobody-${tag}`,
+      workflowId: `eval-${liveId}`,
+    });
+    const uploads = await Promise.all(
+      [evaluationId, liveId].map(async (id) => {
+        const upload = await store.createMultipart(`evaluations/${id}/attempts/1/stdout.log`);
+        await store.uploadPart(upload.key, upload.uploadId, 1, 'a line that was never completed\n');
+        return upload;
+      }),
+    );
+    const openUploads = async () =>
+      (await collect(store.listMultipartUploads(`evaluations/jan-${tag}-`))).map((u) => u.uploadId).sort();
     const labels = {
       'app.kubernetes.io/managed-by': 'assay',
       'assay.dev/evaluation-id': evaluationId,
@@ -585,28 +608,52 @@ describe('janitor', () => {
       harness!.client.temporal.workflow.execute('janitor', {
         taskQueue,
         workflowId: `janitor-${ulid().toLowerCase()}`,
-        args: [{ clusters: ['local'], dryRun, minAgeSeconds: 0, namespace: ns }],
-      }) as Promise<Record<string, { fixes: { kind: string; name: string }[]; errors: string[] }>>;
-    const kinds = (report: Awaited<ReturnType<typeof sweep>>) =>
-      report.local!.fixes.map((f) => `${f.kind} ${f.name}`).sort();
+        args: [
+          {
+            clusters: ['local'],
+            dryRun,
+            minAgeSeconds: 0,
+            namespace: ns,
+            uploadPrefix: `evaluations/jan-${tag}-`,
+          },
+        ],
+      }) as Promise<JanitorResult>;
+    const kinds = (report: JanitorResult) =>
+      [
+        ...report.clusters.local!.fixes.map((f) => `${f.kind} ${f.name}`),
+        ...(report.uploads?.fixes ?? []).map((f) => `${f.kind} ${f.key} ${f.workflow}`),
+      ].sort();
     const expected = [
       `job assay-${evaluationId}-1`,
+      `multipart-upload evaluations/${evaluationId}/attempts/1/stdout.log missing`,
       `network-policy assay-${evaluationId}-1-egress`,
       `pod-finalizer stuck-${evaluationId}`,
     ];
 
     const counter = () => register.getSingleMetric('assay_janitor_fixes_total')?.get();
-    const dry = await sweep(true);
-    expect(kinds(dry)).toEqual(expected);
-    expect(dry.local!.errors).toEqual([]);
-    // Nothing changed.
-    expect(await c.batch.readNamespacedJob({ name: `assay-${evaluationId}-1`, namespace: ns })).toBeDefined();
-    expect(
-      (await c.core.readNamespacedPod({ name: `stuck-${evaluationId}`, namespace: ns })).metadata?.finalizers,
-    ).toEqual(['assay.dev/capture']);
+    try {
+      const dry = await sweep(true);
+      expect(kinds(dry)).toEqual(expected);
+      expect([dry.clusters.local!.errors, dry.uploads!.errors]).toEqual([[], []]);
+      expect(dry.uploads!.listed).toBe(2);
+      // Nothing changed.
+      expect(
+        await c.batch.readNamespacedJob({ name: `assay-${evaluationId}-1`, namespace: ns }),
+      ).toBeDefined();
+      expect(
+        (await c.core.readNamespacedPod({ name: `stuck-${evaluationId}`, namespace: ns })).metadata
+          ?.finalizers,
+      ).toEqual(['assay.dev/capture']);
+      expect(await openUploads()).toEqual(uploads.map((u) => u.uploadId).sort());
 
-    const fixed = await sweep(false);
-    expect(kinds(fixed)).toEqual(expected);
+      const fixed = await sweep(false);
+      expect(kinds(fixed)).toEqual(expected);
+      // The live evaluation's upload stays.
+      expect(await openUploads()).toEqual([uploads[1]!.uploadId]);
+    } finally {
+      await live.terminate('test: the live owner is no longer needed').catch(() => undefined);
+      await Promise.all(uploads.map((u) => store.abortMultipart(u.key, u.uploadId)));
+    }
     await waitFor(
       async () => {
         const [jobs, pods, policies] = await Promise.all([
@@ -629,6 +676,8 @@ describe('janitor', () => {
       values.find((v) => v.labels.kind === kind && v.labels.mode === mode)?.value ?? 0;
     expect(count('job', 'fixed')).toBeGreaterThanOrEqual(1);
     expect(count('pod-finalizer', 'dry-run')).toBeGreaterThanOrEqual(1);
+    expect(count('multipart-upload', 'fixed')).toBeGreaterThanOrEqual(1);
+    expect(count('multipart-upload', 'dry-run')).toBeGreaterThanOrEqual(1);
     // A second sweep finds nothing left.
     expect(kinds(await sweep(false))).toEqual([]);
   });
