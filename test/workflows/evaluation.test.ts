@@ -17,6 +17,7 @@ import type {
   OutputActivities,
 } from '../../src/activities/artifacts.js';
 import type { JobRequest } from '../../src/spec/job-request.js';
+import type { ExecutorKind } from '../../src/spec/worker-config.js';
 import type { AttemptEnd, EvaluationOutput, EvaluationStatus } from '../../src/spec/record.js';
 import { AssayClient } from '../../src/client/assay-client.js';
 import { clusterTaskQueue } from '../../src/spec/names.js';
@@ -93,6 +94,8 @@ async function runEvaluation(
     whileRunning?: (id: string) => Promise<void>;
     createJob?: (request: JobRequest) => Promise<{ job: string; created: boolean }>;
     collected?: CollectedOutputs;
+    /** The executor the stub cluster choice names (none by default, as in choices from before executors). */
+    executor?: ExecutorKind;
   } = {},
 ): Promise<{ record?: EvaluationOutput; error?: unknown; calls: Calls; workflowId: string }> {
   const queue = `assay-wft-${ulid().toLowerCase()}`;
@@ -107,6 +110,7 @@ async function runEvaluation(
         namespace: `assay-${req.team}`,
         runtimeClassName: null,
         reason: 'stub',
+        ...(options.executor !== undefined ? { executor: options.executor } : {}),
       }),
     writeRecord: (record) => {
       calls.records.push(record);
@@ -204,6 +208,18 @@ async function runEvaluation(
 }
 
 describe('evaluation workflow (stub activities)', () => {
+  it('names the executor in the record and in the memo `assay list` reads (kubernetes when the choice has none)', async () => {
+    const [docker, older] = await Promise.all([
+      runEvaluation([end('Succeeded', { exitCode: 0, reason: 'Completed' })], { executor: 'docker' }),
+      runEvaluation([end('Succeeded', { exitCode: 0, reason: 'Completed' })]),
+    ]);
+    expect(docker.record?.executor).toBe('docker');
+    expect(older.record).not.toHaveProperty('executor');
+    const memo = async (workflowId: string) => (await client.workflow.getHandle(workflowId).describe()).memo;
+    expect(await memo(docker.workflowId)).toMatchObject({ executor: 'docker' });
+    expect(await memo(older.workflowId)).toMatchObject({ executor: 'kubernetes' });
+  });
+
   it('succeeds in one attempt, cleans up, writes the record and upserts search attributes', async () => {
     const { record, calls, workflowId } = await runEvaluation([
       end('Succeeded', { exitCode: 0, reason: 'Completed', result: { score: 0.9 } }),
