@@ -2,7 +2,8 @@
  * The configuration of `assay admission`: an optional YAML/JSON file (`--config` or `ASSAY_ADMISSION_CONFIG`),
  * overlaid with the environment (`ASSAY_ADMISSION_HOST`, `ASSAY_ADMISSION_PORT`, `ASSAY_ADMISSION_TLS_CERT`,
  * `ASSAY_ADMISSION_TLS_KEY`, `ASSAY_LOG_LEVEL`) and then the command line. Validated with zod; every error names its
- * field. Without `tls`, the local stack's generated certificate is used (`./defaults.ts`).
+ * field. Without `tls`, the local stack's generated certificate is used (`./defaults.ts`). `teamDefaults` (file only)
+ * gives each team's default priority, timeout and cost labels (`./team-defaults.ts`).
  *
  * @packageDocumentation
  */
@@ -12,6 +13,7 @@ import { z } from 'zod';
 import { formatPath } from '../spec/issues.js';
 import { logLevels } from '../spec/worker-config.js';
 import { ADMISSION_DEFAULT_HOST, ADMISSION_DEFAULT_PORT, localStackAdmissionTls } from './defaults.js';
+import { teamDefaultsSchema } from './team-defaults.js';
 
 export const admissionConfigSchema = z.strictObject({
   host: z
@@ -29,6 +31,9 @@ export const admissionConfigSchema = z.strictObject({
     .optional()
     .describe("Serving certificate; the local stack's generated one when omitted."),
   logLevel: z.enum(logLevels).default('info'),
+  teamDefaults: teamDefaultsSchema.describe(
+    "What the mutating webhook fills in for a team's EvaluationJobs that leave it out (./team-defaults.ts).",
+  ),
 });
 export type AdmissionConfig = z.output<typeof admissionConfigSchema>;
 

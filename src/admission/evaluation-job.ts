@@ -4,9 +4,10 @@
  * `assay run -f`, so `kubectl apply` and the CLI accept and refuse the same manifests.
  *
  * - **mutate**: fills `spec.team` from the namespace's `assay.dev/team` label and `spec.user` from the authenticated
- *   user (on an update, from the stored object), then replaces the spec with its normalised form (defaults filled in,
- *   quantities canonical), so the stored spec is what will run. An invalid spec gets only team and user; the
- *   validating webhook says what is wrong.
+ *   user (on an update, from the stored object), the team's default priority, timeout and cost labels where the
+ *   manifest has none (`./team-defaults.ts`), then patches the spec to its normalised form (defaults filled in,
+ *   quantities canonical), so the stored spec is what will run. An invalid spec gets only team, user and the team's
+ *   defaults; the validating webhook says what is wrong.
  * - **validate**: on create, the namespace must map to a team and `spec.team` must be that team; every zod issue
  *   is a `status.details.causes[]` entry with its field path. On update the spec must not change: an evaluation is
  *   started from the spec it was created with.
@@ -24,12 +25,14 @@ import {
 } from '../spec/evaluation-job-v1alpha1.js';
 import { formatSpecIssue } from '../spec/issues.js';
 import { namespaceTeamLabel, type NamespaceTeams } from './teams.js';
+import { noTeamDefaults, teamDefaultsOf, type TeamDefaultsConfig } from './team-defaults.js';
 import { userLabelFor } from './user-name.js';
 import {
   canonicalJson,
   isMap,
   type AdmissionDecision,
   type AdmissionRequest,
+  type JsonPatchOperation,
   type KubeObject,
   type StatusCause,
 } from './review.js';
@@ -97,10 +100,65 @@ function unavailable(what: string, err: unknown): AdmissionDecision {
   };
 }
 
-/** The mutating webhook (`/mutate`). */
+/** A JSON Pointer token (RFC 6901): `~` and `/` escaped. */
+function pointerToken(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/**
+ * The patch turning `before` (the object's `spec`, or anything) into `after`, one operation per top-level field: an
+ * absent field is added, a changed one replaced (normalised), one the result drops removed; the rest is untouched.
+ */
+function specPatch(before: unknown, after: KubeObject): JsonPatchOperation[] {
+  if (!isMap(before)) return [{ op: 'add', path: '/spec', value: after }];
+  const ops: JsonPatchOperation[] = [];
+  for (const [key, value] of Object.entries(after)) {
+    const path = `/spec/${pointerToken(key)}`;
+    if (!(key in before)) ops.push({ op: 'add', path, value });
+    else if (canonicalJson(value) !== canonicalJson(before[key])) ops.push({ op: 'replace', path, value });
+  }
+  for (const key of Object.keys(before)) {
+    if (!(key in after)) ops.push({ op: 'remove', path: `/spec/${pointerToken(key)}` });
+  }
+  return ops;
+}
+
+/** Adds the labels `defaults` has and `metadata.labels` lacks: one `add` per label, never a replaced value. */
+function labelPatch(
+  object: KubeObject,
+  defaults: Readonly<Record<string, string>>,
+): { ops: JsonPatchOperation[]; added: Record<string, string> } {
+  const metadata = isMap(object.metadata) ? object.metadata : {};
+  const labels = isMap(metadata.labels) ? metadata.labels : undefined;
+  const added = Object.fromEntries(
+    Object.entries(defaults).filter(([key]) => labels === undefined || !(key in labels)),
+  );
+  if (Object.keys(added).length === 0) return { ops: [], added };
+  if (!isMap(object.metadata))
+    return { ops: [{ op: 'add', path: '/metadata', value: { labels: added } }], added };
+  if (labels === undefined) return { ops: [{ op: 'add', path: '/metadata/labels', value: added }], added };
+  return {
+    ops: Object.entries(added).map(([key, value]) => ({
+      op: 'add' as const,
+      path: `/metadata/labels/${pointerToken(key)}`,
+      value,
+    })),
+    added,
+  };
+}
+
+/** The fields team defaults may fill (`./team-defaults.ts`); on an update they come from the stored object. */
+const teamDefaultedFields = ['priority', 'timeoutSeconds'] as const;
+
+/**
+ * The mutating webhook (`/mutate`). Its JSON patch only adds what is absent — `spec.team`, `spec.user`, the team's
+ * default priority and timeout, its cost labels — and replaces a present field only with its normalised form (the
+ * same value, canonically spelt), so a value the manifest sets is never overridden.
+ */
 export async function mutateEvaluationJob(
   request: AdmissionRequest,
   teams: NamespaceTeams,
+  teamDefaults: TeamDefaultsConfig = noTeamDefaults,
 ): Promise<AdmissionDecision> {
   const object = request.object;
   if (!isMap(object) || (request.operation !== 'CREATE' && request.operation !== 'UPDATE')) return allowed;
@@ -133,15 +191,43 @@ export async function mutateEvaluationJob(
     }
   }
 
-  const parsed = parse(object, spec);
-  const v1Result: unknown = parsed.ok ? parsed.value.spec : spec;
-  const result = isAlpha(object) ? specToV1alpha1(v1Result) : v1Result;
-  if (canonicalJson(result) === canonicalJson(object.spec)) return allowed;
-  return {
-    allowed: true,
-    patch: [{ op: object.spec === undefined ? 'add' : 'replace', path: '/spec', value: result }],
-    warnings,
-  };
+  // Team defaults on create; an update keeps what the object was created with (the spec is immutable).
+  let labels: { ops: JsonPatchOperation[]; added: Record<string, string> } = { ops: [], added: {} };
+  if (old !== undefined) {
+    for (const field of teamDefaultedFields) {
+      if (spec[field] === undefined && old[field] !== undefined) spec[field] = old[field];
+    }
+  } else if (request.operation === 'CREATE' && typeof spec.team === 'string') {
+    const defaults = teamDefaultsOf(teamDefaults, spec.team);
+    for (const field of teamDefaultedFields) {
+      const value = defaults[field];
+      if (spec[field] !== undefined || value === undefined) continue;
+      spec[field] = value;
+      warnings.push(`spec.${field} defaulted to ${JSON.stringify(value)}, the default of team ${spec.team}`);
+    }
+    labels = labelPatch(object, defaults.labels);
+    for (const [key, value] of Object.entries(labels.added)) {
+      warnings.push(`metadata.labels.${key} defaulted to "${value}", the default of team ${spec.team}`);
+    }
+  }
+
+  const metadata = isMap(object.metadata) ? object.metadata : {};
+  const withLabels: KubeObject =
+    Object.keys(labels.added).length === 0
+      ? object
+      : {
+          ...object,
+          metadata: {
+            ...metadata,
+            labels: { ...(isMap(metadata.labels) ? metadata.labels : {}), ...labels.added },
+          },
+        };
+  const parsed = parse(withLabels, spec);
+  const v1Result = parsed.ok ? (parsed.value.spec as KubeObject) : spec;
+  const result = isAlpha(object) ? (specToV1alpha1(v1Result) as KubeObject) : v1Result;
+  const patch = [...labels.ops, ...specPatch(object.spec, result)];
+  if (patch.length === 0) return allowed;
+  return { allowed: true, patch, warnings };
 }
 
 /** The validating webhook (`/validate`). */

@@ -63,7 +63,13 @@ export async function startAdmission(options: StartAdmissionOptions = {}): Promi
     kube.loadFromDefault();
     teams = kubeNamespaceTeams(kube);
   }
-  const server = createAdmissionServer({ cert: tls.cert, key: tls.key, teams, logger });
+  const server = createAdmissionServer({
+    cert: tls.cert,
+    key: tls.key,
+    teams,
+    teamDefaults: config.teamDefaults,
+    logger,
+  });
   const address = await listen(server, config.host, config.port);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `https://${host}:${address.port}`;

@@ -23,6 +23,7 @@ import {
   type KubeObject,
 } from './review.js';
 import type { NamespaceTeams } from './teams.js';
+import { noTeamDefaults, type TeamDefaultsConfig } from './team-defaults.js';
 
 /** Reviews carry the object and the old object: twice Kubernetes' 1.5 MiB object limit, and some room. */
 const maxBodyBytes = 4 * 1024 * 1024;
@@ -31,6 +32,8 @@ export interface AdmissionServerOptions {
   readonly cert: Buffer;
   readonly key: Buffer;
   readonly teams: NamespaceTeams;
+  /** Each team's default priority, timeout and cost labels (the admission config's `teamDefaults`); none by default. */
+  readonly teamDefaults?: TeamDefaultsConfig;
   readonly logger: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
 }
 
@@ -77,15 +80,16 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-type Review = (request: AdmissionRequest, teams: NamespaceTeams) => Promise<AdmissionDecision>;
-const reviews: Readonly<Record<string, Review>> = {
-  [admissionPaths.validate]: validateEvaluationJob,
-  [admissionPaths.mutate]: mutateEvaluationJob,
-};
+type Review = (request: AdmissionRequest) => Promise<AdmissionDecision>;
 
 /** Creates the server (not yet listening). */
 export function createAdmissionServer(options: AdmissionServerOptions): Server {
   const { logger, teams } = options;
+  const teamDefaults = options.teamDefaults ?? noTeamDefaults;
+  const reviews: Readonly<Record<string, Review>> = {
+    [admissionPaths.validate]: (request) => validateEvaluationJob(request, teams),
+    [admissionPaths.mutate]: (request) => mutateEvaluationJob(request, teams, teamDefaults),
+  };
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'https://localhost').pathname;
     if (path === '/healthz' && req.method === 'GET') return send(res, 200, 'ok\n');
@@ -114,7 +118,7 @@ export function createAdmissionServer(options: AdmissionServerOptions): Server {
       return send(res, 200, answer);
     }
     const { request } = parseOr400(admissionReviewSchema, body, 'AdmissionReview');
-    const decision = await review(request, teams);
+    const decision = await review(request);
     logger.info(
       {
         path,

@@ -8,7 +8,7 @@ const noFile = (path: string): string => {
 describe('admission configuration', () => {
   it("defaults to the local stack's address, port and certificate", () => {
     const config = loadAdmissionConfig({}, {}, noFile);
-    expect(config).toEqual({ host: '127.0.0.1', port: 18443, logLevel: 'info' });
+    expect(config).toEqual({ host: '127.0.0.1', port: 18443, logLevel: 'info', teamDefaults: { teams: {} } });
     const read: string[] = [];
     readAdmissionTls(config, { ASSAY_CACHE_DIR: '/cache' }, (path) => {
       read.push(path);
@@ -32,7 +32,24 @@ describe('admission configuration', () => {
       port: 10443,
       tls: { certFile: '/f/tls.crt', keyFile: '/flag/tls.key' },
       logLevel: 'debug',
+      teamDefaults: { teams: {} },
     });
+  });
+
+  it('reads team defaults from the file, naming every invalid field', () => {
+    const file =
+      'teamDefaults:\n  default: { priority: low }\n' +
+      '  teams:\n    ml-research: { priority: high, timeoutSeconds: 7200, labels: { cost-center: cc-1 } }\n';
+    expect(loadAdmissionConfig({ config: '/a.yaml' }, {}, () => file).teamDefaults).toEqual({
+      default: { priority: 'low' },
+      teams: { 'ml-research': { priority: 'high', timeoutSeconds: 7200, labels: { 'cost-center': 'cc-1' } } },
+    });
+    const bad =
+      'teamDefaults:\n  teams:\n    ml-research: { priority: urgent, timeoutSeconds: 0, labels: { cost-center: "a b" } }\n' +
+      '    Bad_Team: {}\n';
+    expect(() => loadAdmissionConfig({ config: '/a.yaml' }, {}, () => bad)).toThrow(
+      /teamDefaults\.teams\.ml-research\.priority: .*\n.*teamDefaults\.teams\.ml-research\.timeoutSeconds: .*\n.*teamDefaults\.teams\.ml-research\.labels\.cost-center: .*\n.*teamDefaults\.teams\.Bad_Team/s,
+    );
   });
 
   it('names every invalid field', () => {

@@ -7,6 +7,7 @@ import { admissionResponse } from '../../../src/admission/review.js';
 import type { NamespaceTeam, NamespaceTeams } from '../../../src/admission/teams.js';
 import { userLabelFor } from '../../../src/admission/user-name.js';
 import { convertEvaluationJob } from '../../../src/admission/conversion.js';
+import { teamDefaultsSchema } from '../../../src/admission/team-defaults.js';
 
 const namespaces: Record<string, string | undefined> = { 'ml-ns': 'ml-research', bare: undefined };
 const teams: NamespaceTeams = {
@@ -40,14 +41,26 @@ function request(object: KubeObject, extra: Partial<AdmissionRequest> = {}): Adm
   };
 }
 
-/** Applies a decision's patch (ours is one add/replace of /spec). */
+/** Applies a decision's JSON patch (RFC 6902 add, replace and remove; RFC 6901 pointers), as the API server does. */
 function patched(object: KubeObject, decision: AdmissionDecision): KubeObject {
   if (!decision.allowed) throw new Error(`refused: ${decision.refusal.message}`);
-  const ops = decision.patch ?? [];
-  let out = object;
-  for (const op of ops) {
-    expect(op.path).toBe('/spec');
-    out = { ...out, spec: op.value };
+  const out = JSON.parse(JSON.stringify(object)) as KubeObject;
+  for (const op of decision.patch ?? []) {
+    const tokens = op.path
+      .split('/')
+      .slice(1)
+      .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = tokens.pop()!;
+    let parent: KubeObject = out;
+    for (const token of tokens) {
+      const next = parent[token];
+      if (typeof next !== 'object' || next === null) throw new Error(`${op.op} ${op.path}: no parent`);
+      parent = next as KubeObject;
+    }
+    if (op.op === 'add') parent[last] = op.value;
+    else if (!(last in parent)) throw new Error(`${op.op} ${op.path}: nothing there`);
+    else if (op.op === 'replace') parent[last] = op.value;
+    else delete parent[last];
   }
   return out;
 }
@@ -129,6 +142,86 @@ describe('mutating webhook', () => {
     spec.timeoutSeconds = -1;
     const result = patched(object, await mutateEvaluationJob(request(object), teams)).spec as KubeObject;
     expect(result).toEqual({ ...spec, user: 'system-admin' });
+  });
+
+  describe('team defaults', () => {
+    const teamDefaults = teamDefaultsSchema.parse({
+      default: { priority: 'low', timeoutSeconds: 900, labels: { 'cost-center': 'shared', tier: 'batch' } },
+      teams: { 'ml-research': { priority: 'high', labels: { 'cost-center': 'cc-1234' } } },
+    });
+
+    it('fills absent priority, timeout and cost labels from the team (over the default), with add operations only', async () => {
+      const object = minimal();
+      delete (object.spec as KubeObject).team; // the team comes from the namespace, and its defaults with it
+      const decision = await mutateEvaluationJob(request(object), teams, teamDefaults);
+      const result = patched(object, decision);
+      expect(result.spec).toMatchObject({ team: 'ml-research', priority: 'high', timeoutSeconds: 900 });
+      expect((result.metadata as KubeObject).labels).toEqual({ 'cost-center': 'cc-1234', tier: 'batch' });
+      if (!decision.allowed) throw new Error('refused');
+      // Nothing the manifest set is touched: it set only team-less fields, so every operation adds.
+      expect(new Set(decision.patch?.map((op) => op.op))).toEqual(new Set(['add']));
+      expect(decision.patch).toEqual(
+        expect.arrayContaining([
+          { op: 'add', path: '/metadata/labels', value: { 'cost-center': 'cc-1234', tier: 'batch' } },
+          { op: 'add', path: '/spec/priority', value: 'high' },
+          { op: 'add', path: '/spec/timeoutSeconds', value: 900 },
+        ]),
+      );
+      expect(decision.warnings).toEqual(
+        expect.arrayContaining([
+          'spec.priority defaulted to "high", the default of team ml-research',
+          'spec.timeoutSeconds defaulted to 900, the default of team ml-research',
+          'metadata.labels.cost-center defaulted to "cc-1234", the default of team ml-research',
+        ]),
+      );
+      // The stored object passes validation and needs no further patch.
+      expect(await validateEvaluationJob(request(result), teams)).toEqual({ allowed: true });
+      expect(await mutateEvaluationJob(request(result), teams, teamDefaults)).toEqual({ allowed: true });
+    });
+
+    it('never replaces what the manifest sets; a label is added beside the existing ones', async () => {
+      const object = minimal();
+      Object.assign(object.spec as KubeObject, { priority: 'normal', timeoutSeconds: 60 });
+      object.metadata = { name: 'hello', labels: { 'cost-center': 'mine', 'a/b': 'c' } };
+      const decision = await mutateEvaluationJob(request(object), teams, teamDefaults);
+      const result = patched(object, decision);
+      expect(result.spec).toMatchObject({ priority: 'normal', timeoutSeconds: 60 });
+      expect((result.metadata as KubeObject).labels).toEqual({
+        'cost-center': 'mine',
+        'a/b': 'c',
+        tier: 'batch',
+      });
+      if (!decision.allowed) throw new Error('refused');
+      const paths = decision.patch!.map((op) => op.path);
+      expect(paths).toContain('/metadata/labels/tier');
+      expect(paths.filter((p) => /priority|timeoutSeconds|cost-center|a~1b/.test(p))).toEqual([]);
+    });
+
+    it('a team without an entry gets the default; without any, zod defaults', async () => {
+      const other = { teamOf: () => Promise.resolve<NamespaceTeam>({ kind: 'team', team: 'other' }) };
+      const object = minimal();
+      delete (object.spec as KubeObject).team;
+      const withDefault = patched(object, await mutateEvaluationJob(request(object), other, teamDefaults));
+      expect(withDefault.spec).toMatchObject({ team: 'other', priority: 'low', timeoutSeconds: 900 });
+      expect((withDefault.metadata as KubeObject).labels).toEqual({ 'cost-center': 'shared', tier: 'batch' });
+      const none = patched(object, await mutateEvaluationJob(request(object), other));
+      expect(none.spec).toMatchObject({ priority: 'normal', timeoutSeconds: 3600 });
+      expect((none.metadata as KubeObject).labels).toBeUndefined();
+    });
+
+    it('on update, keeps the priority and timeout the resource was created with, so a replace is no spec change', async () => {
+      const old = patched(minimal(), await mutateEvaluationJob(request(minimal()), teams, teamDefaults));
+      expect(old.spec).toMatchObject({ priority: 'high', timeoutSeconds: 900 });
+      const replaced = minimal(); // the manifest as written, sent again (kubectl replace)
+      const changed = { ...teamDefaults, teams: { 'ml-research': { priority: 'low' as const } } };
+      const updating = { operation: 'UPDATE' as const, oldObject: old };
+      const result = patched(
+        replaced,
+        await mutateEvaluationJob(request(replaced, updating), teams, changed),
+      );
+      expect(result.spec).toEqual(old.spec);
+      expect(await validateEvaluationJob(request(result, updating), teams)).toEqual({ allowed: true });
+    });
   });
 
   it('refuses when the namespace cannot be read to default the team', async () => {
