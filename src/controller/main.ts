@@ -10,6 +10,7 @@ import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { AssayClient } from '../client/assay-client.js';
 import { workflowTaskQueue } from '../spec/names.js';
+import { temporalTlsOptions } from '../spec/temporal-tls.js';
 import { runController } from './controller.js';
 import { LeaderElector, kubeLeaseStore, leaseDefaults } from './lease.js';
 import { createRequestCounter, type RequestCounter } from './requests.js';
@@ -132,6 +133,7 @@ export function startController(options: StartControllerOptions): RunningControl
   // (per resource, up to 5 min) takes over, with a condition saying so.
   const connection = Connection.lazy({
     address: config.temporalAddress,
+    ...temporalTlsOptions(),
     connectTimeout: '5 seconds',
     interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3 }))],
   });

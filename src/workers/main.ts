@@ -16,12 +16,13 @@ import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { registerQuotaMetrics, type QuotaMetrics } from './quota-metrics.js';
 import { quotaSnapshots } from '../client/quota.js';
 import { ensureJanitorSchedule, janitorScheduleId } from '../janitor/schedule.js';
+import { temporalTlsOptions } from '../spec/temporal-tls.js';
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** The schedule and lifecycle rules of the worker's queue, logged; they never stop the worker. */
 async function retentionSetUp(config: WorkerConfig, s3: S3StoreConfig, logger: Logger): Promise<void> {
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect({ address: config.temporal.address, ...temporalTlsOptions() });
   try {
     const client = new Client({ connection, namespace: config.temporal.namespace });
     const report = await setUpRetention(
@@ -61,7 +62,7 @@ async function retentionSetUp(config: WorkerConfig, s3: S3StoreConfig, logger: L
  */
 async function janitorSetUp(config: WorkerConfig, logger: Logger): Promise<void> {
   if (process.env.ASSAY_JANITOR_SETUP === 'false') return;
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect({ address: config.temporal.address, ...temporalTlsOptions() });
   try {
     const client = new Client({ connection, namespace: config.temporal.namespace });
     const clusters = config.clusters.filter((c) => c.docker === null).map((c) => c.name);
@@ -115,7 +116,10 @@ async function main(logger: Logger): Promise<void> {
   const store = createS3ObjectStore(s3);
   let connection: NativeConnection;
   try {
-    connection = await NativeConnection.connect({ address: config.temporal.address });
+    connection = await NativeConnection.connect({
+      address: config.temporal.address,
+      ...temporalTlsOptions(),
+    });
   } catch (err) {
     throw new Error(
       `cannot reach Temporal at ${config.temporal.address} (set TEMPORAL_ADDRESS, or run \`npm run stack -- up\`): ${messageOf(err)}`,

@@ -96,10 +96,6 @@ seccompProfile:
   secret:
     secretName: {{ .Values.temporal.tls.existingSecret }}
     optional: false
-    items:
-      - { key: tls.crt, path: tls.crt }
-      - { key: tls.key, path: tls.key }
-      - { key: ca.crt, path: ca.crt }
 {{- end }}
 {{- end -}}
 
