@@ -224,5 +224,8 @@ describe('scripts/demo', () => {
     expect(result.stdout).toMatch(/web ui\s+http:\/\/\S+\/workflows\/eval-/);
     expect(result.stderr).toContain('round 5/5');
     expect(result.stderr).toContain('warning: Monte Carlo');
+    // The example is named pi-estimate; the demo runs it under a fresh id, so a second demo is a new evaluation.
+    expect(result.stdout).toMatch(/again: npx assay logs pi-estimate-\d{8}-\d{6}-[0-9a-f]{6} /);
+    expect(result.stderr).not.toContain('already exists');
   }, 600_000);
 });
