@@ -32,7 +32,9 @@ RUN groupadd --gid 65532 nonroot && useradd --uid 65532 --gid 65532 --home-dir /
 WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /out/dist ./dist
-RUN printf '{"name":"assay","version":"0.1.0","private":true,"type":"module"}\n' > package.json
+RUN printf '{"name":"assay","version":"0.1.0","private":true,"type":"module"}\n' > package.json \
+ && printf '#!/usr/bin/env node\nimport("/app/dist/assay.js");\n' > /usr/local/bin/assay \
+ && chmod 755 /usr/local/bin/assay
 USER 65532:65532
 ENTRYPOINT ["node"]
 CMD ["/app/dist/worker.js"]

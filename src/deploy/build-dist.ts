@@ -1,7 +1,7 @@
 /**
  * The worker image's JavaScript (docs/deploy.md): `dist/worker.js` (the worker) and `dist/assay.js` (the CLI, for
  * `assay controller` and `assay admission`), bundled by esbuild with the npm packages left external, and
- * `dist/workflow-bundle.js`, the workflow bundle the worker reads (ASSAY_WORKFLOW_BUNDLE) instead of bundling
+ * `dist/ensure-bucket.js` (creates the bucket: docker-compose.yml's `s3-init`), and `dist/workflow-bundle.js`, the workflow bundle the worker reads (ASSAY_WORKFLOW_BUNDLE) instead of bundling
  * `src/workflows` at start-up. Used by the image builder (`./images.ts`) and the Dockerfile:
  * `npx tsx src/deploy/build-dist.ts <outDir>`.
  */
@@ -15,6 +15,7 @@ const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const esbuildEntries = [
   { entry: 'src/workers/main.ts', out: 'worker.js' },
   { entry: 'src/client/cli/main.ts', out: 'assay.js' },
+  { entry: 'src/deploy/ensure-bucket.ts', out: 'ensure-bucket.js' },
 ] as const;
 
 /** Bundles the worker and CLI entry points into `outDir` (packages stay external: they come from node_modules). */

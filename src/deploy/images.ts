@@ -31,7 +31,7 @@ import { z } from 'zod';
 import { ensureGoBinary, hashFiles, type GoBinarySpec } from '../stack/go-build.js';
 import { run } from '../stack/images/exec.js';
 import type { LocalImage } from '../stack/images/local-images.js';
-import { NONROOT_UID, writeBaseFiles } from '../stack/images/rootfs.js';
+import { BUSYBOX_STATIC, NONROOT_UID, installBusybox, writeBaseFiles } from '../stack/images/rootfs.js';
 import { versitygw } from '../stack/s3/component.js';
 import { buildJavaScript } from './build-dist.js';
 import { temporalCli } from '../stack/temporal/component.js';
@@ -203,6 +203,12 @@ export const workerImage: LocalImage = {
     const app = join(rootfs, 'app');
     await installNodeModules(app);
     await buildJavaScript(join(app, 'dist'));
+    // `assay …` on PATH (no shell in the image: node runs the script named by the shebang).
+    await writeFile(
+      join(rootfs, 'usr/local/bin/assay'),
+      "#!/usr/local/bin/node\nimport('/app/dist/assay.js');\n",
+    );
+    await chmod(join(rootfs, 'usr/local/bin/assay'), 0o755);
     await writeFile(
       join(app, 'package.json'),
       `${JSON.stringify({ name: 'assay', version: projectVersion, private: true, type: 'module' })}\n`,
@@ -232,8 +238,14 @@ export const workerImage: LocalImage = {
 };
 
 /** A Go binary on an empty base: the binary, the shared libraries it names (none when static), passwd, /tmp, /data. */
-async function goBinaryRootfs(rootfs: string, binary: string, name: string): Promise<void> {
+async function goBinaryRootfs(
+  rootfs: string,
+  binary: string,
+  name: string,
+  applets: readonly string[],
+): Promise<void> {
   await writeBaseFiles(rootfs);
+  if (applets.length > 0) await installBusybox(rootfs, applets);
   await rm(join(rootfs, 'home/nonroot'), { recursive: true, force: true });
   await mkdir(join(rootfs, 'usr/local/bin'), { recursive: true });
   await copyFile(binary, join(rootfs, 'usr/local/bin', name));
@@ -244,7 +256,8 @@ async function goBinaryRootfs(rootfs: string, binary: string, name: string): Pro
 
 /**
  * An image of one of the stack's Go binaries (`spec`, built and cached by the stack) installed as
- * `/usr/local/bin/<command>`, run as uid 65532 with its data in `/data`.
+ * `/usr/local/bin/<command>`, run as uid 65532 with its data in `/data`; `applets` of the static busybox beside it
+ * (a health check's `wget`), none by default.
  */
 function goBinaryImage(
   name: string,
@@ -252,16 +265,18 @@ function goBinaryImage(
   command: string,
   cmd: string[],
   description: string,
+  applets: readonly string[] = [],
 ): LocalImage {
   return {
     name,
     tags: [spec.version],
     async key(ctx) {
       const bin = await ensureGoBinary(ctx, spec);
-      return `${RECIPE_VERSION}\n${await hashFiles([bin])}\n${(await sharedLibraries([bin])).join(',')}`;
+      const busybox = applets.length > 0 ? await hashFiles([BUSYBOX_STATIC]) : '';
+      return `${RECIPE_VERSION}\n${await hashFiles([bin])}\n${(await sharedLibraries([bin])).join(',')}\n${busybox}:${applets.join(',')}`;
     },
     async build(ctx, rootfs) {
-      await goBinaryRootfs(rootfs, await ensureGoBinary(ctx, spec), command);
+      await goBinaryRootfs(rootfs, await ensureGoBinary(ctx, spec), command, applets);
       return {
         config: {
           user: nonroot,
@@ -293,6 +308,7 @@ export const versitygwImage: LocalImage = goBinaryImage(
   'versitygw',
   ['--port', ':7070', '--health', '/health', 'posix', '/data'],
   `versitygw ${versitygw.version} S3 server (posix backend in /data), for docker-compose.yml`,
+  ['wget'],
 );
 
 /** Every deployable image, in build order. */
