@@ -1,9 +1,12 @@
-/** A growable byte buffer that copies what it is given (so that source chunks are not retained). */
+/**
+ * A growable byte buffer that copies what it is given (so that source chunks are not retained). Its memory is never
+ * from Node's shared pool, so a buffer handed out by {@link take} owns its whole ArrayBuffer and can be given back.
+ */
 export class ByteBuffer {
   #buf: Buffer;
   #len = 0;
   constructor(capacity: number) {
-    this.#buf = Buffer.allocUnsafe(capacity);
+    this.#buf = Buffer.allocUnsafeSlow(capacity);
   }
   get length(): number {
     return this.#len;
@@ -41,7 +44,7 @@ export class ByteBuffer {
     }
   }
   #grow(n: number): void {
-    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#len + n));
+    const next = Buffer.allocUnsafeSlow(Math.max(this.#buf.length * 2, this.#len + n));
     this.#buf.copy(next, 0, 0, this.#len);
     this.#buf = next;
   }
@@ -49,10 +52,13 @@ export class ByteBuffer {
     if (this.#len + 1 > this.#buf.length) this.append(Buffer.of(byte));
     else this.#buf[this.#len++] = byte;
   }
-  /** The bytes so far, and a fresh empty buffer for what follows. */
-  take(capacity: number): Buffer {
+  /**
+   * The bytes so far; what follows goes into `next` (a buffer the caller is done with, reused so that memory stays
+   * flat) or, when it is missing or smaller than `capacity`, into a fresh one.
+   */
+  take(capacity: number, next?: Buffer): Buffer {
     const out = this.#buf.subarray(0, this.#len);
-    this.#buf = Buffer.allocUnsafe(capacity);
+    this.#buf = next !== undefined && next.length >= capacity ? next : Buffer.allocUnsafeSlow(capacity);
     this.#len = 0;
     return out;
   }

@@ -35,6 +35,8 @@ export class PartWriter<M> {
   #pending: M;
   #buffer: ByteBuffer;
   #inflight: Promise<void> | null = null;
+  /** The last stored part's buffer, filled again by the part after next: two buffers per file, however long. */
+  #spare: Buffer | undefined;
   readonly #o: PartWriterOptions<M>;
 
   constructor(options: PartWriterOptions<M>) {
@@ -74,11 +76,14 @@ export class PartWriter<M> {
     while (this.#inflight !== null) await this.#inflight;
     const size = this.#buffer.length;
     if (size === 0 || (!force && size < this.#o.partSize)) return;
-    const body = this.#buffer.take(this.#capacity());
+    const body = this.#buffer.take(this.#capacity(), this.#spare);
+    this.#spare = undefined;
     const mark = this.#pending;
     const upload = this.#upload(body, mark).then(
       () => {
         this.#inflight = null;
+        // Stored: nothing reads the body any more (a failed part keeps its buffer out of reuse).
+        this.#spare = Buffer.from(body.buffer, body.byteOffset, body.buffer.byteLength - body.byteOffset);
       },
       (err: unknown) => {
         throw this.#o.signal.aborted ? err : new StoreFailedError(err);
