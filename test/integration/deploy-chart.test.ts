@@ -11,8 +11,9 @@ import { parse } from 'yaml';
 import { chartDir, find, helm, helmBinary, renderChart, type KubeObject } from '../support/helm.js';
 
 interface Rule {
-  apiGroups: string[];
-  resources: string[];
+  apiGroups?: string[];
+  resources?: string[];
+  nonResourceURLs?: string[];
   verbs: string[];
   resourceNames?: string[];
 }
@@ -193,7 +194,7 @@ describe('helm template with the default values', () => {
 
   it('reads Secrets only in team namespaces: no ClusterRole grants secrets', () => {
     for (const role of objects.filter((o) => o.kind === 'ClusterRole')) {
-      for (const rule of rules(role)) expect(rule.resources).not.toContain('secrets');
+      for (const rule of rules(role)) expect(rule.resources ?? []).not.toContain('secrets');
       for (const rule of rules(role)) expect(rule.verbs).not.toContain('*');
     }
     const team = objects.find((o) => o.kind === 'Role' && o.metadata.namespace === 'assay-research');
