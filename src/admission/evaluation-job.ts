@@ -23,6 +23,7 @@ import {
   specFromV1alpha1,
   specToV1alpha1,
 } from '../spec/evaluation-job-v1alpha1.js';
+import { teamDefaultedSpecFields } from '../spec/crd.js';
 import { formatSpecIssue } from '../spec/issues.js';
 import { namespaceTeamLabel, type NamespaceTeams } from './teams.js';
 import { noTeamDefaults, teamDefaultsOf, type TeamDefaultsConfig } from './team-defaults.js';
@@ -147,9 +148,6 @@ function labelPatch(
   };
 }
 
-/** The fields team defaults may fill (`./team-defaults.ts`); on an update they come from the stored object. */
-const teamDefaultedFields = ['priority', 'timeoutSeconds'] as const;
-
 /**
  * The mutating webhook (`/mutate`). Its JSON patch only adds what is absent — `spec.team`, `spec.user`, the team's
  * default priority and timeout, its cost labels — and replaces a present field only with its normalised form (the
@@ -191,15 +189,16 @@ export async function mutateEvaluationJob(
     }
   }
 
-  // Team defaults on create; an update keeps what the object was created with (the spec is immutable).
+  // Team defaults on create (the CRD publishes no schema default for these fields, so they arrive absent); an update
+  // keeps what the object was created with (the spec is immutable).
   let labels: { ops: JsonPatchOperation[]; added: Record<string, string> } = { ops: [], added: {} };
   if (old !== undefined) {
-    for (const field of teamDefaultedFields) {
+    for (const field of teamDefaultedSpecFields) {
       if (spec[field] === undefined && old[field] !== undefined) spec[field] = old[field];
     }
   } else if (request.operation === 'CREATE' && typeof spec.team === 'string') {
     const defaults = teamDefaultsOf(teamDefaults, spec.team);
-    for (const field of teamDefaultedFields) {
+    for (const field of teamDefaultedSpecFields) {
       const value = defaults[field];
       if (spec[field] !== undefined || value === undefined) continue;
       spec[field] = value;

@@ -94,6 +94,27 @@ function versionRoot(spec: JsonObject, apiVersion: string, description: string):
   };
 }
 
+/**
+ * The spec fields `assay admission` defaults per team (`src/admission/team-defaults.ts`). The API server applies a
+ * schema's defaults before it calls the mutating webhook, so a published default would leave the webhook no absent
+ * field to fill: the CRD publishes none for them, and the webhook fills the team's default, else zod's.
+ */
+export const teamDefaultedSpecFields = ['priority', 'timeoutSeconds'] as const;
+
+/** v1's `spec` schema: the manifest's, without a schema default for the team-defaulted fields. */
+function v1SpecSchema(): JsonObject {
+  const spec = property(evaluationJobOpenApiSchema(), 'spec');
+  const properties: JsonObject = { ...(spec.properties as JsonObject) };
+  for (const field of teamDefaultedSpecFields) {
+    const { default: fallback, ...rest } = property(spec, field);
+    properties[field] = {
+      ...rest,
+      description: `${text(rest.description)} Default: the team's (assay admission's teamDefaults), else ${JSON.stringify(fallback)}.`,
+    };
+  }
+  return { ...spec, properties };
+}
+
 /** v1alpha1's `spec` schema: v1's, with the properties of `resources` in its place. */
 function v1alpha1Spec(v1Spec: JsonObject): JsonObject {
   const resources = property(v1Spec, 'resources');
@@ -116,7 +137,7 @@ function v1alpha1Spec(v1Spec: JsonObject): JsonObject {
 export function evaluationJobCrd(
   conversion: WebhookClientConfig = defaultConversionClientConfig,
 ): JsonObject {
-  const v1Spec = property(evaluationJobOpenApiSchema(), 'spec');
+  const v1Spec = v1SpecSchema();
   const description = text(evaluationJobOpenApiSchema().description);
   const version = (name: string, spec: JsonObject, extra: JsonObject): JsonObject => ({
     name,

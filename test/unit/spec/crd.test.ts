@@ -102,6 +102,18 @@ describe('EvaluationJob CRD', () => {
     expect(v1Spec.resources?.description).toMatch(/^Compute resources of the main container/);
   });
 
+  it('publishes no schema default for the fields assay admission defaults per team (the API server would fill them first)', () => {
+    for (const version of Object.values(versions(committed()))) {
+      const spec = version.schema.openAPIV3Schema.properties.spec!.properties;
+      expect(spec.priority).not.toHaveProperty('default');
+      expect(spec.timeoutSeconds).not.toHaveProperty('default');
+      expect(spec.priority?.description).toBe(
+        'low, normal or high. Default: the team\'s (assay admission\'s teamDefaults), else "normal".',
+      );
+      expect(spec.retentionDays).toHaveProperty('default', 30); // the others keep theirs
+    }
+  });
+
   it('has a typed status (no preserve-unknown-fields) with Kubernetes-style conditions', () => {
     const status = versions(committed()).v1!.schema.openAPIV3Schema.properties.status!;
     expect(JSON.stringify(status)).not.toContain('preserve-unknown-fields');
