@@ -11,12 +11,14 @@
  * and EvaluationJobs are refused (failurePolicy Fail).
  *
  * Controller (in-process, on its own label selector, Lease and task queue, with in-process workers): an applied
- * resource reaches Succeeded with exit code 0 and its record key; deleting a running one cancels it and its Job goes;
- * a workflow terminated from outside is reported; with Temporal unreachable the resource gets a StartFailed condition
- * and is retried with back-off; two replicas as child processes, the leader SIGKILLed mid-run, the standby takes over
- * within the lease duration and finishes the status, one Job for the one attempt. Janitor: an orphaned Job, a pod stuck
- * on the capture finalizer, an attempt NetworkPolicy and a multipart upload (in the stack's S3) of a nonexistent
- * evaluation are reported by a dry run and removed by a real one; the upload of a live evaluation stays.
+ * resource reaches Succeeded with exit code 0 and its record key; deleting a running one cancels it and its Job
+ * goes; beside it, `kubectl apply -f examples/demo/evaluation.yaml` (the file as it is) is stored with its team's
+ * defaults (the admission config here gives team demo some) and reaches Succeeded; a workflow terminated from
+ * outside is reported; with Temporal unreachable the resource gets a StartFailed condition and is retried with
+ * back-off; two replicas as child processes, the leader SIGKILLed mid-run, the standby takes over within the lease
+ * duration and finishes the status, one Job for the one attempt. Janitor: an orphaned Job, a pod stuck on the
+ * capture finalizer, an attempt NetworkPolicy and a multipart upload (in the stack's S3) of a nonexistent evaluation
+ * are reported by a dry run and removed by a real one; the upload of a live evaluation stays.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -34,7 +36,7 @@ import {
 import { register } from 'prom-client';
 import { ulid } from 'ulid';
 import { pino } from 'pino';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { startAdmission, type RunningAdmission } from '../../src/admission/main.js';
 import { ADMISSION_DEFAULT_PORT } from '../../src/admission/defaults.js';
 import { evaluationJobOrThrow } from '../../src/spec/evaluation-job.js';
@@ -76,7 +78,17 @@ const fullNamespace = 'assay-ml-research';
 let admission: RunningAdmission | undefined;
 let mapped: string;
 let unmapped: string;
+/** Mapped to the team of examples/demo/evaluation.yaml, which the admission config gives team defaults. */
+let demoNamespace: string;
+let configDir: string | undefined;
 let createdFullNamespace = false;
+
+/** The team defaults `assay admission` runs with here: only the demo's team has any. */
+const teamDefaults = {
+  teams: {
+    demo: { priority: 'high', timeoutSeconds: 600, labels: { 'cost-center': 'shared', tier: 'showcase' } },
+  },
+};
 
 function example(path: string): Json {
   return parse(readFileSync(`${projectRoot}/examples/${path}`, 'utf8')) as Json;
@@ -154,10 +166,22 @@ beforeAll(async () => {
       `port ${ADMISSION_DEFAULT_PORT} is taken: stop the \`assay admission\` that runs there, this suite starts its own`,
     );
   }
-  admission = await startAdmission({ env: process.env, logger: pino({ level: 'warn' }) });
+  configDir = await mkdtemp(join(tmpdir(), 'assay-admission-'));
+  const configFile = join(configDir, 'admission.yaml');
+  await writeFile(configFile, stringify({ teamDefaults }));
+  admission = await startAdmission({
+    flags: { config: configFile },
+    env: process.env,
+    logger: pino({ level: 'warn' }),
+  });
   mapped = uniqueName('adm');
   unmapped = uniqueName('adm-bare');
-  await Promise.all([createNamespace(mapped, { 'assay.dev/team': team }), createNamespace(unmapped, {})]);
+  demoNamespace = uniqueName('adm-demo');
+  await Promise.all([
+    createNamespace(mapped, { 'assay.dev/team': team }),
+    createNamespace(unmapped, {}),
+    createNamespace(demoNamespace, { 'assay.dev/team': 'demo' }),
+  ]);
   await ensureFullNamespace();
   // The API server may still have a connection from a previous run's server to forget: wait until a call passes.
   await waitFor(
@@ -191,7 +215,9 @@ afterAll(async () => {
   await Promise.all([
     deleteNamespace(c, mapped),
     deleteNamespace(c, unmapped),
+    deleteNamespace(c, demoNamespace),
     createdFullNamespace ? deleteNamespace(c, fullNamespace) : undefined,
+    configDir !== undefined ? rm(configDir, { recursive: true, force: true }) : undefined,
   ]);
 });
 
@@ -202,6 +228,8 @@ describe('EvaluationJob controller', () => {
   const jobNamespace = fullNamespace; // the team's namespace, where the Jobs run
   let harness: EvaluationHarness | undefined;
   let controller: RunningController | undefined;
+  /** Takes only the demo resource, so the measured resource's controller counts only its own requests. */
+  let demoController: RunningController | undefined;
   const children: ChildProcess[] = [];
 
   /** A resource for the controller of `selector`: a busybox command with small resources. */
@@ -273,32 +301,38 @@ describe('EvaluationJob controller', () => {
   beforeAll(async () => {
     harness = await startEvaluationHarness({ taskQueue });
     controller = startController({ config: config(`main-${run}`), logger: pino({ level: 'warn' }) });
+    demoController = startController({ config: config(`demo-${run}`), logger: pino({ level: 'warn' }) });
   }, 60_000);
 
   afterAll(async () => {
     for (const child of children)
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await controller?.stop();
+    await Promise.all([controller?.stop(), demoController?.stop()]);
     await harness?.close();
     if (mapped === undefined) return;
     // Resources left by a failed case: let them go without a controller.
-    const left = (await custom.listNamespacedCustomObject({
-      group,
-      version: 'v1',
-      namespace: mapped,
-      plural,
-      labelSelector: selectorKey,
-    })) as { items: Json[] };
-    for (const item of left.items) {
-      const name = (item.metadata as { name: string }).name;
+    const left = await Promise.all(
+      [mapped, demoNamespace].map(
+        async (namespace) =>
+          (await custom.listNamespacedCustomObject({
+            group,
+            version: 'v1',
+            namespace,
+            plural,
+            labelSelector: selectorKey,
+          })) as { items: Json[] },
+      ),
+    );
+    for (const item of left.flatMap((l) => l.items)) {
+      const { name, namespace } = item.metadata as { name: string; namespace: string };
       await custom
         .patchNamespacedCustomObject(
-          { group, version: 'v1', namespace: mapped, plural, name, body: { metadata: { finalizers: null } } },
+          { group, version: 'v1', namespace, plural, name, body: { metadata: { finalizers: null } } },
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
         )
         .catch(() => undefined);
       await custom
-        .deleteNamespacedCustomObject({ group, version: 'v1', namespace: mapped, plural, name })
+        .deleteNamespacedCustomObject({ group, version: 'v1', namespace, plural, name })
         .catch(() => undefined);
     }
   }, 60_000);
@@ -346,7 +380,50 @@ describe('EvaluationJob controller', () => {
     await waitFor(() => gone('ok'), { what: 'ok deleted', timeoutMs: 20_000 });
   });
 
-  it('deleting a running resource cancels its evaluation, its Job disappears, then the finalizer lets go', async () => {
+  /**
+   * `kubectl apply -f examples/demo/evaluation.yaml`, the file as it is, into a namespace mapped to its team: stored
+   * with the team's defaults where the example has no value of its own, run to Succeeded by this suite's demo
+   * controller (which takes it by a label, added as any metadata edit is), its record carrying those defaults.
+   */
+  async function runDemo(): Promise<void> {
+    const applied = await kubectl('apply', '-n', demoNamespace, '-f', 'examples/demo/evaluation.yaml');
+    expect(applied.stdout).toBe('evaluationjob.assay.dev/pi-estimate created\n');
+    expect(applied.stderr).toContain('spec.priority defaulted to "high", the default of team demo');
+    const stored = await read(demoNamespace, 'pi-estimate');
+    const written = evaluationJobOrThrow(example('demo/evaluation.yaml'));
+    // Priority is the team's; the timeout and cost-center the example sets stay; the team's other label is added.
+    expect(stored.spec).toEqual({ ...(JSON.parse(JSON.stringify(written.spec)) as Json), priority: 'high' });
+    expect((stored.metadata as { labels?: Json }).labels).toEqual({
+      'cost-center': 'demo',
+      tier: 'showcase',
+    });
+    await kubectl('label', '-n', demoNamespace, 'ej', 'pi-estimate', `${selectorKey}=demo-${run}`);
+    const status = await waitFor(
+      async () => {
+        const s = (await read(demoNamespace, 'pi-estimate')).status as EvaluationJobStatus | undefined;
+        return s?.outcome !== undefined ? s : undefined;
+      },
+      { what: 'pi-estimate: an outcome', timeoutMs: 120_000, intervalMs: 250 },
+    );
+    expect(status).toMatchObject({ phase: 'Completed', outcome: 'Succeeded', exitCode: 0 });
+    expect(status.recordKey).toBe(`evaluations/${status.evaluationId}/record.json`);
+    const record = await harness!.client.result(status.evaluationId!);
+    expect(record.result).toMatchObject({ metric: 'pi_estimate', samples: 1_000_000 });
+    expect(record.spec).toMatchObject({
+      metadata: { labels: { 'cost-center': 'demo', tier: 'showcase' } },
+      spec: { team: 'demo', priority: 'high', timeoutSeconds: 300 },
+    });
+    await custom.deleteNamespacedCustomObject({
+      group,
+      version: 'v1',
+      namespace: demoNamespace,
+      plural,
+      name: 'pi-estimate',
+    });
+  }
+
+  /** Deleting a running resource cancels its evaluation, its Job disappears, then the finalizer lets go. */
+  async function runCancelled(): Promise<void> {
     await create(mapped, resource('cancel-me', `main-${run}`, 'sleep 300'));
     const running = await waitForStatus('cancel-me', 'Running', (s) => s.phase === 'Running', 90_000);
     const id = running.evaluationId!;
@@ -366,6 +443,11 @@ describe('EvaluationJob controller', () => {
       what: `the Job of ${id} deleted`,
       timeoutMs: 30_000,
     });
+  }
+
+  it('deleting a running resource cancels it and its Job goes; beside it, kubectl apply -f examples/demo/evaluation.yaml runs to Succeeded', async () => {
+    // Side by side (each resource has its own controller), so the demo adds little to the suite's time.
+    await Promise.all([runCancelled(), runDemo()]);
   });
 
   it('reports a workflow terminated from outside', async () => {
