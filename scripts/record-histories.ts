@@ -1,7 +1,8 @@
 /**
- * Re-records the evaluation histories that the workflow tier replays (test/workflows/histories/*.binpb): one real
- * evaluation per outcome on the local stack, run by worker processes started the production way
- * (`src/workers/main.ts`, bundling the workflow code itself). Run it after every intended change of workflow code:
+ * Re-records the histories that the workflow tier replays (test/workflows/histories/*.binpb): one real evaluation per
+ * outcome on the local stack, and one run of the janitor (`janitor`: a dry run over the replay namespace), run by
+ * worker processes started the production way (`src/workers/main.ts`, bundling the workflow code itself). Run it
+ * after every intended change of workflow code, naming the histories of the workflows that changed:
  *
  *   eval "$(npm run --silent stack -- env)" && npx tsx scripts/record-histories.ts [name …]
  *
@@ -127,10 +128,11 @@ interface WorkerGroup {
 }
 
 function startWorker(queue: string): Promise<ChildProcess> {
-  // A throwaway queue: no retention schedule is left behind for it.
+  // A throwaway queue: no retention or janitor schedule is left behind for it.
   return startWorkerProcess(queue, {
     ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
     ASSAY_RETENTION_SETUP: 'false',
+    ASSAY_JANITOR_SETUP: 'false',
   });
 }
 
@@ -219,15 +221,44 @@ async function record(scenario: Scenario, connection: Connection, kube: KubeClie
   }
 }
 
+/** The janitor's history: one run as its schedule starts it, a dry run (nothing changed) over the replay namespace. */
+const janitorHistory = 'janitor';
+
+async function recordJanitor(connection: Connection): Promise<string> {
+  const queue = `assay-replay-${ulid().toLowerCase().slice(-10)}`;
+  const workers = await workerGroup(queue);
+  try {
+    const client = new Client({ connection });
+    const handle = await client.workflow.start('janitor', {
+      taskQueue: queue,
+      workflowId: `janitor-replay-${ulid().toLowerCase().slice(-8)}`,
+      args: [{ clusters: ['local'], dryRun: true, namespace }],
+    });
+    await handle.result();
+    const history = await handle.fetchHistory();
+    await writeFile(
+      join(historiesDir, `${janitorHistory}.binpb`),
+      proto.temporal.api.history.v1.History.encode(history).finish(),
+    );
+    return `${janitorHistory.padEnd(24)} ${'completed'.padEnd(20)} events ${history.events?.length ?? 0}`;
+  } finally {
+    workers.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const chosen = only.length === 0 ? scenarios : scenarios.filter((s) => only.includes(s.name));
-  if (chosen.length === 0) throw new Error(`no scenario named ${only.join(', ')}`);
+  const janitor = only.length === 0 || only.includes(janitorHistory);
+  if (chosen.length === 0 && !janitor) throw new Error(`no scenario named ${only.join(', ')}`);
   await mkdir(historiesDir, { recursive: true });
   const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
   const kube = createKubeClients({ kind: 'kubeconfig', path: process.env.KUBECONFIG ?? null, context: null });
   try {
-    const results = await Promise.allSettled(chosen.map((s) => record(s, connection, kube)));
+    const results = await Promise.allSettled([
+      ...chosen.map((s) => record(s, connection, kube)),
+      ...(janitor ? [recordJanitor(connection)] : []),
+    ]);
     let failed = 0;
     for (const r of results) {
       if (r.status === 'fulfilled') console.log(r.value);

@@ -1,6 +1,7 @@
 /**
- * Replays the evaluation histories recorded on the real stack by `scripts/record-histories.ts` (one per outcome,
- * test/workflows/histories/*.binpb): a change to the workflow that would break running evaluations fails here.
+ * Replays the histories recorded on the real stack by `scripts/record-histories.ts` (test/workflows/histories/*.binpb:
+ * one evaluation per outcome, and the janitor's): a change to a workflow that would break running ones fails here.
+ * `janitor-before-uploads` is a janitor run recorded before the upload sweep (`patched('janitor-multipart-uploads')`).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,16 +20,19 @@ beforeAll(async () => {
   bundle = await loadWorkflowBundle(stackTestEnv().ASSAY_TEST_WORKFLOW_BUNDLE);
 }, 120_000);
 
-describe('replay of recorded evaluation histories', () => {
+describe('replay of recorded histories', () => {
   it('replays every recorded history without nondeterminism', async () => {
     const files = (await readdir(dir)).filter((f) => f.endsWith('.binpb')).sort();
-    // One history per outcome and path the workflow takes (docs/development.md says how to re-record them).
+    // One history per outcome and path the evaluation workflow takes, and the janitor's before and after its upload
+    // sweep (docs/development.md says how to re-record them).
     expect(files.map((f) => f.replace(/\.binpb$/, ''))).toEqual([
       'artifacts-collected',
       'cancelled',
       'configuration-error',
       'failed',
       'infrastructure-retried',
+      'janitor-before-uploads',
+      'janitor',
       'succeeded',
       'timed-out',
       'webhooks',
