@@ -19,7 +19,13 @@ import {
   startEvaluationHarness,
   type EvaluationHarness,
 } from '../support/evaluation-harness.js';
-import { expectAllLines, numberedLines, pendingCapture, storedLogParts } from '../support/log-capture.js';
+import {
+  chainedTracebackScript,
+  expectAllLines,
+  numberedLines,
+  pendingCapture,
+  storedLogParts,
+} from '../support/log-capture.js';
 import { waitFor } from '../support/wait-for.js';
 import { PYTHON, eventually } from './kube/cluster.js';
 
@@ -80,17 +86,7 @@ describe('log capture on the real stack', () => {
   }, 300_000);
 
   it('a chained Python traceback becomes one event on stderr', async () => {
-    const script = [
-      'import sys',
-      'print("loading", flush=True)',
-      'def load():',
-      '    return {}["model"]',
-      'try:',
-      '    load()',
-      'except KeyError as e:',
-      '    raise RuntimeError("cannot load the model") from e',
-    ].join('\n');
-    const started = await client.start(manifest(script), { idempotencyKey: newId('tb') });
+    const started = await client.start(manifest(chainedTracebackScript), { idempotencyKey: newId('tb') });
     const record = await client.result(started.evaluationId);
     expect([record.outcome, record.reason]).toEqual(['Failed', 'Error']);
     const events = (await text(record.attempts[0]?.logs?.events))

@@ -31,6 +31,20 @@ export function numberedLines(total: number, perSecond = 0): string {
   ].join('\n');
 }
 
+/**
+ * A Python script that prints `loading` on stdout, then dies of a chained exception: a traceback whose `raise … from`
+ * joins two, which log grouping must keep as one event on stderr.
+ */
+export const chainedTracebackScript = [
+  'print("loading", flush=True)',
+  'def load():',
+  '    return {}["model"]',
+  'try:',
+  '    load()',
+  'except KeyError as e:',
+  '    raise RuntimeError("cannot load the model") from e',
+].join('\n');
+
 async function text(store: S3ObjectStore, key: string | null | undefined): Promise<string> {
   if (key === null || key === undefined) throw new Error('no key');
   return (await store.getBytes(key)).toString('utf8');
