@@ -2,19 +2,9 @@
  * Kubernetes clients for one cluster, built from a kubeconfig file/context or the in-cluster service account, plus
  * the few raw HTTP calls the generated clients do not offer (streamed pod logs, apiserver metrics).
  */
-import { createHash } from 'node:crypto';
-import { request as httpsRequest, type AgentOptions, type RequestOptions } from 'node:https';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import {
-  BatchV1Api,
-  CoreV1Api,
-  KubeConfig,
-  NetworkingV1Api,
-  Watch,
-  ApiException,
-  type Cluster,
-} from '@kubernetes/client-node';
-import type { Dispatcher } from 'undici';
+import { BatchV1Api, CoreV1Api, KubeConfig, NetworkingV1Api, Watch, ApiException } from '@kubernetes/client-node';
 
 /** Where a cluster's credentials come from. */
 export type KubeSource =
@@ -41,49 +31,6 @@ export class KubeConfigError extends Error {
   }
 }
 
-type DispatcherFactory = (cluster: Cluster | null, options: AgentOptions) => Dispatcher | undefined;
-
-/** What makes two dispatchers interchangeable: where they connect and with which TLS material. */
-function dispatcherKey(cluster: Cluster | null, options: AgentOptions): string {
-  const hash = createHash('sha256');
-  for (const v of [options.ca, options.cert, options.key, options.pfx, options.passphrase]) {
-    const parts = v === undefined ? [] : Array.isArray(v) ? v : [v];
-    for (const p of parts) hash.update(typeof p === 'string' || Buffer.isBuffer(p) ? p : JSON.stringify(p));
-    hash.update('\0');
-  }
-  return JSON.stringify([
-    cluster?.name,
-    cluster?.server,
-    cluster?.proxyUrl,
-    options.rejectUnauthorized,
-    options.servername,
-    hash.digest('hex'),
-  ]);
-}
-
-/**
- * Makes every API call of `config` share one connection pool. `@kubernetes/client-node` 2.x builds a new undici Agent
- * for each call (`applySecurityAuthentication` → `createDispatcher`, not cached, unlike its `createAgent`), so each
- * call opened its own TLS connection: a handshake and a TLS context on both sides per request, which showed as a
- * large share of the worker's CPU under load (`docs/scaling.md`). The dispatcher is kept while the cluster and TLS
- * material stay the same; a rotated client certificate gets a new one, and the old one closes once its requests end.
- */
-export function reuseConnections(config: KubeConfig): void {
-  const target = config as unknown as { createDispatcher?: DispatcherFactory };
-  const build = target.createDispatcher;
-  // A client version without the method builds its dispatchers some other way (a unit test notices).
-  if (typeof build !== 'function') return;
-  let cached: { key: string; dispatcher: Dispatcher | undefined } | null = null;
-  target.createDispatcher = function (this: KubeConfig, cluster, options) {
-    const key = dispatcherKey(cluster, options);
-    if (cached?.key !== key) {
-      void cached?.dispatcher?.close().catch(() => undefined);
-      cached = { key, dispatcher: build.call(this, cluster, options) };
-    }
-    return cached.dispatcher;
-  };
-}
-
 /**
  * Builds clients for one cluster.
  *
@@ -104,7 +51,6 @@ export function createKubeClients(source: KubeSource): KubeClients {
   } catch (err) {
     throw new KubeConfigError(label, { cause: err });
   }
-  reuseConnections(config);
   return {
     config,
     core: config.makeApiClient(CoreV1Api),
