@@ -47,9 +47,10 @@ export async function createClientIdentity(kube: KubeClients, name: string): Pro
       body: {
         metadata: { name },
         spec: {
-          // Before every built-in schema that could match a ServiceAccount (the lowest built-in is 200).
+          // Before every built-in schema that could match a ServiceAccount (the lowest built-in is 200); exempt from
+          // queueing, like the admin credentials the worker has otherwise.
           matchingPrecedence: 100,
-          priorityLevelConfiguration: { name: 'workload-high' },
+          priorityLevelConfiguration: { name: 'exempt' },
           distinguisherMethod: { type: 'ByUser' },
           rules: [
             {
