@@ -101,10 +101,24 @@ describe('docker compose', () => {
 
   it('runs an evaluation through it: assay run in the worker container, on the Docker executor', async () => {
     const id = newId('compose');
+    // The stack's engine runs without iptables (docs/architecture.md, "The local stack"), so Docker's embedded DNS
+    // answers getaddrinfo but lets grpc-js's TXT query for `temporal` time out (≈ 22 s): the CLI gets the address.
+    const ip = (
+      await compose([
+        'exec',
+        '-T',
+        'worker',
+        'node',
+        '-e',
+        "require('dns').lookup('temporal', (e, a) => console.log(a))",
+      ])
+    ).stdout.trim();
     const result = await compose(
       [
         'exec',
         '-T',
+        '-e',
+        `TEMPORAL_ADDRESS=${ip}:7233`,
         'worker',
         'assay',
         'run',

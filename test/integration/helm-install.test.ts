@@ -308,13 +308,13 @@ describe('the chart on the local cluster', () => {
   }, 180_000);
 
   it('helm upgrade with a changed value rolls the worker without losing a running evaluation', async () => {
-    const lines = 400;
+    const lines = 250;
     const before = (await workerPods()).map((p) => p.metadata.name);
     const id = newId('helm-up');
     const started = await client.start(
       manifest({
         image: PYTHON,
-        // numberedLines' format, one line per 0.1 s: ≈ 40 s, the roll happens in the middle.
+        // numberedLines' format, one line per 0.1 s: ≈ 25 s, the roll happens in the middle.
         command: [
           'python3',
           '-c',
