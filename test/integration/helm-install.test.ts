@@ -287,6 +287,23 @@ describe('the chart on the local cluster', () => {
       `deploy/${release}-admission`,
       '--timeout=120s',
     );
+    // The controller took its Lease with the chart's Role (create, and get/update of its own name only).
+    const holder = await waitFor(
+      async () =>
+        (
+          await kubectl(
+            'get',
+            'lease',
+            '-n',
+            releaseNamespace,
+            `${release}-controller`,
+            '-o',
+            'jsonpath={.spec.holderIdentity}',
+          )
+        ).trim() || undefined,
+      { timeoutMs: 60_000, what: "the controller's Lease held" },
+    );
+    expect(holder).toContain(`${release}-controller-`);
   }, 300_000);
 
   it('runs an evaluation served only by the in-cluster worker', async () => {
