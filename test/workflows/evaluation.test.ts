@@ -246,7 +246,8 @@ describe('evaluation workflow (stub activities)', () => {
     expect(record).not.toHaveProperty('spec');
 
     // History economy: the spec travels once (the input), the start's search attributes are not repeated, and the
-    // phase is upserted once per listed phase (Running, Completed). A team without a quota reserves nothing.
+    // phase is upserted once per listed phase (Running, Completed). A team without a quota reserves nothing. The SDK
+    // upserts TemporalChangeVersion once for the executor-memo patch (with its marker and the memo's own event).
     const history = await client.workflow.getHandle(workflowId).fetchHistory();
     const events = history.events ?? [];
     const upserts = events.flatMap((e) =>
@@ -255,6 +256,7 @@ describe('evaluation workflow (stub activities)', () => {
         : [],
     );
     expect(upserts).toEqual([
+      ['TemporalChangeVersion'],
       ['AssayCluster', 'AssayPhase'],
       ['AssayExitCode', 'AssayOutcome', 'AssayPhase'],
     ]);
