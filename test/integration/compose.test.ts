@@ -123,7 +123,7 @@ describe('docker compose', () => {
         'assay',
         'run',
         '-f',
-        '/examples/compose/evaluation.yaml',
+        '/examples/demo/evaluation.yaml',
         '--id',
         id,
         '--wait',

@@ -401,9 +401,12 @@ describe('EvaluationJob controller', () => {
     const status = await waitFor(
       async () => {
         const s = (await read(demoNamespace, 'pi-estimate')).status as EvaluationJobStatus | undefined;
-        return s?.outcome !== undefined ? s : undefined;
+        // The outcome is written while the evaluation still cleans up; Completed follows (a failure ends the wait).
+        return s?.phase === 'Completed' || (s?.outcome !== undefined && s.outcome !== 'Succeeded')
+          ? s
+          : undefined;
       },
-      { what: 'pi-estimate: an outcome', timeoutMs: 120_000, intervalMs: 250 },
+      { what: 'pi-estimate: Completed', timeoutMs: 120_000, intervalMs: 250 },
     );
     expect(status).toMatchObject({ phase: 'Completed', outcome: 'Succeeded', exitCode: 0 });
     expect(status.recordKey).toBe(`evaluations/${status.evaluationId}/record.json`);
