@@ -39,6 +39,9 @@ export function splitStreamsEnabled(metrics: string): boolean {
 
 type MainState = 'running' | 'ended' | 'waiting' | 'gone';
 
+/** The kubelet's answer for the log of a container it has removed. */
+const containerRemoved = /unable to retrieve container logs for /;
+
 function mainState(pod: V1Pod | undefined): MainState {
   if (pod === undefined) return 'gone';
   const main = pod.status?.containerStatuses?.find((c) => c.name === mainContainerName);
@@ -84,6 +87,11 @@ export function createLogActivities(deps: LogActivityDeps): LogActivities {
         } catch (err) {
           if (err instanceof KubeHttpError && err.statusCode === 404) {
             throw new LogGoneError(`pod ${namespace}/${pod} is gone`, { cause: err });
+          }
+          // The container was removed while the pod object stays (deleted at its deadline, held by the capture
+          // finalizer): the kubelet answers 400 for good. Retrying would loop until the drain deadline.
+          if (err instanceof KubeHttpError && err.statusCode === 400 && containerRemoved.test(err.body)) {
+            throw new LogGoneError(`the main container of ${namespace}/${pod} is removed`, { cause: err });
           }
           throw err;
         }
