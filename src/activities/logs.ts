@@ -41,6 +41,29 @@ type MainState = 'running' | 'ended' | 'waiting' | 'gone';
 
 /** The kubelet's answer for the log of a container it has removed. */
 const containerRemoved = /unable to retrieve container logs for /;
+const removedNotice = 'unable to retrieve container logs for ';
+
+/**
+ * A log body as it comes, unless the kubelet answered 200 with its notice that the container is removed instead of a
+ * log (it does for a followed stream): then {@link LogGoneError}. With timestamps every real log starts with one, so a
+ * body that starts with the notice is never the container's output, and must not be stored as a line of it.
+ */
+export async function* unlessContainerRemoved(
+  body: AsyncIterable<Buffer>,
+  what: string,
+): AsyncIterable<Buffer> {
+  let first = true;
+  for await (const chunk of body) {
+    if (first) {
+      first = false;
+      const head = chunk.toString('latin1', 0, removedNotice.length);
+      if (head.length > 0 && removedNotice.startsWith(head)) {
+        throw new LogGoneError(`the main container of ${what} is removed`);
+      }
+    }
+    yield chunk;
+  }
+}
 
 function mainState(pod: V1Pod | undefined): MainState {
   if (pod === undefined) return 'gone';
@@ -83,7 +106,13 @@ export function createLogActivities(deps: LogActivityDeps): LogActivities {
         if (stream !== null) query.stream = stream;
         if (since !== null) query.sinceTime = since;
         try {
-          return await openGet(config, `/api/v1/namespaces/${namespace}/pods/${pod}/log`, query, signal);
+          const body = await openGet(
+            config,
+            `/api/v1/namespaces/${namespace}/pods/${pod}/log`,
+            query,
+            signal,
+          );
+          return unlessContainerRemoved(body, `${namespace}/${pod}`);
         } catch (err) {
           if (err instanceof KubeHttpError && err.statusCode === 404) {
             throw new LogGoneError(`pod ${namespace}/${pod} is gone`, { cause: err });
