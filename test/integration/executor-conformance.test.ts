@@ -143,7 +143,7 @@ async function text(key: string | null | undefined): Promise<string> {
 
 /**
  * Worker SIGKILL mid-run on both executors, and a team flipped from docker to kubernetes, in one restart: a worker
- * process serving both executors runs one evaluation on each, printing for 20 s; it is SIGKILLed while both print,
+ * process serving both executors runs one evaluation on each, printing for 40 s; it is SIGKILLed while both print,
  * once both captures run and the Docker one has stored a part (it resumes from a checkpoint); its replacement's config
  * sends the docker team to
  * Kubernetes. Both evaluations finish where they started with every line stored once, one container or Job; the
@@ -161,15 +161,15 @@ function workerKilledAndTeamFlipped(): void {
       const [portA, portB] = [await freePort(), await freePort()];
       const before = await workerConfigFile('before', { [dk]: 'docker' }, portA);
       const after = await workerConfigFile('after', { [dk]: 'kubernetes' }, portB);
-      // 200,000 lines of ~100 bytes at 10,000/s for 20 s: the events file passes the 5 MiB part size ~3 s in, each
-      // stream ~10 s in, so the kill comes while both mains print.
+      // 200,000 lines of ~100 bytes at 5,000/s for 40 s: the events file passes the 5 MiB part size ~6 s in, so the
+      // kill comes while both mains print (at 10,000/s for 20 s, a fresh-clone run saw the pod end before the kill).
       const total = 200_000;
       const spec = {
         image: PYTHON,
         resources: { cpu: '500m', memory: '128Mi', ephemeralStorage: '64Mi' },
         timeoutSeconds: 300,
         retries: { maxAttempts: 1 },
-        command: ['python3', '-c', numberedLines(total, 10_000)],
+        command: ['python3', '-c', numberedLines(total, 5_000)],
       };
       const ids = { docker: newId('crash-dk'), kubernetes: newId('crash-k8s') };
       const since = Math.floor(Date.now() / 1000) - 1;
