@@ -3,17 +3,13 @@
  * `verb resource[/subresource]`. The metric has no per-client label: every count includes the kubelet's, the
  * controllers' and anyone else's requests, so benchmarks compare two systems measured the same way in the same run.
  */
-import { openGet, type KubeClients } from '../../src/kube/clients.js';
+import { getText, type KubeClients } from '../../src/kube/clients.js';
 
 export type Counts = Map<string, number>;
 
 export async function scrapeRequests(kube: Pick<KubeClients, 'config'>): Promise<Counts> {
-  const res = await openGet(kube.config, '/metrics', {});
-  let text = '';
-  for await (const chunk of res) text += (chunk as Buffer).toString('utf8');
-  if (res.statusCode !== 200) throw new Error(`GET /metrics: HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
   const counts: Counts = new Map();
-  for (const line of text.split('\n')) {
+  for (const line of (await getText(kube.config, '/metrics')).split('\n')) {
     const m = /^apiserver_request_total\{([^}]*)\} (\S+)/.exec(line);
     if (!m) continue;
     const labels = Object.fromEntries(

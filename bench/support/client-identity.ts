@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlowcontrolApiserverV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import { openGet, type KubeClients } from '../../src/kube/clients.js';
+import { getText, type KubeClients } from '../../src/kube/clients.js';
 
 export interface ClientIdentity {
   /** A kubeconfig that authenticates as the identity's ServiceAccount (give it to the measured process). */
@@ -95,12 +95,8 @@ export async function createClientIdentity(kube: KubeClients, name: string): Pro
 }
 
 async function dispatched(kube: Pick<KubeClients, 'config'>, flowSchema: string): Promise<number> {
-  const res = await openGet(kube.config, '/metrics', {});
-  let text = '';
-  for await (const chunk of res) text += (chunk as Buffer).toString('utf8');
-  if (res.statusCode !== 200) throw new Error(`GET /metrics: HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
   let total = 0;
-  for (const line of text.split('\n')) {
+  for (const line of (await getText(kube.config, '/metrics')).split('\n')) {
     const m = /^apiserver_flowcontrol_dispatched_requests_total\{([^}]*)\} (\S+)/.exec(line);
     if (m?.[1]?.includes(`flow_schema="${flowSchema}"`)) total += Number(m[2]);
   }

@@ -40,7 +40,6 @@ export function splitStreamsEnabled(metrics: string): boolean {
 type MainState = 'running' | 'ended' | 'waiting' | 'gone';
 
 /** The kubelet's answer for the log of a container it has removed. */
-const containerRemoved = /unable to retrieve container logs for /;
 const removedNotice = 'unable to retrieve container logs for ';
 
 /**
@@ -119,7 +118,7 @@ export function createLogActivities(deps: LogActivityDeps): LogActivities {
           }
           // The container was removed while the pod object stays (deleted at its deadline, held by the capture
           // finalizer): the kubelet answers 400 for good. Retrying would loop until the drain deadline.
-          if (err instanceof KubeHttpError && err.statusCode === 400 && containerRemoved.test(err.body)) {
+          if (err instanceof KubeHttpError && err.statusCode === 400 && err.body.includes(removedNotice)) {
             throw new LogGoneError(`the main container of ${namespace}/${pod} is removed`, { cause: err });
           }
           throw err;
