@@ -11,6 +11,7 @@ import type { KubeClients } from '../kube/clients.js';
 import { sweepCluster, type SweepReport, type WorkflowState } from '../janitor/sweep.js';
 import { sweepUploads, type UploadSweepReport } from '../janitor/uploads.js';
 import { evaluationWorkflowId } from '../spec/names.js';
+import { evaluationsRoot } from '../spec/storage-keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
 /** What both sweeps take: report only, and how old a thing must be to count. */
@@ -68,7 +69,7 @@ export function createJanitorActivities(deps: JanitorActivityDeps): JanitorActiv
 
 export const janitorUploadSweepInputSchema = sweepInputSchema.extend({
   /** Only uploads under this prefix (tests); `evaluations/` by default. */
-  prefix: z.string().startsWith('evaluations/').optional(),
+  prefix: z.string().startsWith(evaluationsRoot).optional(),
 });
 export type JanitorUploadSweepInput = z.infer<typeof janitorUploadSweepInputSchema>;
 

@@ -12,22 +12,9 @@
  *
  * @packageDocumentation
  */
-import { evaluationIdSchema } from '../spec/names.js';
+import { evaluationIdOfKey, evaluationsRoot } from '../spec/storage-keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { janitorFixCounter, type SweepDeps, type WorkflowState } from './sweep.js';
-
-/** Where every evaluation's objects live (`storageKeys.evaluationPrefix`), so where their uploads are. */
-export const evaluationsPrefix = 'evaluations/';
-
-/** The evaluation an object key belongs to (`evaluations/<id>/…`), or null for a key outside that layout. */
-export function evaluationIdOfKey(key: string): string | null {
-  if (!key.startsWith(evaluationsPrefix)) return null;
-  const rest = key.slice(evaluationsPrefix.length);
-  const slash = rest.indexOf('/');
-  if (slash <= 0) return null;
-  const id = rest.slice(0, slash);
-  return evaluationIdSchema.safeParse(id).success ? id : null;
-}
 
 export interface UploadSweepOptions {
   readonly dryRun: boolean;
@@ -73,9 +60,9 @@ export async function sweepUploads(
   options: UploadSweepOptions,
   deps: UploadSweepDeps,
 ): Promise<UploadSweepReport> {
-  const prefix = options.prefix ?? evaluationsPrefix;
-  if (!prefix.startsWith(evaluationsPrefix)) {
-    throw new Error(`prefix: ${JSON.stringify(prefix)} is not under ${evaluationsPrefix}`);
+  const prefix = options.prefix ?? evaluationsRoot;
+  if (!prefix.startsWith(evaluationsRoot)) {
+    throw new Error(`prefix: ${JSON.stringify(prefix)} is not under ${evaluationsRoot}`);
   }
   const now = (deps.now ?? (() => new Date()))().getTime();
   const minAgeMs = (options.minAgeSeconds ?? 300) * 1000;

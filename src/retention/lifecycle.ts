@@ -6,6 +6,7 @@
  */
 import { PutBucketLifecycleConfigurationCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { specLimits } from '../spec/spec-constants.js';
+import { evaluationsRoot } from '../spec/storage-keys.js';
 import { toS3ClientConfig, type S3StoreConfig } from '../storage/config.js';
 
 /** Longer than the longest attempt (7 days), so a live upload (a log being captured) is never aborted. */
@@ -30,13 +31,13 @@ export async function applyLifecycleRules(config: S3StoreConfig): Promise<'appli
             {
               ID: 'assay-abort-incomplete-uploads',
               Status: 'Enabled',
-              Filter: { Prefix: 'evaluations/' },
+              Filter: { Prefix: evaluationsRoot },
               AbortIncompleteMultipartUpload: { DaysAfterInitiation: abortIncompleteUploadDays },
             },
             {
               ID: 'assay-max-retention',
               Status: 'Enabled',
-              Filter: { Prefix: 'evaluations/' },
+              Filter: { Prefix: evaluationsRoot },
               Expiration: { Days: maxObjectAgeDays },
             },
           ],

@@ -3,6 +3,21 @@
  * is deleting one prefix.
  */
 
+import { evaluationIdSchema } from './names.js';
+
+/** Where every evaluation's objects live: `evaluations/<id>/…`. */
+export const evaluationsRoot = 'evaluations/';
+
+/** The evaluation an object key belongs to (`evaluations/<id>/…`), or null for a key outside that layout. */
+export function evaluationIdOfKey(key: string): string | null {
+  if (!key.startsWith(evaluationsRoot)) return null;
+  const rest = key.slice(evaluationsRoot.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return null;
+  const id = rest.slice(0, slash);
+  return evaluationIdSchema.safeParse(id).success ? id : null;
+}
+
 /** Object keys of an evaluation's record, logs, result and artifacts. */
 export const storageKeys = {
   record: (evaluationId: string): string => `evaluations/${evaluationId}/record.json`,

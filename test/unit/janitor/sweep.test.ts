@@ -7,7 +7,8 @@ import { ApiException } from '@kubernetes/client-node';
 import { register } from 'prom-client';
 import type { KubeClients } from '../../../src/kube/clients.js';
 import { sweepCluster, type WorkflowState } from '../../../src/janitor/sweep.js';
-import { evaluationIdOfKey, sweepUploads } from '../../../src/janitor/uploads.js';
+import { sweepUploads } from '../../../src/janitor/uploads.js';
+import { evaluationIdOfKey } from '../../../src/spec/storage-keys.js';
 import type { MultipartUploadSummary } from '../../../src/storage/object-store.js';
 
 const now = new Date('2026-12-01T12:00:00Z');
