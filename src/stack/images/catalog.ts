@@ -5,15 +5,19 @@ import { fileURLToPath } from 'node:url';
 import type { StackContext } from '../component.js';
 import { ensureGoBinary, hashFiles } from '../go-build.js';
 import { run } from './exec.js';
-import type { LocalImage } from './local-images.js';
+import type { ImageBuildResult, LocalImage } from './local-images.js';
 import {
   BUSYBOX_STATIC,
   NONROOT_UID,
   buildLdCache,
   downloadDebs,
+  downloadWheels,
   extractDebs,
+  extractWheels,
   installBusybox,
+  type PinnedWheel,
   resolveDebClosure,
+  wheelRequirements,
   writeBaseFiles,
 } from './rootfs.js';
 
@@ -152,6 +156,37 @@ async function pythonPackages(): Promise<string[]> {
 }
 
 /**
+ * Fills `rootfs` with the python image's content and returns its runtime config: the python image's build, which the
+ * images based on it start from.
+ */
+async function buildPythonRootfs(
+  ctx: StackContext,
+  rootfs: string,
+  workDir: string,
+): Promise<ImageBuildResult> {
+  const debDir = join(workDir, 'debs');
+  const packages = await pythonPackages();
+  ctx.reporter.info(`  downloading ${packages.length} Debian packages for the python image`);
+  await downloadDebs(debDir, packages);
+  await extractDebs(rootfs, debDir);
+  await writeBaseFiles(rootfs);
+  await installBusybox(rootfs);
+  await symlink('python3', join(rootfs, 'usr/bin/python')).catch(() => undefined);
+  await buildLdCache(rootfs);
+  await mkdir(join(rootfs, 'etc'), { recursive: true });
+  await writeFile(join(rootfs, 'etc/assay-image-packages.txt'), `${packages.join('\n')}\n`);
+  return {
+    config: {
+      user: nonroot,
+      env: [PATH, 'HOME=/home/nonroot', 'LANG=C.UTF-8', 'PYTHONDONTWRITEBYTECODE=1', 'PYTHONUNBUFFERED=1'],
+      cmd: ['python3'],
+      workingDir: '/home/nonroot',
+    },
+    ownership: homeOwnership,
+  };
+}
+
+/**
  * A real CPython 3 from Debian's packages (the dependency closure of `python3`, unpacked with `dpkg-deb -x`), plus
  * busybox for a shell. Cached by the exact package versions, so it is downloaded and built once per machine.
  */
@@ -161,29 +196,66 @@ export const pythonImage: LocalImage = {
   async key() {
     return `${(await pythonPackages()).join('\n')}\0${await busyboxHash()}`;
   },
+  build: buildPythonRootfs,
+};
+
+/**
+ * OpenTelemetry's Python API and SDK with everything they need on Debian 12's Python 3.11, as exact wheels (all
+ * pure Python) and their sha256, which pip checks. On Python 3.10 and later these versions need neither
+ * importlib-metadata nor zipp (their METADATA asks only for typing-extensions), so the closure is these four.
+ */
+export const otelWheels: readonly PinnedWheel[] = [
+  {
+    name: 'opentelemetry-api',
+    version: '1.45.2',
+    sha256: '2cbd737377e710ee740d261c94e93fa0f08e6d037c18f17513cc0a2d94479a34',
+  },
+  {
+    name: 'opentelemetry-sdk',
+    version: '1.45.2',
+    sha256: 'ff974ea70ee4f1d51e2ec152db37c2b626c7bf82bb3f7d86114fd8704e7199c6',
+  },
+  {
+    name: 'opentelemetry-semantic-conventions',
+    version: '0.66b2',
+    sha256: '4cbe61e5f9275d57ab31708446e7938ef4291ebbe6a7fca6f7a629c5acae87d8',
+  },
+  {
+    name: 'typing-extensions',
+    version: '4.16.0',
+    sha256: '481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8',
+  },
+];
+
+/** Where Debian's python3 looks for packages that are not part of the standard library. */
+const debianSitePackages = 'usr/lib/python3/dist-packages';
+
+/**
+ * The python image plus OpenTelemetry's Python API and SDK (`otelWheels`, unpacked into Debian's dist-packages), so
+ * an evaluation can continue the caller's trace (examples/traced). Cached by the python image's key and the pins.
+ */
+export const pythonOtelImage: LocalImage = {
+  name: 'python-otel',
+  tags: ['3.11', '3'],
+  async key(ctx) {
+    return `${await pythonImage.key(ctx)}\0${debianSitePackages}\0${wheelRequirements(otelWheels)}`;
+  },
   async build(ctx, rootfs, workDir) {
-    const debDir = join(workDir, 'debs');
-    const packages = await pythonPackages();
-    ctx.reporter.info(`  downloading ${packages.length} Debian packages for the python image`);
-    await downloadDebs(debDir, packages);
-    await extractDebs(rootfs, debDir);
-    await writeBaseFiles(rootfs);
-    await installBusybox(rootfs);
-    await symlink('python3', join(rootfs, 'usr/bin/python')).catch(() => undefined);
-    await buildLdCache(rootfs);
-    await mkdir(join(rootfs, 'etc'), { recursive: true });
-    await writeFile(join(rootfs, 'etc/assay-image-packages.txt'), `${packages.join('\n')}\n`);
-    return {
-      config: {
-        user: nonroot,
-        env: [PATH, 'HOME=/home/nonroot', 'LANG=C.UTF-8', 'PYTHONDONTWRITEBYTECODE=1', 'PYTHONUNBUFFERED=1'],
-        cmd: ['python3'],
-        workingDir: '/home/nonroot',
-      },
-      ownership: homeOwnership,
-    };
+    const result = await buildPythonRootfs(ctx, rootfs, workDir);
+    ctx.reporter.info(`  downloading ${otelWheels.length} wheels for the python-otel image`);
+    const wheelDir = join(workDir, 'wheels');
+    await downloadWheels(wheelDir, otelWheels, '3.11');
+    await extractWheels(join(rootfs, debianSitePackages), wheelDir);
+    await writeFile(join(rootfs, 'etc/assay-image-wheels.txt'), wheelRequirements(otelWheels));
+    return result;
   },
 };
 
 /** Every image the local cluster provides, the sandbox image first. */
-export const localImages: readonly LocalImage[] = [pauseImage, busyboxImage, pythonImage, collectorImage];
+export const localImages: readonly LocalImage[] = [
+  pauseImage,
+  busyboxImage,
+  pythonImage,
+  collectorImage,
+  pythonOtelImage,
+];

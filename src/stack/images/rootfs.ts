@@ -131,3 +131,71 @@ export async function buildLdCache(rootfs: string): Promise<void> {
   await writeFile(join(rootfs, 'etc/ld.so.conf'), 'include /etc/ld.so.conf.d/*.conf\n');
   await run('ldconfig', ['-r', rootfs]);
 }
+
+/** A wheel from PyPI, pinned to one version and the sha256 of its file. */
+export interface PinnedWheel {
+  readonly name: string;
+  readonly version: string;
+  readonly sha256: string;
+}
+
+/** The wheels as a pip requirements file in hash-checking mode: one `name==version --hash=sha256:…` a line. */
+export function wheelRequirements(wheels: readonly PinnedWheel[]): string {
+  return wheels.map((w) => `${w.name}==${w.version} --hash=sha256:${w.sha256}\n`).join('');
+}
+
+/**
+ * Downloads exact wheels for a Python version (`pip download --only-binary=:all: --no-deps --require-hashes`, with
+ * the host's `python3 -m pip`) into `dir`: pip fails unless every file has its pinned hash.
+ *
+ * @throws {CommandFailedError} when pip cannot fetch them or a hash differs.
+ */
+export async function downloadWheels(
+  dir: string,
+  wheels: readonly PinnedWheel[],
+  pythonVersion: string,
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const requirements = join(dir, 'requirements.txt');
+  await writeFile(requirements, wheelRequirements(wheels));
+  await run(
+    'python3',
+    [
+      '-m',
+      'pip',
+      'download',
+      '--disable-pip-version-check',
+      '--no-input',
+      '--no-deps',
+      '--only-binary=:all:',
+      `--python-version=${pythonVersion}`,
+      '--require-hashes',
+      '-r',
+      requirements,
+      '-d',
+      dir,
+    ],
+    { timeoutMs: 10 * 60_000 },
+  );
+}
+
+/**
+ * Unpacks every wheel in `wheelDir` into a site-packages directory, as an installer does for pure-Python wheels
+ * (the packages and their `.dist-info`, whose entry points OpenTelemetry reads); a wheel with a `.data` directory
+ * (scripts, headers) is refused. Files are made 0644 and
+ * directories 0755, whatever the host's umask, so the image's non-root user can read them.
+ */
+export async function extractWheels(siteDir: string, wheelDir: string): Promise<string[]> {
+  const wheels = (await readdir(wheelDir)).filter((f) => f.endsWith('.whl')).sort();
+  const unpack = [
+    'import os, sys, zipfile',
+    'os.umask(0o022)',
+    'os.makedirs(sys.argv[1], exist_ok=True)',
+    'for w in sys.argv[2:]:',
+    '    z = zipfile.ZipFile(w)',
+    "    if any(n.split('/')[0].endswith('.data') for n in z.namelist()): sys.exit(w + ': has a .data directory')",
+    '    z.extractall(sys.argv[1])',
+  ].join('\n');
+  await run('python3', ['-c', unpack, siteDir, ...wheels.map((w) => join(wheelDir, w))]);
+  return wheels;
+}
