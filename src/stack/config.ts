@@ -41,6 +41,10 @@ const stackEnvSchema = z.object({
   ASSAY_STACK_TEMPORAL_PORT: port(17233),
   ASSAY_STACK_TEMPORAL_UI_PORT: port(18233),
   ASSAY_STACK_S3_PORT: port(17070),
+  /** The trace store's (Jaeger's) OTLP receivers and its query API / UI. */
+  ASSAY_STACK_OTLP_GRPC_PORT: port(14317),
+  ASSAY_STACK_OTLP_HTTP_PORT: port(14318),
+  ASSAY_STACK_TRACES_UI_PORT: port(16686),
   /** The Go toolchain used to build missing binaries. */
   ASSAY_GO: optionalString.transform((v) => v ?? 'go'),
   /** Comma-separated subset of components `up`/`down`/`status`/`env` act on when none are named; default all. */
@@ -63,6 +67,12 @@ export interface StackConfig {
   readonly temporalPort: number;
   readonly temporalUiPort: number;
   readonly s3Port: number;
+  /** The trace store's OTLP/gRPC receiver. */
+  readonly otlpGrpcPort: number;
+  /** The trace store's OTLP/HTTP receiver (`OTEL_EXPORTER_OTLP_ENDPOINT`). */
+  readonly otlpHttpPort: number;
+  /** The trace store's query API and UI (`ASSAY_TRACES_UI`). */
+  readonly tracesUiPort: number;
   readonly goBinary: string;
   /** The components to act on when the caller names none (`ASSAY_STACK_COMPONENTS`); undefined means all. */
   readonly components: readonly string[] | undefined;
@@ -92,6 +102,9 @@ export function loadStackConfig(
     temporalPort: e.ASSAY_STACK_TEMPORAL_PORT,
     temporalUiPort: e.ASSAY_STACK_TEMPORAL_UI_PORT,
     s3Port: e.ASSAY_STACK_S3_PORT,
+    otlpGrpcPort: e.ASSAY_STACK_OTLP_GRPC_PORT,
+    otlpHttpPort: e.ASSAY_STACK_OTLP_HTTP_PORT,
+    tracesUiPort: e.ASSAY_STACK_TRACES_UI_PORT,
     goBinary: e.ASSAY_GO,
     components: e.ASSAY_STACK_COMPONENTS,
     env: { ...env },

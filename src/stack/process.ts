@@ -366,16 +366,22 @@ export async function waitFor(probe: () => Promise<true | string>, options: Wait
 }
 
 /**
- * GETs a URL and reports `true` for a 2xx answer, otherwise what went wrong (for {@link waitFor} and status lines).
+ * GETs a URL (or sends the request `init` describes) and reports `true` for a 2xx answer, otherwise what went wrong
+ * (for {@link waitFor} and status lines).
  */
-export async function httpProbe(url: string, timeoutMs = 2_000): Promise<true | string> {
+export async function httpProbe(
+  url: string,
+  timeoutMs = 2_000,
+  init: Omit<RequestInit, 'signal'> = {},
+): Promise<true | string> {
+  const method = init.method ?? 'GET';
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     await res.body?.cancel();
-    return res.ok ? true : `GET ${url} answered ${res.status}`;
+    return res.ok ? true : `${method} ${url} answered ${res.status}`;
   } catch (err) {
     const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
-    return `GET ${url} failed: ${cause ?? (err instanceof Error ? err.message : String(err))}`;
+    return `${method} ${url} failed: ${cause ?? (err instanceof Error ? err.message : String(err))}`;
   }
 }
 
