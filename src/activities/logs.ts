@@ -10,7 +10,7 @@ import { startHeartbeat } from './heartbeat.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { getText, KubeHttpError, openGet, orNullOn404, type KubeClients } from '../kube/clients.js';
 import { attemptKey, createAttemptWatches, type AttemptWatches } from './attempt-watches.js';
-import { LogCapture } from '../logs/capture.js';
+import { LogCapture, type CapturedFile } from '../logs/capture.js';
 import { captureCheckpointSchema, type CaptureCheckpoint } from '../logs/checkpoint.js';
 import { LogGoneError, type LogSource } from '../logs/source.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -30,6 +30,8 @@ export interface LogActivityDeps {
   readonly heartbeatIntervalMs?: number;
   /** The cluster's shared watches, which tell the capture when its pod's main container started. */
   readonly watches?: AttemptWatches;
+  /** Told the bytes of every stored part, by file (the worker's `assay_log_capture_bytes_total`). */
+  readonly onStoredBytes?: (file: CapturedFile, bytes: number) => void;
 }
 
 /** True when the API server reports the `PodLogsQuerySplitStreams` feature gate enabled. */
@@ -198,6 +200,7 @@ export function createLogActivities(deps: LogActivityDeps): LogActivities {
           rules: input.multiline ?? {},
           resume,
           ...(deps.partSizeBytes !== undefined ? { partSizeBytes: deps.partSizeBytes } : {}),
+          ...(deps.onStoredBytes !== undefined ? { onStoredBytes: deps.onStoredBytes } : {}),
           onCheckpoint: (checkpoint) => ctx.heartbeat(checkpoint),
         });
         const result = await capture.run({ abort: abort.signal, drain: drain.signal });

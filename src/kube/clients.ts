@@ -4,7 +4,14 @@
  */
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { BatchV1Api, CoreV1Api, KubeConfig, NetworkingV1Api, Watch, ApiException } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  NetworkingV1Api,
+  Watch,
+  ApiException,
+} from '@kubernetes/client-node';
 
 /** Where a cluster's credentials come from. */
 export type KubeSource =
@@ -31,12 +38,82 @@ export class KubeConfigError extends Error {
   }
 }
 
+/** Told of every failed Kubernetes API call: its HTTP status (`404`, `409`, `500`, …), or `network`. */
+export type KubeApiErrorHook = (code: string) => void;
+
+/** The hook of the clients a KubeConfig was built for, so the raw calls ({@link openGet}) report too. */
+const errorHooks = new WeakMap<KubeConfig, KubeApiErrorHook>();
+
+/** The `code` label of a failed call; null for a call its caller aborted (or a watch that idled out). */
+export function apiErrorCode(err: unknown): string | null {
+  const status = apiStatus(err);
+  if (status !== undefined) return String(status);
+  const name = typeof err === 'object' && err !== null && 'name' in err ? err.name : undefined;
+  if (name === 'AbortError' || name === 'TimeoutError') return null;
+  return 'network';
+}
+
+function report(hook: KubeApiErrorHook | undefined, err: unknown): void {
+  const code = hook === undefined ? null : apiErrorCode(err);
+  if (code !== null) hook?.(code);
+}
+
+/** `api` with every method's rejection reported to `hook` (the generated clients' methods all return promises). */
+function reportingApi<T extends object>(api: T, hook: KubeApiErrorHook): T {
+  return new Proxy(api, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]): unknown => {
+        const result: unknown = Reflect.apply(value, target, args);
+        const thenable = typeof result === 'object' && result !== null && 'then' in result;
+        if (!thenable || typeof result.then !== 'function') return result;
+        return Promise.resolve(result as PromiseLike<unknown>).catch((err: unknown) => {
+          report(hook, err);
+          throw err;
+        });
+      };
+    },
+  });
+}
+
+/** A watch whose failures (a non-200 answer, a broken stream, an `ERROR` event) are reported to `hook`. */
+function reportingWatch(watch: Watch, hook: KubeApiErrorHook): Watch {
+  const start = watch.watch.bind(watch);
+  watch.watch = (path, query, callback, done) =>
+    start(
+      path,
+      query,
+      (phase, object: unknown, raw: unknown) => {
+        if (phase === 'ERROR') {
+          const code = (object as { code?: unknown } | null)?.code;
+          hook(typeof code === 'number' ? String(code) : 'unknown');
+        }
+        callback(phase, object, raw);
+      },
+      (err: unknown) => {
+        if (err !== null && err !== undefined) report(hook, err);
+        done(err);
+      },
+    ).catch((err: unknown) => {
+      report(hook, err);
+      throw err;
+    });
+  return watch;
+}
+
 /**
- * Builds clients for one cluster.
+ * Builds clients for one cluster. With `onApiError`, every failed call through them is reported: the generated
+ * clients' methods, the watch, and the raw GETs ({@link openGet}, {@link getText}) made with their `config`. This is
+ * the one place Kubernetes API calls of the worker pass through; API clients made elsewhere with
+ * `config.makeApiClient` and exec streams are not covered.
  *
  * @throws {KubeConfigError} when the kubeconfig cannot be read or the context does not exist.
  */
-export function createKubeClients(source: KubeSource): KubeClients {
+export function createKubeClients(
+  source: KubeSource,
+  options: { readonly onApiError?: KubeApiErrorHook } = {},
+): KubeClients {
   const config = new KubeConfig();
   const label =
     source.kind === 'in-cluster'
@@ -51,12 +128,22 @@ export function createKubeClients(source: KubeSource): KubeClients {
   } catch (err) {
     throw new KubeConfigError(label, { cause: err });
   }
-  return {
+  const hook = options.onApiError;
+  const clients = {
     config,
     core: config.makeApiClient(CoreV1Api),
     batch: config.makeApiClient(BatchV1Api),
     networking: config.makeApiClient(NetworkingV1Api),
     watch: new Watch(config),
+  };
+  if (hook === undefined) return clients;
+  errorHooks.set(config, hook);
+  return {
+    config,
+    core: reportingApi(clients.core, hook),
+    batch: reportingApi(clients.batch, hook),
+    networking: reportingApi(clients.networking, hook),
+    watch: reportingWatch(clients.watch, hook),
   };
 }
 
@@ -158,17 +245,22 @@ export async function openGet(
   const options: RequestOptions = { method: 'GET', headers: {} };
   await config.applyToHTTPSOptions(options);
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  const response = await new Promise<IncomingMessage>((resolve, reject) => {
-    const req = request(url, { ...options, ...(signal !== undefined ? { signal } : {}) }, resolve);
-    req.on('error', reject);
-    req.end();
-  });
-  if (response.statusCode !== 200) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of response) chunks.push(chunk as Buffer);
-    throw new KubeHttpError(response.statusCode ?? 0, path, Buffer.concat(chunks).toString('utf8'));
+  try {
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(url, { ...options, ...(signal !== undefined ? { signal } : {}) }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    if (response.statusCode !== 200) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of response) chunks.push(chunk as Buffer);
+      throw new KubeHttpError(response.statusCode ?? 0, path, Buffer.concat(chunks).toString('utf8'));
+    }
+    return response;
+  } catch (err) {
+    report(errorHooks.get(config), err);
+    throw err;
   }
-  return response;
 }
 
 /** Reads a small API server resource as text (e.g. `/metrics` for feature gates). */

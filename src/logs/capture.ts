@@ -19,6 +19,9 @@ import { PartWriter } from './part-writer.js';
 import { LogGoneError, type LogSource, type SourceStream } from './source.js';
 import { StoreFailedError, type RetryDelays } from './store-retry.js';
 
+/** A file a capture writes: a log (one per stream) or the grouped events. */
+export type CapturedFile = LogStreamName | 'events';
+
 /** The files of one capture. */
 export interface CaptureKeys {
   readonly stdout: string;
@@ -47,6 +50,8 @@ export interface CaptureOptions {
   readonly drainTimeoutMs?: number;
   /** The clock that stamps a line the kubelet did not (tests pass their own). */
   readonly now?: () => Date;
+  /** Told the bytes of every part (or whole file) stored, by file: for metrics. */
+  readonly onStoredBytes?: (file: CapturedFile, bytes: number) => void;
 }
 
 /** What a finished capture stored. */
@@ -146,6 +151,7 @@ export class LogCapture {
       delays: this.#delays,
       onStored: stored,
       contentType: 'application/x-ndjson',
+      ...this.#storedBytes('events'),
     });
     this.#streams = names.map((name) => {
       const prior = resume?.streams.find((s) => s.name === name);
@@ -161,6 +167,7 @@ export class LogCapture {
           delays: this.#delays,
           onStored: stored,
           contentType: 'text/plain; charset=utf-8',
+          ...this.#storedBytes(name),
         }),
         grouper: new EventGrouper<LineCursor>(
           name,
@@ -211,6 +218,12 @@ export class LogCapture {
       events: this.#events.snapshot(),
       eventCount: this.#events.durable.count,
     };
+  }
+
+  /** The part writer's `onStoredBytes` for `file`, when the capture has one. */
+  #storedBytes(file: CapturedFile): { onStoredBytes?: (bytes: number) => void } {
+    const report = this.#o.onStoredBytes;
+    return report === undefined ? {} : { onStoredBytes: (bytes) => report(file, bytes) };
   }
 
   #onStored(): void {

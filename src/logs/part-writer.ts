@@ -22,6 +22,8 @@ export interface PartWriterOptions<M> {
   /** Called after every stored part and after completion. */
   readonly onStored: () => void;
   readonly contentType: string;
+  /** Told the size of every part (or whole object) stored, for metrics. */
+  readonly onStoredBytes?: (bytes: number) => void;
 }
 
 /**
@@ -109,6 +111,7 @@ export class PartWriter<M> {
     );
     this.state.parts.push({ partNumber, etag: part.etag, size: part.size });
     this.state.bytes += body.length;
+    this.#o.onStoredBytes?.(body.length);
     this.durable = mark;
     this.#o.onStored();
   }
@@ -153,6 +156,7 @@ export class PartWriter<M> {
       throw signal.aborted ? err : new StoreFailedError(err);
     }
     this.state.bytes += body.length;
+    this.#o.onStoredBytes?.(body.length);
     this.state.completed = true;
     this.durable = this.#pending;
     this.#o.onStored();

@@ -11,7 +11,7 @@ import { type Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { createOutputActivities, type OpenOutputTar } from '../../activities/artifacts.js';
 import { startHeartbeat } from '../../activities/heartbeat.js';
-import { LogCapture } from '../../logs/capture.js';
+import { LogCapture, type CapturedFile } from '../../logs/capture.js';
 import { captureCheckpointSchema } from '../../logs/checkpoint.js';
 import { LogGoneError, type LogSource } from '../../logs/source.js';
 import { errorTypes } from '../../spec/error-types.js';
@@ -37,6 +37,8 @@ export interface DockerExecutorDeps {
   readonly engine?: DockerEngine;
   readonly events?: ContainerEvents;
   readonly heartbeatIntervalMs?: number;
+  /** Told the bytes of every stored log part, by file (the worker's `assay_log_capture_bytes_total`). */
+  readonly onStoredBytes?: (file: CapturedFile, bytes: number) => void;
 }
 
 /** What `GET /containers/{id}/json` tells (the parts used here). */
@@ -460,6 +462,7 @@ export function createDockerExecutor(deps: DockerExecutorDeps): AttemptExecutor 
           split: true,
           rules: input.multiline ?? {},
           resume,
+          ...(deps.onStoredBytes !== undefined ? { onStoredBytes: deps.onStoredBytes } : {}),
           onCheckpoint: (checkpoint) => ctx.heartbeat(checkpoint),
         });
         const result = await capture.run({ abort: abort.signal, drain: drain.signal });
