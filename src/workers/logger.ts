@@ -6,7 +6,7 @@
  */
 import type { Context as ActivityContext } from '@temporalio/activity';
 import type { LogLevel as TemporalLogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
-import { Runtime, type ActivityInterceptorsFactory } from '@temporalio/worker';
+import { Runtime, type ActivityInterceptorsFactory, type MetricsExporterConfig } from '@temporalio/worker';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { evaluationWorkflowId } from '../spec/names.js';
 import type { LogLevel } from '../spec/worker-config.js';
@@ -111,12 +111,16 @@ export function activityLogAttributes(cluster: string | null): ActivityIntercept
 
 /**
  * Installs the process's Temporal Runtime with `logger`: the SDK's lines and the native core's (warnings and up,
- * forwarded) all become JSON lines of the same stream. SIGINT and SIGTERM shut every worker down gracefully.
+ * forwarded) all become JSON lines of the same stream. SIGINT and SIGTERM shut every worker down gracefully. With
+ * `metrics` the core exports its own metrics too (`./temporal-metrics.ts`).
  */
-export function installWorkerRuntime(logger: Logger): void {
+export function installWorkerRuntime(logger: Logger, metrics?: MetricsExporterConfig): void {
   Runtime.install({
     logger: temporalLogger(logger),
     shutdownSignals: ['SIGINT', 'SIGTERM'],
-    telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
+    telemetryOptions: {
+      logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
+      ...(metrics !== undefined ? { metrics } : {}),
+    },
   });
 }

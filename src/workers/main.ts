@@ -14,6 +14,8 @@ import { loadWorkflowBundle, startWorkers } from './run.js';
 import { createCostMetrics } from '../cost/metrics.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { registerQuotaMetrics, type QuotaMetrics } from './quota-metrics.js';
+import { phaseCounts, registerEvaluationMetrics, type EvaluationMetrics } from './evaluation-metrics.js';
+import { coreMetricsExporter, coreScrape, freeLoopbackPort } from './temporal-metrics.js';
 import { quotaSnapshots } from '../client/quota.js';
 import { ensureJanitorSchedule, janitorScheduleId } from '../janitor/schedule.js';
 import { temporalTlsOptions } from '../spec/temporal-tls.js';
@@ -82,29 +84,55 @@ async function janitorSetUp(config: WorkerConfig, logger: Logger): Promise<void>
   }
 }
 
+/**
+ * The Temporal Runtime; with a metrics port in the config, the core serves its own metrics on a free loopback port,
+ * returned, which the worker's endpoint appends (docs/quota.md, "Metrics"). Null when there is none.
+ */
+async function installRuntime(config: WorkerConfig, logger: Logger): Promise<number | null> {
+  if (config.metrics.port === null) {
+    installWorkerRuntime(logger);
+    return null;
+  }
+  try {
+    const port = await freeLoopbackPort();
+    installWorkerRuntime(logger, coreMetricsExporter(port));
+    return port;
+  } catch (err) {
+    logger.warn({ error: messageOf(err) }, "the Temporal SDK's metrics are off");
+    installWorkerRuntime(logger);
+    return null;
+  }
+}
+
 /** The Prometheus endpoint when the config names a port (docs/quota.md, "Metrics"). */
 async function startMetrics(
   config: WorkerConfig,
   connection: NativeConnection,
+  corePort: number | null,
   logger: Logger,
-): Promise<{ server: WorkerMetrics; quota: QuotaMetrics } | null> {
+): Promise<{ server: WorkerMetrics; quota: QuotaMetrics; evaluations: EvaluationMetrics } | null> {
   if (config.metrics.port === null) return null;
-  const server = createWorkerMetrics();
+  const server = createWorkerMetrics(
+    corePort !== null ? { temporalCore: coreScrape(`http://127.0.0.1:${corePort}/metrics`) } : {},
+  );
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const quota = registerQuotaMetrics(server.registry, () => quotaSnapshots(client));
+  const evaluations = registerEvaluationMetrics(server.registry, {
+    phases: () => phaseCounts(client, config.taskQueue),
+  });
   const port = await server.serve(config.metrics.port, config.metrics.host);
   logger.info(
     { port, host: config.metrics.host },
     `metrics on http://${config.metrics.host}:${port}/metrics`,
   );
-  return { server, quota };
+  return { server, quota, evaluations };
 }
 
 async function main(logger: Logger): Promise<void> {
   const config = loadWorkerConfig();
   logger.level = config.logLevel;
   const s3 = loadS3Config();
-  installWorkerRuntime(logger);
+  const corePort = await installRuntime(config, logger);
   for (const cluster of config.clusters) {
     if (cluster.collector === null) {
       logger.warn(
@@ -132,15 +160,19 @@ async function main(logger: Logger): Promise<void> {
     throw new Error(`cannot reach the object store (ASSAY_S3_*): ${messageOf(err)}`, { cause: err });
   }
   const bundle = await loadWorkflowBundle(config.workflowBundle, logger);
-  const metrics = await startMetrics(config, connection, logger);
+  const metrics = await startMetrics(config, connection, corePort, logger);
   const running = await startWorkers(config, {
     connection,
     store,
     bundle,
     ...(metrics !== null
       ? {
-          onRecord: (record) => metrics.quota.observeRecord(record),
+          onRecord: (record) => {
+            metrics.quota.observeRecord(record);
+            metrics.evaluations.observeRecord(record);
+          },
           costMetrics: createCostMetrics(metrics.server.registry),
+          evaluationMetrics: metrics.evaluations,
         }
       : {}),
   });

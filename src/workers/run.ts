@@ -26,10 +26,12 @@ import { createKubeClients } from '../kube/clients.js';
 import { clusterTaskQueue } from '../spec/names.js';
 import type { WorkerConfig } from '../spec/worker-config.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import type { CapturedFile } from '../logs/capture.js';
 import { activityLogAttributes, type Logger } from './logger.js';
 import { clusterCostMeasurement } from '../cost/cluster-wiring.js';
 import { createCostMetrics, type CostMetrics } from '../cost/metrics.js';
 import { executorActivities } from '../executors/port.js';
+import type { EvaluationMetrics } from './evaluation-metrics.js';
 import { createDockerExecutor } from '../executors/docker/executor.js';
 import { createKubernetesExecutor } from '../executors/kubernetes/executor.js';
 
@@ -89,6 +91,8 @@ export interface StartWorkersDeps {
   readonly costMetrics?: CostMetrics;
   /** Told of every record written (metrics; docs/quota.md). */
   readonly onRecord?: (record: EvaluationOutput) => void;
+  /** Told of the bytes log captures store and of failed Kubernetes API calls (metrics; docs/quota.md). */
+  readonly evaluationMetrics?: Pick<EvaluationMetrics, 'captureBytes' | 'kubeApiError'>;
 }
 
 function observedRecords(
@@ -163,6 +167,8 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
   const served = config.clusters.filter(
     (c) => config.serveClusters === null || config.serveClusters.includes(c.name),
   );
+  const metrics = deps.evaluationMetrics;
+  const onStoredBytes = metrics && ((file: CapturedFile, bytes: number) => metrics.captureBytes(file, bytes));
   /** The worker of one cluster's task queue, with its activities. */
   const clusterWorker = (name: string, activities: object): Promise<Worker> =>
     Worker.create({
@@ -178,6 +184,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
         settings: cluster.docker,
         store: deps.store,
         ...(deps.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: deps.heartbeatIntervalMs } : {}),
+        ...(onStoredBytes !== undefined ? { onStoredBytes } : {}),
       });
       clusterWatches.push({ stopAll: () => docker.stop() });
       workers.push(
@@ -196,6 +203,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
             path: cluster.kubeconfig?.path ?? null,
             context: cluster.kubeconfig?.context ?? null,
           },
+      metrics !== undefined ? { onApiError: (code) => metrics.kubeApiError(cluster.name, code) } : {},
     );
     // One pod watch per namespace, shared by the waits and the log captures of every attempt on this cluster.
     const watches = createAttemptWatches(kube);
@@ -218,7 +226,12 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
                 ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
                 : {}),
             },
-            logs: { watches, store: deps.store, splitStreams: cluster.splitLogStreams },
+            logs: {
+              watches,
+              store: deps.store,
+              splitStreams: cluster.splitLogStreams,
+              ...(onStoredBytes !== undefined ? { onStoredBytes } : {}),
+            },
             outputs: {
               store: deps.store,
               ...(deps.heartbeatIntervalMs !== undefined
