@@ -12,7 +12,7 @@ import {
   type V1PriorityClass,
   type V1ResourceQuota,
 } from '@kubernetes/client-node';
-import { apiStatus, orNullOn404, orNullOn409, type KubeClients } from '../kube/clients.js';
+import { apiClient, apiStatus, orNullOn404, orNullOn409, type KubeClients } from '../kube/clients.js';
 import { labelKeys, managedByValue } from '../spec/kube-labels.js';
 import { formatBytes, formatMillicores } from '../spec/quantity.js';
 import { teamQuotaOf, type QuotasConfig, type TeamQuota } from '../spec/quota-config.js';
@@ -138,7 +138,7 @@ export interface TeamBackstop {
 }
 
 export function createTeamBackstop(kube: KubeClients, quotas: QuotasConfig): TeamBackstop {
-  const scheduling = kube.config.makeApiClient(SchedulingV1Api);
+  const scheduling = apiClient(kube, SchedulingV1Api);
   let classes: Promise<void> | null = null;
   const ensureClasses = async (): Promise<void> => {
     for (const priority of Object.keys(priorityClassSpecs) as Priority[]) {

@@ -23,7 +23,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { Counter, register } from 'prom-client';
-import { apiStatus, orNullOn404, type KubeClients } from '../kube/clients.js';
+import { apiClient, apiStatus, orNullOn404, type KubeClients } from '../kube/clients.js';
 import { captureFinalizer, labelKeys, managedByValue } from '../spec/kube-labels.js';
 import {
   evaluationJobGroup,
@@ -197,7 +197,7 @@ export async function sweepCluster(options: SweepOptions, deps: SweepDeps): Prom
   return { dryRun: options.dryRun, fixes, errors };
 
   async function sweepEvaluationJobs(): Promise<void> {
-    const custom = deps.kube.config.makeApiClient(CustomObjectsApi);
+    const custom = apiClient(deps.kube, CustomObjectsApi);
     const common = { group: evaluationJobGroup, version: evaluationJobVersion, plural: evaluationJobPlural };
     let items: EvaluationJobResource[];
     try {

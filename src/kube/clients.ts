@@ -11,6 +11,8 @@ import {
   NetworkingV1Api,
   Watch,
   ApiException,
+  type ApiConstructor,
+  type ApiType,
 } from '@kubernetes/client-node';
 
 /** Where a cluster's credentials come from. */
@@ -105,8 +107,8 @@ function reportingWatch(watch: Watch, hook: KubeApiErrorHook): Watch {
 /**
  * Builds clients for one cluster. With `onApiError`, every failed call through them is reported: the generated
  * clients' methods, the watch, and the raw GETs ({@link openGet}, {@link getText}) made with their `config`. This is
- * the one place Kubernetes API calls of the worker pass through; API clients made elsewhere with
- * `config.makeApiClient` and exec streams are not covered.
+ * the one place Kubernetes API calls of the worker pass through: other API clients are made with {@link apiClient};
+ * exec streams (`./exec-stream.ts`) are not covered.
  *
  * @throws {KubeConfigError} when the kubeconfig cannot be read or the context does not exist.
  */
@@ -145,6 +147,16 @@ export function createKubeClients(
     networking: reportingApi(clients.networking, hook),
     watch: reportingWatch(clients.watch, hook),
   };
+}
+
+/**
+ * An API client of `kube`'s cluster beyond the ones {@link KubeClients} holds (custom objects, scheduling, …), its
+ * failed calls reported like theirs when `kube` was built with `onApiError`.
+ */
+export function apiClient<T extends ApiType>(kube: Pick<KubeClients, 'config'>, type: ApiConstructor<T>): T {
+  const api = kube.config.makeApiClient(type);
+  const hook = errorHooks.get(kube.config);
+  return hook === undefined ? api : reportingApi(api, hook);
 }
 
 /** The HTTP status of a Kubernetes API error, or undefined for anything else (network errors, bugs). */

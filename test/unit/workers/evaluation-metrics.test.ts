@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
-import { createKubeClients, getText } from '../../../src/kube/clients.js';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { apiClient, createKubeClients, getText } from '../../../src/kube/clients.js';
 import { LogCapture, type CapturedFile } from '../../../src/logs/capture.js';
 import type { EvaluationOutput } from '../../../src/spec/record.js';
 import {
@@ -233,6 +234,16 @@ describe('assay_kube_api_errors_total through createKubeClients', () => {
     await kube.core.readNamespacedPod({ name: 'known', namespace: 'ns' });
     await expect(kube.core.readNamespacedPod({ name: 'gone', namespace: 'ns' })).rejects.toThrow();
     await expect(kube.batch.readNamespacedJob({ name: 'gone', namespace: 'ns' })).rejects.toThrow();
+    const custom = apiClient(kube, CustomObjectsApi);
+    await expect(
+      custom.getNamespacedCustomObject({
+        group: 'g',
+        version: 'v1',
+        namespace: 'ns',
+        plural: 'p',
+        name: 'gone',
+      }),
+    ).rejects.toThrow();
     await expect(getText(kube.config, '/metrics')).rejects.toThrow('answered 500');
     await new Promise<void>((resolve) => {
       void kube.watch.watch(
@@ -247,7 +258,7 @@ describe('assay_kube_api_errors_total through createKubeClients', () => {
     await expect(getText(kube.config, '/metrics', aborted.signal)).rejects.toThrow();
     expect(lines(await registry.metrics(), 'assay_kube_api_errors_total{').sort()).toEqual([
       'assay_kube_api_errors_total{cluster="local",code="403"} 1',
-      'assay_kube_api_errors_total{cluster="local",code="404"} 2',
+      'assay_kube_api_errors_total{cluster="local",code="404"} 3',
       'assay_kube_api_errors_total{cluster="local",code="500"} 1',
     ]);
   });
