@@ -13,7 +13,6 @@
  * to CI; the case alone takes 19 s instead of 7 s.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -29,6 +28,7 @@ import { labelKeys } from '../../src/spec/kube-labels.js';
 import type { EvaluationRecord } from '../../src/spec/record.js';
 import type { S3ObjectStore } from '../../src/storage/index.js';
 import { localStackCollector } from '../../src/workers/config.js';
+import { freeLoopbackPort } from '../../src/workers/temporal-metrics.js';
 import { observeEvaluation } from '../support/cluster-observer.js';
 import { dockerRunInputs, dockerRunLines, words } from '../support/docker-run-lines.js';
 import {
@@ -83,16 +83,6 @@ afterAll(async () => {
 
 const workerProcesses = createWorkerProcesses();
 let configDir: string | undefined;
-
-/** A free TCP port on loopback, for a worker's metrics endpoint. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
 
 /**
  * A worker config file as an operator writes one: the stack's cluster and Docker engine, `teams` as the rollout,
@@ -158,7 +148,7 @@ function workerKilledAndTeamFlipped(): void {
       const crashClient = new AssayClient(client.temporal, { taskQueue: crashQueue });
       const dk = teamOf('docker');
       const k8s = teamOf('kubernetes');
-      const [portA, portB] = [await freePort(), await freePort()];
+      const [portA, portB] = [await freeLoopbackPort(), await freeLoopbackPort()];
       const before = await workerConfigFile('before', { [dk]: 'docker' }, portA);
       const after = await workerConfigFile('after', { [dk]: 'kubernetes' }, portB);
       // 200,000 lines of ~100 bytes at 5,000/s for 40 s: the events file passes the 5 MiB part size ~6 s in, so the
@@ -244,6 +234,22 @@ function workerKilledAndTeamFlipped(): void {
           `assay_evaluations_total{team="${dk}",outcome="Succeeded",executor="kubernetes"} 1`,
           `assay_evaluations_total{team="${k8s}",outcome="Succeeded",executor="kubernetes"} 1`,
         ]);
+        // The same scrape carries the Temporal SDK's own worker metrics and the evaluation durations, no family
+        // twice (docs/quota.md, "Metrics").
+        const scraped = metrics.split('\n');
+        expect(scraped).toContain('assay_worker_temporal_metrics_up 1');
+        const samples = (prefix: string): boolean => scraped.some((l) => l.startsWith(prefix));
+        expect([
+          samples('temporal_worker_task_slots_available{'),
+          samples('temporal_workflow_task_schedule_to_start_latency_count{'),
+          samples('assay_evaluations_in_phase{phase="Running"}'),
+        ]).toEqual([true, true, true]);
+        const durations = scraped.filter(
+          (l) => l.startsWith('assay_evaluation_duration_seconds_count{') && l.includes(`team="${dk}"`),
+        );
+        expect(durations).toEqual([expect.stringMatching(/outcome="Succeeded".* 2$/)]);
+        const comments = scraped.filter((l) => /^# (HELP|TYPE) /.test(l));
+        expect(comments.filter((l, i) => comments.indexOf(l) !== i)).toEqual([]);
       } finally {
         observer.stop();
       }
