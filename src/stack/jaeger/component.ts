@@ -18,6 +18,11 @@ const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
  * refuses Jaeger's module, whose go.mod has replace directives.
  */
 export const jaegerModule = join(repoRoot, 'deploy/local/jaeger');
+/**
+ * Assay's own trace viewer (`index.html`, `static/`), which the query extension serves as its UI: the Go module
+ * ships no built Jaeger UI (a React app Jaeger's releases build separately with npm), only a placeholder page.
+ */
+export const traceViewerDir = fileURLToPath(new URL('./ui', import.meta.url));
 
 /** Cache key of the binary: the Jaeger version plus a hash of the wrapper module, so editing it triggers a build. */
 export async function jaegerBinaryVersion(): Promise<string> {
@@ -43,10 +48,11 @@ export const MAX_TRACES = 100_000;
 
 /**
  * Jaeger's configuration (an OpenTelemetry Collector config): OTLP over gRPC and HTTP in, a bounded in-memory store,
- * the query API and UI out; everything on 127.0.0.1. Nothing else is enabled: no Jaeger/Zipkin receivers, no remote
- * sampling, no health-check or pprof extensions, no self-tracing (`enable_tracing: false`, which would export to
- * `localhost:4317`), no internal metrics endpoint (`level: none`, which would serve Prometheus on `:8888`). The query
- * API's gRPC server cannot be turned off; it takes a free port (`:0`), as nothing here uses it.
+ * the query API and Assay's trace viewer ({@link traceViewerDir}) out; everything on 127.0.0.1. Nothing else is
+ * enabled: no Jaeger/Zipkin receivers, no remote sampling, no health-check or pprof extensions, no self-tracing
+ * (`enable_tracing: false`, which would export to `localhost:4317`), no internal metrics endpoint (`level: none`,
+ * which would serve Prometheus on `:8888`). The query API's gRPC server cannot be turned off; it takes a free port
+ * (`:0`), as nothing here uses it.
  */
 export function jaegerConfig(
   config: Pick<StackConfig, 'otlpGrpcPort' | 'otlpHttpPort' | 'tracesUiPort'>,
@@ -75,6 +81,8 @@ export function jaegerConfig(
         enable_tracing: false,
         http: { endpoint: `${host}:${config.tracesUiPort}` },
         grpc: { endpoint: `${host}:0` },
+        // `/static/…` from the directory, its index.html for every other path outside `/api/` (e.g. `/trace/<id>`).
+        ui: { assets_path: traceViewerDir },
       },
     },
     receivers: {
@@ -106,18 +114,20 @@ export function otlpHttpProbe(endpoint: string, timeoutMs = 2_000): Promise<true
 /**
  * The trace store: Jaeger v2 (built from its Go module) with OTLP receivers, in-memory storage and its query API, on
  * loopback. Traces live as long as the process. The Go module ships no built Jaeger UI (Jaeger's releases build it
- * from jaeger-ui with npm), so the UI port's `/` shows Jaeger's placeholder page; the query API (`/api/…`) is whole.
+ * from jaeger-ui with npm), so the UI port serves Assay's own small trace viewer instead (`/trace/<id>`, and `/` to
+ * list a service's recent traces; {@link traceViewerDir}); the query API (`/api/…`) is whole.
  */
 export class JaegerComponent implements Component {
   readonly name = 'jaeger';
-  readonly description = 'trace store (Jaeger v2: OTLP gRPC/HTTP in, in-memory storage, query API)';
+  readonly description =
+    'trace store (Jaeger v2: OTLP gRPC/HTTP in, in-memory storage, query API, trace viewer)';
 
   /** Base URL of the OTLP/HTTP receiver, as `OTEL_EXPORTER_OTLP_ENDPOINT` takes it (`/v1/traces` is appended). */
   static otlpEndpoint(ctx: StackContext): string {
     return `http://127.0.0.1:${ctx.config.otlpHttpPort}`;
   }
 
-  /** Base URL of the query API (`/api/traces/<id>`, `/api/services`) and the UI. */
+  /** Base URL of the query API (`/api/traces/<id>`, `/api/services`) and the trace viewer (`/trace/<id>`). */
   static uiUrl(ctx: StackContext): string {
     return `http://127.0.0.1:${ctx.config.tracesUiPort}`;
   }

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { stackComponents } from '../../../src/stack/components.js';
@@ -14,6 +14,7 @@ import {
   jaegerModule,
   MAX_TRACES,
   otlpHttpProbe,
+  traceViewerDir,
 } from '../../../src/stack/jaeger/component.js';
 import { tempStackContext } from './helpers.js';
 
@@ -39,6 +40,7 @@ interface JaegerYaml {
       readonly storage: unknown;
       readonly http: unknown;
       readonly enable_tracing: unknown;
+      readonly ui: { readonly assets_path: string };
     };
   };
   readonly receivers: unknown;
@@ -90,6 +92,21 @@ describe('the trace store configuration', () => {
     expect(config.service.extensions).toEqual(['jaeger_storage', 'jaeger_query']);
     expect(config.extensions.jaeger_query.enable_tracing).toBe(false);
     expect(config.service.telemetry.metrics).toEqual({ level: 'none' });
+  });
+
+  it('serves Assay’s trace viewer from src/stack/jaeger/ui as the UI', async () => {
+    const dir = config.extensions.jaeger_query.ui.assets_path;
+    expect(config.extensions.jaeger_query.ui).toEqual({ assets_path: traceViewerDir });
+    expect(isAbsolute(dir)).toBe(true);
+    expect(dir.replaceAll('\\', '/')).toMatch(/\/src\/stack\/jaeger\/ui$/);
+    // Jaeger serves index.html for every path outside /api/ and /static/ (e.g. /trace/<id>), so the page's assets
+    // resolve from `<base href="/"`, which Jaeger also rewrites when the query API has a base path.
+    const index = await readFile(join(dir, 'index.html'), 'utf8');
+    expect(index).toContain('<base href="/"');
+    expect(index).toContain('src="static/viewer.js"');
+    expect(index).toContain('href="static/viewer.css"');
+    await expect(access(join(dir, 'static', 'viewer.js'))).resolves.toBeUndefined();
+    await expect(access(join(dir, 'static', 'viewer.css'))).resolves.toBeUndefined();
   });
 
   it('follows the configured ports', () => {
