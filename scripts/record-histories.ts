@@ -6,6 +6,9 @@
  *
  *   eval "$(npm run --silent stack -- env)" && npx tsx scripts/record-histories.ts [name …]
  *
+ * The histories of before the tracing interceptors are kept in `before-tracing/`: evaluations that started then
+ * must still replay.
+ *
  * Histories are saved in binary protobuf (this install's `historyToJSON` meets two protobufjs versions and fails).
  * Prints each scenario's outcome and history length; exits non-zero if a scenario did not end as expected.
  */
@@ -21,6 +24,8 @@ import { labelKeys } from '../src/spec/kube-labels.js';
 import { evaluationWorkflowId } from '../src/spec/names.js';
 import type { Outcome } from '../src/spec/record.js';
 import { startWorkerProcess } from '../src/workers/child-process.js';
+import { startTelemetry } from '../src/telemetry/sdk.js';
+import { tracingClientInterceptors } from '../src/telemetry/temporal.js';
 
 const historiesDir = join(process.cwd(), 'test', 'workflows', 'histories');
 const team = 'replay';
@@ -177,7 +182,9 @@ async function record(scenario: Scenario, connection: Connection, kube: KubeClie
   const queue = `assay-replay-${ulid().toLowerCase().slice(-10)}`;
   const workers = await workerGroup(queue);
   try {
-    const client = new AssayClient(new Client({ connection }), { taskQueue: queue });
+    const client = new AssayClient(new Client({ connection, interceptors: tracingClientInterceptors() }), {
+      taskQueue: queue,
+    });
     const evaluationId = `${scenario.name}-${ulid().toLowerCase().slice(-8)}`;
     await client.start(
       {
@@ -228,7 +235,7 @@ async function recordJanitor(connection: Connection): Promise<string> {
   const queue = `assay-replay-${ulid().toLowerCase().slice(-10)}`;
   const workers = await workerGroup(queue);
   try {
-    const client = new Client({ connection });
+    const client = new Client({ connection, interceptors: tracingClientInterceptors() });
     const handle = await client.workflow.start('janitor', {
       taskQueue: queue,
       workflowId: `janitor-replay-${ulid().toLowerCase().slice(-8)}`,
@@ -247,6 +254,17 @@ async function recordJanitor(connection: Connection): Promise<string> {
 }
 
 async function main(): Promise<void> {
+  // Recorded as production runs them: traced from the client (the worker processes trace too, with the stack's
+  // OTEL_EXPORTER_OTLP_ENDPOINT), so the histories carry the tracing interceptors' headers.
+  const telemetry = startTelemetry({ serviceName: 'assay-record-histories' });
+  try {
+    await recordAll();
+  } finally {
+    await telemetry.shutdown();
+  }
+}
+
+async function recordAll(): Promise<void> {
   const only = process.argv.slice(2);
   const chosen = only.length === 0 ? scenarios : scenarios.filter((s) => only.includes(s.name));
   const janitor = only.length === 0 || only.includes(janitorHistory);

@@ -5,6 +5,7 @@
  * attempt's `result.json`. Only keys, sizes, digests and counts go back to the workflow; a large result or manifest
  * stays in object storage.
  */
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Context } from '@temporalio/activity';
@@ -92,6 +93,29 @@ export interface OutputActivityDeps {
   readonly heartbeatIntervalMs?: number;
   /** Another executor's way to the output tar (Docker: the archive API); default: the collector sidecar. */
   readonly openTar?: OpenOutputTar;
+  /**
+   * Sends the spans the evaluation left (`ASSAY_SPANS_PATH`) to the trace store, keeping those of `traceId` only
+   * (src/telemetry/pod-spans.ts); absent where tracing is off.
+   */
+  readonly forwardSpans?: (spans: Buffer, traceId: string) => Promise<unknown>;
+}
+
+/** Forwards the evaluation's own spans, best effort: a bad file or an unreachable store is logged, never fatal. */
+async function forwardEvaluationSpans(
+  deps: OutputActivityDeps,
+  spans: Buffer | null,
+  log: { warn(message: string, meta?: Record<string, unknown>): void },
+): Promise<void> {
+  if (spans === null || deps.forwardSpans === undefined) return;
+  const spanContext = trace.getActiveSpan()?.spanContext();
+  if (spanContext === undefined || !isSpanContextValid(spanContext)) return;
+  try {
+    await deps.forwardSpans(spans, spanContext.traceId);
+  } catch (err) {
+    log.warn("the evaluation's spans were not forwarded", {
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
 }
 
 function parseJson(bytes: Buffer): { ok: true; value: unknown } | { ok: false; message: string } {
@@ -210,6 +234,7 @@ export function createOutputActivities(deps: OutputActivityDeps): OutputActiviti
         let extracted: ExtractOutcome | null = null;
         if (outputs !== null && input.pod !== null) {
           extracted = await readCollector(input, outputs, input.pod, progress, signal);
+          await forwardEvaluationSpans(deps, extracted.spans, ctx.log);
         }
 
         // The result: the result file when there is one, else the termination message.

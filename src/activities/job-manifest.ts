@@ -2,6 +2,7 @@
  * Builds the Kubernetes objects of one attempt (the pod anatomy of docs/architecture.md). Pure: the same request and
  * cluster settings always give the same objects, so creating them is idempotent by name.
  */
+import { traceEnv } from '../spec/trace-context.js';
 import type {
   V1AppArmorProfile,
   V1Container,
@@ -243,6 +244,7 @@ function envVars(request: JobRequest): V1EnvVar[] {
     { name: 'ASSAY_EVALUATION_ID', value: request.evaluationId },
     { name: 'ASSAY_ATTEMPT', value: String(request.attempt) },
     ...outputEnv(request),
+    ...traceEnv(request),
     // Tools that write caches under $HOME need a writable one; the root filesystem is read-only.
     ...(request.env.some((e) => e.name === 'HOME') ? [] : [{ name: 'HOME', value: '/tmp' }]),
   ];

@@ -1,4 +1,5 @@
 /** The durable record of an evaluation in object storage (`evaluations/<id>/record.json`). */
+import { keepFailedTrace } from '../telemetry/rescue.js';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
@@ -94,6 +95,12 @@ export function createRecordActivities(deps: RecordActivityDeps): RecordActiviti
           });
         }
         throw err;
+      }
+      // A failed evaluation's trace is kept even when it was not sampled (src/telemetry/rescue.ts).
+      if (keepFailedTrace(output)) {
+        Context.current().log.info('failed evaluation kept in its trace although not sampled', {
+          traceId: output.traceId,
+        });
       }
       return { key, bytes, cost, overBudget };
     },

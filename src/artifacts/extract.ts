@@ -52,6 +52,8 @@ export interface ExtractOutcome {
   readonly violationCount: number;
   /** The result file's bytes (at most the result's maxBytes), or null when the stream had none. */
   readonly result: Buffer | null;
+  /** The evaluation's spans file (`ASSAY_SPANS_PATH`), or null when it left none. */
+  readonly spans: Buffer | null;
 }
 
 const contentTypes: Record<string, string> = {
@@ -84,6 +86,7 @@ export async function extractTar(source: Readable, options: ExtractOptions): Pro
   const violations: ArtifactViolation[] = [];
   let violationCount = 0;
   let result: Buffer | null = null;
+  let spans: Buffer | null = null;
   const requestOptions = signal !== undefined ? { signal } : {};
 
   // The pack being filled, and the uploads of full ones (at most `packing.uploads` at once).
@@ -168,6 +171,12 @@ export async function extractTar(source: Readable, options: ExtractOptions): Pro
           result = Buffer.concat(chunks);
           break;
         }
+        case 'spans': {
+          const chunks: Buffer[] = [];
+          for await (const chunk of entry) chunks.push(chunk as Buffer);
+          spans = Buffer.concat(chunks);
+          break;
+        }
         case 'reject':
           violationCount++;
           if (violations.length < maxReportedViolations) violations.push(decision.violation);
@@ -189,5 +198,5 @@ export async function extractTar(source: Readable, options: ExtractOptions): Pro
     source.off('error', fail);
     if (!finished) source.destroy();
   }
-  return { manifest, violations, violationCount, result };
+  return { manifest, violations, violationCount, result, spans };
 }

@@ -5,6 +5,7 @@
  *
  * No I/O here: the activity feeds entries in and acts on the decisions.
  */
+import { maxSpansFileBytes, spansArtifactPath } from '../spec/trace-context.js';
 import type { ArtifactViolation, ArtifactViolationKind } from '../spec/record.js';
 
 /** Top-level directories of the collector's tar stream: `tar -c -C /assay result artifacts`. */
@@ -56,6 +57,8 @@ export type EntryDecision =
   | { readonly action: 'artifact'; readonly path: string; readonly size: number }
   /** The result file: read it (bounded) and validate it as JSON. */
   | { readonly action: 'result'; readonly size: number }
+  /** The evaluation's own spans (`ASSAY_SPANS_PATH`, docs/observability.md): read them (bounded) for the trace store. */
+  | { readonly action: 'spans'; readonly size: number }
   /** Not wanted and not a problem (directories, files outside the declared paths): drain it. */
   | { readonly action: 'ignore' }
   /** Refused: drain it and report the violation. */
@@ -191,6 +194,11 @@ export class EntryPolicy {
       return violation(shown, 'invalidName', 'outside the result and artifacts directories');
     }
     if (segments.length === 0 || type === 'directory') return { action: 'ignore' };
+    if (path === spansArtifactPath && (type === 'file' || type === 'contiguous-file')) {
+      // Assay's channel, whatever the declared paths: forwarded when small enough, never an artifact.
+      const size = entry.size ?? 0;
+      return size <= maxSpansFileBytes ? { action: 'spans', size } : { action: 'ignore' };
+    }
     if (!this.#wanted(path)) return { action: 'ignore' };
     switch (type) {
       case 'file':

@@ -40,6 +40,9 @@ import {
 import { storageKeys } from '../spec/storage-keys.js';
 import { evaluationStartAttributes, searchAttributeKeys } from '../spec/search-attribute-keys.js';
 import { startInputOf } from './start-input.js';
+import { isSpanContextValid, SpanKind, type Span } from '@opentelemetry/api';
+import { assayTracer } from '../telemetry/sdk.js';
+import { tracingClientInterceptors } from '../telemetry/temporal.js';
 import { quotaSnapshot, quotaSnapshots, withLiveQueuePosition } from './quota.js';
 import type { QuotaSnapshot } from '../spec/quota.js';
 
@@ -250,7 +253,11 @@ export class AssayClient {
         { cause: err },
       );
     }
-    return new AssayClient(new Client({ connection, namespace }), options, connection);
+    return new AssayClient(
+      new Client({ connection, namespace, interceptors: tracingClientInterceptors() }),
+      options,
+      connection,
+    );
   }
 
   get namespace(): string {
@@ -286,6 +293,41 @@ export class AssayClient {
       submittedAt: new Date().toISOString(),
     };
     const s = job.spec;
+    // The submit span is the evaluation trace's root (or a child of the caller's span): the client interceptor's
+    // StartWorkflow span, and through the headers the whole workflow, are its children (docs/observability.md).
+    await assayTracer().startActiveSpan(
+      `submit ${evaluationId}`,
+      { kind: SpanKind.PRODUCER, attributes: { 'assay.evaluation_id': evaluationId, 'assay.team': s.team } },
+      async (span) => {
+        try {
+          await this.startWorkflow(job, input, workflowId, options, traceIdOf(span));
+        } finally {
+          span.end();
+        }
+      },
+    );
+    // With USE_EXISTING the server answers with the running execution when there is one, and REJECT_DUPLICATE
+    // refuses a finished one: the execution is ours only if it carries the input this call sent.
+    const existing = await startInputOf(this.temporal, { workflowId });
+    if (existing?.submittedAt === input.submittedAt)
+      return { evaluationId, workflowId, existing: false, manifest: job };
+    const existingEvaluation = await this.existingOf(workflowId);
+    if (existing === null || canonicalJson(existing.spec) !== canonicalJson(input.spec)) {
+      throw new EvaluationConflictError(evaluationId, existingEvaluation);
+    }
+    return { evaluationId, workflowId, existing: true, existingEvaluation, manifest: job };
+  }
+
+  /** Starts the evaluation workflow (a conflict with a running one is sorted out by the caller). */
+  private async startWorkflow(
+    job: EvaluationJob,
+    input: EvaluationInput,
+    workflowId: string,
+    options: StartOptions,
+    traceId: string | null,
+  ): Promise<void> {
+    const s = job.spec;
+    const evaluationId = input.evaluationId;
     try {
       await this.temporal.workflow.start(evaluationWorkflowType, {
         taskQueue: this.taskQueue,
@@ -293,7 +335,10 @@ export class AssayClient {
         args: [input],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        typedSearchAttributes: evaluationStartAttributes(s),
+        typedSearchAttributes: [
+          ...evaluationStartAttributes(s),
+          ...(traceId !== null ? [{ key: searchAttributeKeys.traceId, value: traceId }] : []),
+        ],
         ...(options.memo !== undefined ? { memo: options.memo } : {}),
         staticSummary: `${s.team}/${s.user}: ${s.image}${job.metadata.name ? ` (${job.metadata.name})` : ''}`,
         staticDetails: [
@@ -309,16 +354,6 @@ export class AssayClient {
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
-    // With USE_EXISTING the server answers with the running execution when there is one, and REJECT_DUPLICATE
-    // refuses a finished one: the execution is ours only if it carries the input this call sent.
-    const existing = await startInputOf(this.temporal, { workflowId });
-    if (existing?.submittedAt === input.submittedAt)
-      return { evaluationId, workflowId, existing: false, manifest: job };
-    const existingEvaluation = await this.existingOf(workflowId);
-    if (existing === null || canonicalJson(existing.spec) !== canonicalJson(input.spec)) {
-      throw new EvaluationConflictError(evaluationId, existingEvaluation);
-    }
-    return { evaluationId, workflowId, existing: true, existingEvaluation, manifest: job };
   }
 
   private async existingOf(workflowId: string): Promise<ExistingEvaluation> {
@@ -419,4 +454,10 @@ export class AssayClient {
     }
     return err;
   }
+}
+
+/** The trace id of `span` when it belongs to a real trace (not the API's no-op span of a process without tracing). */
+function traceIdOf(span: Span): string | null {
+  const context = span.spanContext();
+  return isSpanContextValid(context) ? context.traceId : null;
 }

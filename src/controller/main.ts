@@ -9,6 +9,7 @@ import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor }
 import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { AssayClient } from '../client/assay-client.js';
+import { tracingClientInterceptors } from '../telemetry/temporal.js';
 import { workflowTaskQueue } from '../spec/names.js';
 import { temporalTlsOptions } from '../spec/temporal-tls.js';
 import { runController } from './controller.js';
@@ -137,9 +138,16 @@ export function startController(options: StartControllerOptions): RunningControl
     connectTimeout: '5 seconds',
     interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3 }))],
   });
-  const client = new AssayClient(new Client({ connection, namespace: config.temporalNamespace }), {
-    taskQueue: config.taskQueue,
-  });
+  const client = new AssayClient(
+    new Client({
+      connection,
+      namespace: config.temporalNamespace,
+      interceptors: tracingClientInterceptors(),
+    }),
+    {
+      taskQueue: config.taskQueue,
+    },
+  );
   const stop = new AbortController();
   let current: Promise<void> = Promise.resolve();
   const elector = new LeaderElector({

@@ -39,8 +39,10 @@ export async function buildJavaScript(outDir: string): Promise<void> {
   }
   // The worker reads this instead of bundling src/workflows (absent from the image) at start-up.
   const { bundleWorkflowCode } = await import('@temporalio/worker');
+  const { workflowInterceptorModules } = await import('../telemetry/temporal.js');
   const { code } = await bundleWorkflowCode({
     workflowsPath: join(repoRoot, 'src/workflows/index.ts'),
+    workflowInterceptorModules: [...workflowInterceptorModules],
     logger: {
       log: () => undefined,
       trace: () => undefined,

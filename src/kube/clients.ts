@@ -2,6 +2,7 @@
  * Kubernetes clients for one cluster, built from a kubeconfig file/context or the in-cluster service account, plus
  * the few raw HTTP calls the generated clients do not offer (streamed pod logs, apiserver metrics).
  */
+import { inClientSpan, tracedKubeApi } from '../telemetry/ports.js';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import {
@@ -133,9 +134,10 @@ export function createKubeClients(
   const hook = options.onApiError;
   const clients = {
     config,
-    core: config.makeApiClient(CoreV1Api),
-    batch: config.makeApiClient(BatchV1Api),
-    networking: config.makeApiClient(NetworkingV1Api),
+    // Each call in a span of its own (src/telemetry/ports.ts).
+    core: tracedKubeApi(config.makeApiClient(CoreV1Api), config.getCurrentContext()),
+    batch: tracedKubeApi(config.makeApiClient(BatchV1Api), config.getCurrentContext()),
+    networking: tracedKubeApi(config.makeApiClient(NetworkingV1Api), config.getCurrentContext()),
     watch: new Watch(config),
   };
   if (hook === undefined) return clients;
@@ -245,6 +247,26 @@ export class KubeHttpError extends Error {
  * @throws {KubeHttpError} for any status other than 200 (the body is read for the message).
  */
 export async function openGet(
+  config: KubeConfig,
+  path: string,
+  query: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<IncomingMessage> {
+  // The span ends when the response starts: a streamed log's own time is its capture's (the activity span).
+  return await inClientSpan(`k8s GET ${resourceOf(path)}`, { 'url.path': path }, () =>
+    openGetUntraced(config, path, query, signal),
+  );
+}
+
+/** `pods/log` of `/api/v1/namespaces/x/pods/y/log`, `metrics` of `/metrics`: the path without names. */
+function resourceOf(path: string): string {
+  const segments = path.split('/').filter((s) => s !== '');
+  const pods = segments.indexOf('pods');
+  if (pods >= 0 && pods + 2 < segments.length) return `pods/${segments.slice(pods + 2).join('/')}`;
+  return segments.at(-1) ?? path;
+}
+
+async function openGetUntraced(
   config: KubeConfig,
   path: string,
   query: Record<string, string>,

@@ -2,6 +2,7 @@
  * What the workflow asks a cluster worker to run for one attempt: the parts of the normalised EvaluationJob that
  * shape the Kubernetes Job, plus the identity of the attempt. Plain data, so it travels through Temporal history.
  */
+import { traceCarrierSchema } from './trace-context.js';
 import { z } from 'zod';
 import { priorities } from './spec-constants.js';
 import { evaluationIdSchema } from './names.js';
@@ -92,5 +93,7 @@ export const jobRequestSchema = z.object({
   outputs: jobOutputsSchema.nullable().optional(),
   /** Absent in attempts planned before isolation existed: RuntimeDefault seccomp and no egress policy. */
   security: jobSecuritySchema.optional(),
+  /** The trace context the main container continues (`TRACEPARENT`; docs/observability.md); absent: none. */
+  trace: traceCarrierSchema.optional(),
 });
 export type JobRequest = z.infer<typeof jobRequestSchema>;

@@ -4,6 +4,7 @@
  * few fields it cannot work without (`planFromSpec`). Neither step runs zod inside the workflow: a stricter schema or
  * a new default therefore applies to new evaluations only and can never change the decisions of one that runs.
  */
+import type { TraceCarrierValue } from './trace-context.js';
 import { parseEvaluationJob } from './evaluation-job.js';
 import type { EvaluationJob } from './evaluation-job-schema.js';
 import type { Priority } from './spec-constants.js';
@@ -169,6 +170,8 @@ export interface AttemptPlacement {
   readonly runtimeClassName: string | null;
   /** The isolation resolved with the cluster choice; absent in workflows started before it existed. */
   readonly security?: JobSecurity;
+  /** The trace context of the attempt (docs/observability.md); absent without one. */
+  readonly trace?: TraceCarrierValue;
 }
 
 /** The Job request for one attempt of `plan`: the plan's workload at `placement`. */

@@ -13,6 +13,9 @@ import { evaluationIdSchema } from './names.js';
 import { attemptMeasurementSchema, evaluationCostSchema } from './cost.js';
 import { webhookEvents } from './spec-constants.js';
 
+/** An OpenTelemetry trace id: 32 lower-case hex digits. */
+export const traceIdSchema = z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits');
+
 /** Phases of an evaluation, in the order they are normally passed through. */
 export const phases = [
   'Validating',
@@ -37,6 +40,8 @@ export const outcomes = [
   'InfrastructureError',
 ] as const;
 export const outcomeSchema = z.enum(outcomes);
+/** The outcomes that count as failures (a cancel is not one): kept in traces whatever the sampling. */
+export const failureOutcomes = ['Failed', 'TimedOut', 'ConfigurationError', 'InfrastructureError'] as const;
 export type Outcome = z.infer<typeof outcomeSchema>;
 
 /**
@@ -235,6 +240,11 @@ export const evaluationRecordSchema = z.object({
    * they happen, also after the evaluation ended (a delivery outlives it); absent while there are none.
    */
   notifications: z.object({ deadLetters: z.array(recordDeadLetterSchema) }).optional(),
+  /**
+   * The evaluation's OpenTelemetry trace (docs/observability.md): 32 hex digits, the id the trace store is searched
+   * by; absent in records from before tracing, null where the workflow ran without the tracing interceptors.
+   */
+  traceId: traceIdSchema.nullable().optional(),
   /** The normalised EvaluationJob manifest the evaluation ran. */
   spec: z.json(),
 });
@@ -274,6 +284,8 @@ export const evaluationStatusSchema = z.object({
   timings: timingsSchema,
   attempts: z.array(attemptRecordSchema),
   recordKey: z.string(),
+  /** The evaluation's trace id (docs/observability.md); absent from workflows started before tracing. */
+  traceId: traceIdSchema.nullable().optional(),
   /** When the workflow is backing off before the next attempt: when that attempt starts. */
   nextAttemptAt: isoTimestamp.nullable(),
   /** While phase is `Queued`: the 1-based place in the team's quota queue, and what it waits for (docs/quota.md). */

@@ -29,6 +29,8 @@ export const assaySearchAttributeTable = {
   costUsd: { name: 'AssayCostUsd', type: 'Double' },
   batch: { name: 'AssayBatch', type: 'Keyword' },
   schedule: { name: 'AssaySchedule', type: 'Keyword' },
+  /** The evaluation's trace id (docs/observability.md), set by a client that traces. */
+  traceId: { name: 'AssayTraceId', type: 'Keyword' },
 } as const satisfies Readonly<Record<string, SearchAttributeDefinition>>;
 
 type Table = typeof assaySearchAttributeTable;

@@ -2,6 +2,7 @@
  * The worker's configuration: Temporal connection, the cluster registry and shutdown behaviour. Read once at
  * start-up from an optional YAML/JSON file (`ASSAY_WORKER_CONFIG`) overlaid with the environment.
  */
+import { tracingConfigSchema } from './tracing-config.js';
 import { z } from 'zod';
 import { quotasSchema } from './quota-config.js';
 import { metricsConfigSchema } from './metrics-config.js';
@@ -193,6 +194,8 @@ export const workerConfigSchema = z.object({
   notifications: notificationsConfigSchema,
   /** Prices, spot labels, usage sampling and budgets (`src/spec/pricing-config.ts`, docs/cost.md). */
   cost: costConfigSchema,
+  /** OpenTelemetry traces: on/off, sampling ratio, OTLP endpoint (`./tracing-config.ts`, docs/observability.md). */
+  tracing: tracingConfigSchema,
 });
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 

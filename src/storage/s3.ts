@@ -18,6 +18,7 @@ import {
   type ServiceInputTypes,
   type ServiceOutputTypes,
 } from '@aws-sdk/client-s3';
+import { traceS3Client } from '../telemetry/ports.js';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { type S3StoreConfig, toS3ClientConfig } from './config.js';
@@ -420,7 +421,7 @@ export function createS3ObjectStore(
   tuning: Omit<S3ObjectStoreOptions, 'client' | 'bucket' | 'endpoint'> = {},
 ): S3ObjectStore {
   return new S3ObjectStore({
-    client: new S3Client(toS3ClientConfig(config)),
+    client: traceS3Client(new S3Client(toS3ClientConfig(config)), config.bucket),
     bucket: config.bucket,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     ...tuning,

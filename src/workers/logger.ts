@@ -4,6 +4,7 @@
  * the evaluation id, the evaluation's attempt where the input names one, the activity type, Temporal's attempt of the
  * activity and the cluster, added by {@link activityLogAttributes}.
  */
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import type { Context as ActivityContext } from '@temporalio/activity';
 import type { LogLevel as TemporalLogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { Runtime, type ActivityInterceptorsFactory, type MetricsExporterConfig } from '@temporalio/worker';
@@ -21,6 +22,16 @@ export interface LoggerOptions {
 }
 
 /** The worker's root logger: JSON lines with `time`, `level` (a name), `name: assay-worker`, `pid`, `msg`. */
+/**
+ * `trace_id` and `span_id` of the span active where a line is logged (docs/observability.md), so a log line finds its
+ * trace. Activity lines get them from the OpenTelemetry activity interceptor's log attributes.
+ */
+export function traceFields(): { trace_id?: string; span_id?: string } {
+  const spanContext = trace.getActiveSpan()?.spanContext();
+  if (spanContext === undefined || !isSpanContextValid(spanContext)) return {};
+  return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   return pino(
     {
@@ -30,6 +41,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       formatters: { level: (label) => ({ level: label }) },
       timestamp: pino.stdTimeFunctions.isoTime,
       serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+      mixin: traceFields,
     },
     options.destination ?? pino.destination({ fd: 2, sync: true }),
   );

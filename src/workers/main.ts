@@ -19,6 +19,7 @@ import { coreMetricsExporter, coreScrape, freeLoopbackPort } from './temporal-me
 import { quotaSnapshots } from '../client/quota.js';
 import { ensureJanitorSchedule, janitorScheduleId } from '../janitor/schedule.js';
 import { temporalTlsOptions } from '../spec/temporal-tls.js';
+import { startTelemetry, type Telemetry } from '../telemetry/sdk.js';
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -131,6 +132,22 @@ async function startMetrics(
 async function main(logger: Logger): Promise<void> {
   const config = loadWorkerConfig();
   logger.level = config.logLevel;
+  // First, so every client and worker made below is traced; shut down last, so every span is flushed.
+  const telemetry = startTelemetry({ serviceName: 'assay-worker', config: config.tracing });
+  try {
+    await serve(config, telemetry, logger);
+  } finally {
+    await telemetry.shutdown();
+  }
+}
+
+async function serve(config: WorkerConfig, telemetry: Telemetry, logger: Logger): Promise<void> {
+  if (telemetry.settings.enabled) {
+    logger.info(
+      { endpoint: telemetry.settings.endpoint, samplingRatio: telemetry.settings.samplingRatio },
+      'tracing on',
+    );
+  }
   const s3 = loadS3Config();
   const corePort = await installRuntime(config, logger);
   for (const cluster of config.clusters) {
@@ -165,6 +182,7 @@ async function main(logger: Logger): Promise<void> {
     connection,
     store,
     bundle,
+    telemetry,
     ...(metrics !== null
       ? {
           onRecord: (record) => {

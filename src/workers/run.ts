@@ -32,6 +32,15 @@ import { clusterCostMeasurement } from '../cost/cluster-wiring.js';
 import { createCostMetrics, type CostMetrics } from '../cost/metrics.js';
 import { executorActivities } from '../executors/port.js';
 import type { EvaluationMetrics } from './evaluation-metrics.js';
+import {
+  tracingActivityInterceptor,
+  tracingSinks,
+  workflowInterceptorModules,
+} from '../telemetry/temporal.js';
+import type { Telemetry } from '../telemetry/sdk.js';
+import { forwardPodSpans } from '../telemetry/pod-spans.js';
+import { Resource } from '@opentelemetry/resources';
+import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createDockerExecutor } from '../executors/docker/executor.js';
 import { createKubernetesExecutor } from '../executors/kubernetes/executor.js';
 
@@ -51,6 +60,7 @@ export async function loadWorkflowBundle(
   }
   return await bundleWorkflowCode({
     workflowsPath,
+    workflowInterceptorModules: [...workflowInterceptorModules],
     logger: bundlerLogger(logger?.child({ component: 'bundler' })),
   });
 }
@@ -93,6 +103,8 @@ export interface StartWorkersDeps {
   readonly onRecord?: (record: EvaluationOutput) => void;
   /** Told of the bytes log captures store and of failed Kubernetes API calls (metrics; docs/quota.md). */
   readonly evaluationMetrics?: Pick<EvaluationMetrics, 'captureBytes' | 'kubeApiError'>;
+  /** Where the workflow sandbox's spans go (docs/observability.md); default: nowhere. */
+  readonly telemetry?: Pick<Telemetry, 'spanProcessor' | 'resource' | 'settings'>;
 }
 
 function observedRecords(
@@ -109,6 +121,9 @@ function observedRecords(
   };
 }
 
+/** A sink for workflow spans when the process has no telemetry: they are dropped. */
+const silentTelemetry = { spanProcessor: new NoopSpanProcessor(), resource: Resource.empty() };
+
 /** Creates and runs the workers `config` asks for. */
 export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps): Promise<RunningWorkers> {
   const common = {
@@ -116,6 +131,8 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
     namespace: config.temporal.namespace,
     shutdownGraceTime: `${config.shutdownGraceSeconds} seconds`,
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
+    // The interceptors' sink is registered whether tracing is on or off (src/telemetry/temporal.ts).
+    sinks: tracingSinks(deps.telemetry ?? silentTelemetry),
   } as const;
   const workers: Worker[] = [];
   if (config.serveWorkflows) {
@@ -124,7 +141,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
         ...common,
         taskQueue: config.taskQueue,
         workflowBundle: deps.bundle,
-        interceptors: { activity: [activityLogAttributes(null)] },
+        interceptors: { activity: [tracingActivityInterceptor, activityLogAttributes(null)] },
         activities: {
           ...createClusterActivities({
             registry: config.clusters,
@@ -169,12 +186,16 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
   );
   const metrics = deps.evaluationMetrics;
   const onStoredBytes = metrics && ((file: CapturedFile, bytes: number) => metrics.captureBytes(file, bytes));
+  // The spans an evaluation's own process left in its outputs go to the same trace store (src/telemetry/pod-spans.ts).
+  const otlp = deps.telemetry?.settings.endpoint ?? null;
+  const forwardSpans =
+    otlp !== null ? (spans: Buffer, traceId: string) => forwardPodSpans(spans, traceId, otlp) : undefined;
   /** The worker of one cluster's task queue, with its activities. */
   const clusterWorker = (name: string, activities: object): Promise<Worker> =>
     Worker.create({
       ...common,
       taskQueue: clusterTaskQueue(name, config.taskQueue),
-      interceptors: { activity: [activityLogAttributes(name)] },
+      interceptors: { activity: [tracingActivityInterceptor, activityLogAttributes(name)] },
       activities,
     });
   for (const cluster of served) {
@@ -185,6 +206,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
         store: deps.store,
         ...(deps.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: deps.heartbeatIntervalMs } : {}),
         ...(onStoredBytes !== undefined ? { onStoredBytes } : {}),
+        ...(forwardSpans !== undefined ? { forwardSpans } : {}),
       });
       clusterWatches.push({ stopAll: () => docker.stop() });
       workers.push(
@@ -237,6 +259,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
               ...(deps.heartbeatIntervalMs !== undefined
                 ? { heartbeatIntervalMs: deps.heartbeatIntervalMs }
                 : {}),
+              ...(forwardSpans !== undefined ? { forwardSpans } : {}),
             },
           }),
         ),

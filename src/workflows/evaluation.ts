@@ -6,6 +6,8 @@
  * History economy: the spec travels once (the input); search attributes are upserted only when the phase a user
  * filters on changes (Running, BackingOff, Completed), never repeating what the start already set.
  */
+import { context } from '@opentelemetry/api';
+import { evaluationSpans, type EvaluationSpans, type TraceCarrier } from './tracing.js';
 import {
   ActivityCancellationType,
   ApplicationFailure,
@@ -39,6 +41,7 @@ import type {
   Outcome,
   Phase,
 } from '../spec/record.js';
+import { failureOutcomes } from '../spec/record.js';
 import { attemptJobName, statusQueryName } from '../spec/names.js';
 import { storageKeys } from '../spec/storage-keys.js';
 import { errorTypes } from '../spec/error-types.js';
@@ -158,6 +161,8 @@ function failureText(err: unknown): { reason: string; message: string } {
  */
 export async function evaluation(input: EvaluationInput): Promise<EvaluationOutput> {
   const info = workflowInfo();
+  // First, while the interceptor's RunWorkflow span is the active context (src/workflows/tracing.ts).
+  const spans = evaluationSpans({ 'assay.evaluation_id': input.evaluationId });
   const planned = planFromSpec(input.spec);
   if (!planned.ok) {
     throw ApplicationFailure.create({
@@ -214,6 +219,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
     },
     attempts: state.attempts,
     recordKey: storageKeys.record(input.evaluationId),
+    traceId: spans.traceId,
     nextAttemptAt: state.nextAttemptAt,
     ...quota.view(),
   }));
@@ -224,7 +230,9 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       lines.push(`**Cluster:** ${state.cluster.name} (namespace ${state.cluster.namespace})`);
     const queued = quota.view().queue;
     if (state.phase === 'Queued' && queued !== null) {
-      lines.push(`**Queue:** joined at position ${queued.position} of \`${queued.workflowId}\` — ${queued.waitingFor}`);
+      lines.push(
+        `**Queue:** joined at position ${queued.position} of \`${queued.workflowId}\` — ${queued.waitingFor}`,
+      );
     }
     const attempt = current();
     if (attempt !== undefined) {
@@ -240,6 +248,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       lines.push(`**Outcome:** ${state.outcome}${state.reason !== null ? ` (${state.reason})` : ''}`);
     }
     lines.push(`**Record:** \`${storageKeys.record(input.evaluationId)}\``);
+    if (spans.traceId !== null) lines.push(`**Trace:** \`${spans.traceId}\``);
     return lines.join('\n\n');
   };
   /** The phase search attribute as last upserted (the start sets `Validating`). */
@@ -250,6 +259,8 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
    */
   const setPhase = (phase: Phase, attributes: SearchAttributeUpdatePair[] = []): void => {
     state.phase = phase;
+    if (phase === 'CleaningUp') spans.finish();
+    spans.phase(phaseSpanNames[phase]);
     setCurrentDetails(describe());
     const listed =
       phase === 'Queued' || phase === 'Running' || phase === 'BackingOff' || phase === 'Completed';
@@ -310,20 +321,22 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
 
   try {
     setPhase('SelectingCluster');
-    const cluster = await central.selectCluster({
-      team: plan.team,
-      user: plan.user,
-      evaluationId: input.evaluationId,
-      name: plan.cluster.name,
-      selector: plan.cluster.selector,
-      gpuType: plan.cluster.gpuType,
-      isolation: {
-        image: plan.image,
-        egress: plan.egress,
-        seccomp: plan.security.seccomp,
-        runtime: plan.security.runtime,
-      },
-    });
+    const cluster = await spans.inPhase(() =>
+      central.selectCluster({
+        team: plan.team,
+        user: plan.user,
+        evaluationId: input.evaluationId,
+        name: plan.cluster.name,
+        selector: plan.cluster.selector,
+        gpuType: plan.cluster.gpuType,
+        isolation: {
+          image: plan.image,
+          egress: plan.egress,
+          seccomp: plan.security.seccomp,
+          runtime: plan.security.runtime,
+        },
+      }),
+    );
     state.cluster = cluster;
     // The executor in the memo, which visibility lists return, so `assay list` shows it without reading records
     // (docs/migration.md). Behind a patch: histories from before it have no such command.
@@ -353,6 +366,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
     // Step 3: hold a reservation in the team's quota from here to the cleanup (phase Queued while waiting).
     await quota.reserve(cluster.quota === true, () => setPhase('Queued'));
     for (let attempt = 1; ; attempt++) {
+      spans.attempt(attempt);
       setPhase('CreatingJob');
       const record: AttemptRecord = {
         attempt,
@@ -376,30 +390,45 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
         runId: info.runId,
         runtimeClassName: cluster.runtimeClassName,
         ...(cluster.security !== undefined ? { security: cluster.security } : {}),
+        ...traceOf(spans),
       });
-      await kube.createJob(request);
+      const creator = kube;
+      await spans.inPhase(() => creator.createJob(request));
       // Step 5: the capture runs alongside the wait; only an explicit cancel of its own scope reaches it.
       const ref = { namespace: cluster.namespace, evaluationId: input.evaluationId, attempt };
       let scope!: CancellationScope;
+      const captureSpan = spans.open('capture');
       const logs = CancellationScope.nonCancellable(() => {
         scope = new CancellationScope();
-        return scope.run(() => capturer.storeAttemptLogs({ ...ref, multiline: plan.multiline }));
+        return scope.run(() =>
+          context.with(captureSpan.context, () =>
+            capturer.storeAttemptLogs({ ...ref, multiline: plan.multiline }),
+          ),
+        );
       });
       const capture = { scope, logs, done: false };
       // Known as done, a capture that ended before the wait needs no grace timer.
       logs.then(
-        () => (capture.done = true),
-        () => (capture.done = true),
+        () => {
+          capture.done = true;
+          captureSpan.end();
+        },
+        (err: unknown) => {
+          capture.done = true;
+          captureSpan.end(failureText(err).message);
+        },
       );
       captures.set(attempt, capture);
       setPhase('Running', attempt === 1 ? [{ key: searchAttributeKeys.cluster, value: cluster.name }] : []);
       if (attempt === 1) notifier.notify('started');
-      const end = await waiter.awaitAttempt({
-        namespace: cluster.namespace,
-        evaluationId: input.evaluationId,
-        attempt,
-        timeoutSeconds: plan.timeoutSeconds,
-      });
+      const end = await spans.inPhase(() =>
+        waiter.awaitAttempt({
+          namespace: cluster.namespace,
+          evaluationId: input.evaluationId,
+          attempt,
+          timeoutSeconds: plan.timeoutSeconds,
+        }),
+      );
       Object.assign(record, {
         pod: end.pod,
         exitCode: end.exitCode,
@@ -412,6 +441,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
         ...(end.measurement != null ? { measurement: end.measurement } : {}),
       });
       state.startedAt ??= end.startedAt;
+      spans.attemptEnded(end.kind, end.reason);
       const transientFailure =
         end.kind === 'Failed' &&
         end.exitCode !== null &&
@@ -421,9 +451,11 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       if (!retrying) {
         // Before cleanup: the collector dies with the pod.
         const ref = { namespace: cluster.namespace, evaluationId: input.evaluationId, attempt };
-        ({ collected: outputs, note: outputsNote } = await collectAttemptOutputs(collector, plan, ref, end));
+        ({ collected: outputs, note: outputsNote } = await spans.within('collect', () =>
+          collectAttemptOutputs(collector, plan, ref, end),
+        ));
       }
-      await CancellationScope.nonCancellable(() => finishAttempt(record));
+      await CancellationScope.nonCancellable(() => spans.inPhase(() => finishAttempt(record)));
 
       if (retrying) {
         const delay = backoffSeconds(plan, attempt);
@@ -463,12 +495,12 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
     const unfinished = pending === null ? undefined : state.attempts.find((a) => a.attempt === pending);
     if (unfinished !== undefined) {
       try {
-        await finishAttempt(unfinished, false);
+        await spans.inPhase(() => finishAttempt(unfinished, false));
       } catch (err) {
         state.message = `${state.message ?? ''}; cleanup failed: ${failureText(err).message}`;
       }
     }
-    await quota.release();
+    await spans.inPhase(() => quota.release());
     state.finishedAt = nowIso();
     state.nextAttemptAt = null;
     const judged = withArtifactViolations(
@@ -516,8 +548,9 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       cost: null,
       retentionUntil: new Date(Date.now() + plan.retentionDays * 86_400_000).toISOString(),
       recordKey: storageKeys.record(input.evaluationId),
+      traceId: spans.traceId,
     };
-    const written = await central.writeRecord(record);
+    const written = await spans.inPhase(() => central.writeRecord(record));
     record.cost = written.cost ?? null;
     setPhase('Completed', [
       { key: searchAttributeKeys.outcome, value: record.outcome },
@@ -531,6 +564,28 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       notifier.notify('overBudget', { budget: { month, budget, spent, currency } });
     }
     await notifier.finish(record.outcome);
+    spans.finish({ outcome: record.outcome, failed: failedOutcomes.has(record.outcome) });
     return record;
   });
+}
+
+/** How each phase shows in the trace (src/workflows/tracing.ts); null: no span of its own. */
+const phaseSpanNames: Record<Phase, string | null> = {
+  Validating: null,
+  SelectingCluster: 'select-cluster',
+  Queued: 'queued',
+  CreatingJob: 'create-job',
+  Running: 'running',
+  BackingOff: 'backing-off',
+  CleaningUp: 'cleanup',
+  Completed: null,
+};
+
+/** The outcomes a trace marks as failed, and which are kept whatever the sampling (src/telemetry/rescue.ts). */
+const failedOutcomes: ReadonlySet<Outcome> = new Set<Outcome>(failureOutcomes);
+
+/** The attempt's trace context for its pod, when the evaluation has one. */
+function traceOf(spans: EvaluationSpans): { trace?: TraceCarrier } {
+  const carrier = spans.carrier();
+  return carrier !== null ? { trace: carrier } : {};
 }

@@ -1,6 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { workflowInterceptorModules } from '../../src/telemetry/temporal.js';
 import { applyStackEnv, envBoolean, stackDown, stackUp } from '../../src/stack/index.js';
 import { testEnvNames } from './test-env.js';
 
@@ -25,6 +26,7 @@ export async function setUpStackForTests(rootDir: string): Promise<void> {
   const bundlePath = join(outDir, `workflow-bundle-${process.pid}.js`);
   const { code } = await bundleWorkflowCode({
     workflowsPath: join(rootDir, 'test', 'support', 'workflows.ts'),
+    workflowInterceptorModules: [...workflowInterceptorModules],
     logger: new DefaultLogger('WARN'),
   });
   await writeFile(bundlePath, code);

@@ -6,6 +6,7 @@ import {
   bundleWorkflowCode,
   type WorkflowBundle,
 } from '@temporalio/worker';
+import { workflowInterceptorModules } from '../../src/telemetry/temporal.js';
 
 /**
  * Installs the Temporal worker runtime with a logger that keeps warnings and errors only, so a test run is not
@@ -44,6 +45,7 @@ export async function connectWorkflowTier(
       ? await workflows.load()
       : await bundleWorkflowCode({
           workflowsPath: workflows.workflowsPath,
+          workflowInterceptorModules: [...workflowInterceptorModules],
           logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
         });
   return {

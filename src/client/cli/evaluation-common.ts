@@ -2,6 +2,8 @@
  * What the evaluation subcommands (`run`, `status`, `result`, `cancel`, `list`, `logs`) share: the connection from
  * the environment, output formats, the record and status renderings, error → exit code mapping, the spinner.
  */
+import { context } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import Table from 'cli-table3';
 import { Option, type Command } from 'commander';
 import ora, { type Ora } from 'ora';
@@ -53,6 +55,11 @@ export async function connectFromEnv(): Promise<AssayClient> {
 export function uiLink(client: AssayClient, workflowId: string): string | null {
   const base = process.env.ASSAY_TEMPORAL_UI;
   return base ? webUiLink(base, client.namespace, workflowId) : null;
+}
+
+/** The trace UI's page of a trace when its address is known (`ASSAY_TRACES_UI`), else the trace id. */
+export function traceLink(traceId: string, base: string | undefined = process.env.ASSAY_TRACES_UI): string {
+  return base ? `${base.replace(/\/+$/, '')}/trace/${traceId}` : traceId;
 }
 
 export function printData(io: CliIo, format: 'json' | 'yaml', data: unknown): void {
@@ -112,6 +119,7 @@ export function printRecord(
       ['finished', record.timings.finishedAt ?? '-'],
       ['result', record.result === null ? '-' : JSON.stringify(record.result)],
       ['record', record.recordKey],
+      ...(record.traceId != null ? ([['trace', traceLink(record.traceId)]] as [string, string][]) : []),
       ...(link !== null ? ([['web ui', link]] as [string, string][]) : []),
     ]),
   );
@@ -141,6 +149,7 @@ export function printStatus(
       ['started', status.timings.startedAt ?? '-'],
       ['next attempt', status.nextAttemptAt ?? '-'],
       ['record', status.recordKey],
+      ...(status.traceId != null ? ([['trace', traceLink(status.traceId)]] as [string, string][]) : []),
       ...(link !== null ? ([['web ui', link]] as [string, string][]) : []),
     ]),
   );
@@ -210,7 +219,8 @@ export async function waitForRecord(
   const spin = follow ? null : spinner(io, `evaluation ${evaluationId}: waiting`);
   let last = '';
   let done = false;
-  const watcher = (async () => {
+  // The once-a-second status polls are not traced: each would be a trace of its own (docs/observability.md).
+  const watcher = context.with(suppressTracing(context.active()), async () => {
     while (!done) {
       try {
         const s = await client.status(evaluationId);
@@ -228,7 +238,7 @@ export async function waitForRecord(
       }
       await new Promise((r) => setTimeout(r, 1000));
     }
-  })();
+  });
   try {
     // Every command that prints the record prints the whole result, also one too large for history.
     return await withStoredResult(await client.result(evaluationId));

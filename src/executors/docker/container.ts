@@ -2,6 +2,7 @@
  * The container of one attempt on a Docker engine (pure, unit-tested): the same contract and restrictions as the
  * Kubernetes pod (docs/architecture.md, "Pod anatomy"; docs/security.md) in the Engine API's terms.
  */
+import { traceEnv } from '../../spec/trace-context.js';
 import { attemptLabels } from '../../activities/job-manifest.js';
 import { annotationKeys } from '../../spec/kube-labels.js';
 import type { JobRequest } from '../../spec/job-request.js';
@@ -72,6 +73,7 @@ export function buildContainer(
       ? [`ASSAY_RESULT_DIR=${assayResultDir}`, `ASSAY_RESULT_PATH=${assayResultDir}/${outputs.result.path}`]
       : []),
     ...(outputs?.artifacts != null ? [`ASSAY_ARTIFACTS_DIR=${assayArtifactsDir}`] : []),
+    ...traceEnv(request).map((v) => `${v.name}=${v.value}`),
     ...(request.env.some((e) => e.name === 'HOME') ? [] : ['HOME=/tmp']),
   ];
   const memory = bytesOf(request.resources.limits.memory, 'resources.limits.memory');

@@ -9,7 +9,11 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { type Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { createOutputActivities, type OpenOutputTar } from '../../activities/artifacts.js';
+import {
+  createOutputActivities,
+  type OpenOutputTar,
+  type OutputActivityDeps,
+} from '../../activities/artifacts.js';
 import { startHeartbeat } from '../../activities/heartbeat.js';
 import { LogCapture, type CapturedFile } from '../../logs/capture.js';
 import { captureCheckpointSchema } from '../../logs/checkpoint.js';
@@ -39,6 +43,8 @@ export interface DockerExecutorDeps {
   readonly heartbeatIntervalMs?: number;
   /** Told the bytes of every stored log part, by file (the worker's `assay_log_capture_bytes_total`). */
   readonly onStoredBytes?: (file: CapturedFile, bytes: number) => void;
+  /** Sends the evaluation's own spans to the trace store (docs/observability.md); absent where tracing is off. */
+  readonly forwardSpans?: OutputActivityDeps['forwardSpans'];
 }
 
 /** What `GET /containers/{id}/json` tells (the parts used here). */
@@ -279,6 +285,7 @@ export function createDockerExecutor(deps: DockerExecutorDeps): AttemptExecutor 
     store: deps.store,
     openTar,
     ...(deps.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: deps.heartbeatIntervalMs } : {}),
+    ...(deps.forwardSpans !== undefined ? { forwardSpans: deps.forwardSpans } : {}),
   });
 
   return {

@@ -17,6 +17,7 @@ describe('search attributes', () => {
       'AssayCostUsd',
       'AssayBatch',
       'AssaySchedule',
+      'AssayTraceId',
     ]);
     expect(new Set(assaySearchAttributes.map((a) => a.name)).size).toBe(assaySearchAttributes.length);
   });
