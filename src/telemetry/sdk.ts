@@ -7,6 +7,7 @@
  * interceptors (`./temporal.ts`), not by monkey-patching `http`: the worker and CLI are ES modules, which the
  * require-hook instrumentations cannot see without a loader flag.
  */
+import { randomUUID } from 'node:crypto';
 import { trace, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { Resource } from '@opentelemetry/resources';
@@ -60,7 +61,12 @@ let started: Telemetry | null = null;
 export function startTelemetry(options: TelemetryOptions): Telemetry {
   if (started !== null) return started;
   const settings = resolveTracingSettings(options.env ?? process.env, options.config);
-  const resource = new Resource({ 'service.name': options.serviceName });
+  // The instance tells two processes of one service apart in a trace (a worker and the one that took over).
+  const resource = new Resource({
+    'service.name': options.serviceName,
+    'service.instance.id': randomUUID(),
+    'process.pid': process.pid,
+  });
   if (!settings.enabled || settings.endpoint === null) {
     started = {
       settings,
