@@ -58,7 +58,7 @@ export function uiLink(client: AssayClient, workflowId: string): string | null {
 }
 
 /** The trace UI's page of a trace when its address is known (`ASSAY_TRACES_UI`), else the trace id. */
-export function traceLink(traceId: string, base: string | undefined = process.env.ASSAY_TRACES_UI): string {
+export function traceLink(traceId: string, base: string | undefined): string {
   return base ? `${base.replace(/\/+$/, '')}/trace/${traceId}` : traceId;
 }
 
@@ -119,7 +119,9 @@ export function printRecord(
       ['finished', record.timings.finishedAt ?? '-'],
       ['result', record.result === null ? '-' : JSON.stringify(record.result)],
       ['record', record.recordKey],
-      ...(record.traceId != null ? ([['trace', traceLink(record.traceId)]] as [string, string][]) : []),
+      ...(record.traceId != null
+        ? ([['trace', traceLink(record.traceId, process.env.ASSAY_TRACES_UI)]] as [string, string][])
+        : []),
       ...(link !== null ? ([['web ui', link]] as [string, string][]) : []),
     ]),
   );
@@ -149,7 +151,9 @@ export function printStatus(
       ['started', status.timings.startedAt ?? '-'],
       ['next attempt', status.nextAttemptAt ?? '-'],
       ['record', status.recordKey],
-      ...(status.traceId != null ? ([['trace', traceLink(status.traceId)]] as [string, string][]) : []),
+      ...(status.traceId != null
+        ? ([['trace', traceLink(status.traceId, process.env.ASSAY_TRACES_UI)]] as [string, string][])
+        : []),
       ...(link !== null ? ([['web ui', link]] as [string, string][]) : []),
     ]),
   );
