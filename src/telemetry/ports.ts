@@ -18,9 +18,16 @@ function statusOf(err: unknown): number | undefined {
   return undefined;
 }
 
+/**
+ * 404 and 409 are answers Assay asks for and handles (read-or-absent, create-if-missing), not failures: they keep the
+ * status code but not the error status a trace UI paints red (the semantic conventions' default for client 4xx).
+ */
+const expectedStatuses: ReadonlySet<number> = new Set([404, 409]);
+
 function failed(span: Span, err: unknown): void {
   const status = statusOf(err);
   if (status !== undefined) span.setAttribute('http.response.status_code', status);
+  if (status !== undefined && expectedStatuses.has(status)) return;
   span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
 }
 

@@ -284,14 +284,17 @@ describe('spans at the ports', () => {
       {
         readNamespacedPod: (p: { name: string; namespace: string }) => Promise.resolve(`pod ${p.name}`),
         deleteNamespacedJob: () => Promise.reject(new Error('HTTP 403')),
+        readNamespacedResourceQuota: () =>
+          Promise.reject(Object.assign(new Error('HTTP 404'), { code: 404 })),
       },
       'local',
     );
     await context.with(remote(true), async () => {
       await expect(api.readNamespacedPod({ name: 'p', namespace: 'team-a' })).resolves.toBe('pod p');
       await expect(api.deleteNamespacedJob()).rejects.toThrow('HTTP 403');
+      await expect(api.readNamespacedResourceQuota()).rejects.toThrow('HTTP 404');
     });
-    const [read, del] = exporter.getFinishedSpans();
+    const [read, del, absent] = exporter.getFinishedSpans();
     expect(read?.name).toBe('k8s readNamespacedPod');
     expect(read?.attributes).toMatchObject({
       'k8s.cluster.name': 'local',
@@ -300,6 +303,9 @@ describe('spans at the ports', () => {
     });
     expect(read?.spanContext().traceId).toBe(traceId);
     expect(del?.status.code).toBe(SpanStatusCode.ERROR);
+    // An absent object is an answer the caller handles, not a failure.
+    expect(absent?.status.code).toBe(SpanStatusCode.UNSET);
+    expect(absent?.attributes['http.response.status_code']).toBe(404);
   });
 });
 
