@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { waitFor } from '../support/wait-for.js';
 
-// The stack's trace store (Jaeger v2): a span exported as OTLP/HTTP JSON to `OTEL_EXPORTER_OTLP_ENDPOINT` is read
-// back through Jaeger's query API at `ASSAY_TRACES_UI`, both exported by the global setup from `stack env`.
+// The stack's trace store (Jaeger v2): a span exported as OTLP/HTTP JSON to its OTLP endpoint is read
+// back through Jaeger's query API at `ASSAY_TRACES_UI` (the global setup exports both: ASSAY_TEST_OTLP_ENDPOINT).
 
 /** The parts of `GET /api/traces/<id>` this test reads. */
 interface QueryAnswer {
@@ -26,7 +26,7 @@ function stackVariable(name: string): string {
 
 describe('trace store', () => {
   it('stores a span sent as OTLP/HTTP JSON and answers it by trace id', async () => {
-    const endpoint = stackVariable('OTEL_EXPORTER_OTLP_ENDPOINT');
+    const endpoint = stackVariable('ASSAY_TEST_OTLP_ENDPOINT');
     const ui = stackVariable('ASSAY_TRACES_UI');
     const traceId = randomBytes(16).toString('hex');
     const spanId = randomBytes(8).toString('hex');

@@ -1,7 +1,7 @@
 /**
  * The stack's trace viewer (Assay's own, served by Jaeger's query extension from src/stack/jaeger/ui) as a person
  * sees it, in headless Chromium: a three-span trace (a root, its child in another service, an error grandchild)
- * posted as OTLP/JSON to `OTEL_EXPORTER_OTLP_ENDPOINT` is drawn at `$ASSAY_TRACES_UI/trace/<id>` as a waterfall in
+ * posted as OTLP/JSON to the stack's endpoint (`ASSAY_TEST_OTLP_ENDPOINT`) is drawn at `$ASSAY_TRACES_UI/trace/<id>` as a waterfall in
  * tree order with the error flagged, a row expands to its tags and logs, and `/?service=<svc>` lists the trace.
  * Assertions are on the page's DOM.
  */
@@ -62,7 +62,7 @@ function resourceSpans(service: string, list: Record<string, unknown>[]): Record
 
 /** Posts the trace and waits until the query API answers it with all three spans. */
 async function postTrace(): Promise<void> {
-  const endpoint = stackVariable('OTEL_EXPORTER_OTLP_ENDPOINT');
+  const endpoint = stackVariable('ASSAY_TEST_OTLP_ENDPOINT');
   const ui = stackVariable('ASSAY_TRACES_UI');
   const t0 = BigInt(Date.now() - 1_000) * 1_000_000n;
   const body = {

@@ -1,7 +1,8 @@
 /**
  * One trace from the caller to the pod (docs/observability.md), on the real stack and its trace store: the `assay` CLI
  * submits (traced, as a user runs it with `stack env`), worker child processes run the evaluation (traced through
- * the stack's OTEL_EXPORTER_OTLP_ENDPOINT), and the trace is read back from Jaeger's query API by the record's id.
+ * the stack's OTLP endpoint, which the global setup keeps in ASSAY_TEST_OTLP_ENDPOINT for the suites that trace),
+ * and the trace is read back from Jaeger's query API by the record's id.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -84,6 +85,7 @@ async function exampleFile(name: string, spec: Record<string, unknown> = {}): Pr
 /** `assay run -f file --wait -o json` on this suite's queue; the record it prints. */
 async function runWaiting(file: string, env: Record<string, string> = {}): Promise<EvaluationRecord> {
   const run = await runAssay(['run', '-f', file, '--wait', '-o', 'json'], {
+    ...traced(),
     ASSAY_TASK_QUEUE: queue,
     ...env,
   });
@@ -91,6 +93,11 @@ async function runWaiting(file: string, env: Record<string, string> = {}): Promi
     throw new Error(`assay run printed nothing (exit ${run.code}): ${run.stderr}`);
   return JSON.parse(run.stdout) as EvaluationRecord;
 }
+
+/** The environment that turns tracing on in the worker and CLI processes this suite starts. */
+const traced = (): Record<string, string> => ({
+  OTEL_EXPORTER_OTLP_ENDPOINT: variable('ASSAY_TEST_OTLP_ENDPOINT'),
+});
 
 const processOf = (trace: JaegerTrace, operation: string) => {
   const span = trace.spans.find((s) => s.operationName === operation);
@@ -102,7 +109,7 @@ const tag = (tags: readonly { key: string; value: unknown }[] | undefined, key: 
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'assay-tracing-'));
-  worker = await workers.start(queue);
+  worker = await workers.start(queue, traced());
   const env = stackTestEnv();
   connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   client = new AssayClient(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }), {
@@ -125,7 +132,7 @@ describe('tracing', () => {
     const traceId = record.traceId!;
     // The pod continued the trace it was given: its own line and result name the same trace, sampled.
     expect(record.result).toMatchObject({ trace_id: traceId, sampled: true });
-    const logs = await runAssay(['logs', id], { ASSAY_TASK_QUEUE: queue });
+    const logs = await runAssay(['logs', id], { ...traced(), ASSAY_TASK_QUEUE: queue });
     expect(logs.stdout).toContain(`trace_id=${traceId} `);
 
     const trace = await traceWith(traceId, [
@@ -170,7 +177,7 @@ describe('tracing', () => {
     expect(parentOf('create-job')).toBe('attempt 1');
 
     // `assay status` links the trace.
-    const status = await runAssay(['status', id], { ASSAY_TASK_QUEUE: queue });
+    const status = await runAssay(['status', id], { ...traced(), ASSAY_TASK_QUEUE: queue });
     expect(status.stdout).toContain(`${variable('ASSAY_TRACES_UI')}/trace/${traceId}`);
   });
 
@@ -208,7 +215,7 @@ describe('tracing', () => {
       command: ['sh', '-c'],
       args: ['echo started; sleep 12; echo done'],
     });
-    const started = await runAssay(['run', '-f', file], { ASSAY_TASK_QUEUE: queue });
+    const started = await runAssay(['run', '-f', file], { ...traced(), ASSAY_TASK_QUEUE: queue });
     expect(started.code).toBe(0);
     const before = await waitFor(
       async () => {
@@ -222,7 +229,7 @@ describe('tracing', () => {
     // lost with it, so the kill waits for the Job's creation to be stored.
     await traceWith(before.traceId!, ['RunActivity:createJob']);
     await workers.kill(worker);
-    worker = await workers.start(queue);
+    worker = await workers.start(queue, traced());
     const record = await client.result(id);
     expect(record.outcome).toBe('Succeeded');
     expect(record.traceId).toBe(before.traceId);

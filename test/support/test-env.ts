@@ -8,6 +8,11 @@ export const testEnvNames = {
   startedComponents: 'ASSAY_TEST_STACK_STARTED',
   /** Set once the setup ran in this Jest process, so later projects' setups skip it. */
   ready: 'ASSAY_TEST_STACK_READY',
+  /**
+   * The stack trace store's OTLP endpoint, moved here from `OTEL_EXPORTER_OTLP_ENDPOINT`: the suites that test tracing
+   * hand it to the processes they start; every other suite's workers and CLI runs do not trace.
+   */
+  otlpEndpoint: 'ASSAY_TEST_OTLP_ENDPOINT',
 } as const;
 
 const stackTestEnvSchema = z.object({
