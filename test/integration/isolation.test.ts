@@ -271,8 +271,11 @@ describe('what else an attacker tries', () => {
 
   it.concurrent('a disk filler is Failed with EphemeralStorageExceeded, not retried as infrastructure', async () => {
     const record = await run({
+      // The kubelet finds the overuse on its own schedule (eviction manager every 10 s, from container stats that
+      // lag under load): one CI run took more than 60 s. The sleep only bounds a failure; eviction ends it sooner.
       retries: { maxAttempts: 2, backoffSeconds: 1 },
-      command: ['sh', '-c', 'dd if=/dev/zero of=/tmp/fill bs=1M count=64; sleep 60'],
+      timeoutSeconds: 240,
+      command: ['sh', '-c', 'dd if=/dev/zero of=/tmp/fill bs=1M count=64; sleep 200'],
     });
     expect(record).toMatchObject({ outcome: 'Failed', reason: 'EphemeralStorageExceeded' });
     expect(record.attempts).toHaveLength(1);
