@@ -9,6 +9,7 @@ import { metricsConfigSchema } from './metrics-config.js';
 import { notificationsConfigSchema } from './notifications-config.js';
 import { costConfigSchema } from './pricing-config.js';
 import { clusterSecuritySchema } from './cluster-security-config.js';
+import { placementConfigSchema } from './placement-config.js';
 
 const dnsLabel = z
   .string()
@@ -196,6 +197,8 @@ export const workerConfigSchema = z.object({
   cost: costConfigSchema,
   /** OpenTelemetry traces: on/off, sampling ratio, OTLP endpoint (`./tracing-config.ts`, docs/observability.md). */
   tracing: tracingConfigSchema,
+  /** The cluster monitor's probes: interval, timeouts, GPU type label (`./placement-config.ts`, docs/multi-cluster.md). */
+  placement: placementConfigSchema,
 });
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 
