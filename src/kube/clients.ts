@@ -41,7 +41,42 @@ export class KubeConfigError extends Error {
   }
 }
 
-/** Told of every failed Kubernetes API call: its HTTP status (`404`, `409`, `500`, …), or `network`. */
+/**
+ * How long one call of the generated clients may take, response body included, unless the caller passes a signal of
+ * its own. The API server ends a non-streaming request after 60 s itself (`--request-timeout`), but a request can
+ * also hang below HTTP (a connection that never answers): one of 50 concurrent `cleanupAttempt`s waited for its
+ * activity's 120 s start-to-close timeout that way. With a deadline, the call fails and the activity retries at once.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/** Why a call of the generated clients was aborted: it outlived its deadline. */
+export class KubeRequestTimeoutError extends Error {
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`Kubernetes API request ${method} ${url} had no answer within ${timeoutMs / 1000} s`);
+    this.name = 'KubeRequestTimeoutError';
+  }
+}
+
+/** Gives every request of `config`'s generated clients a deadline (see {@link DEFAULT_REQUEST_TIMEOUT_MS}). */
+function withRequestDeadline(config: KubeConfig, timeoutMs: number): void {
+  if (timeoutMs <= 0) return;
+  const apply = config.applySecurityAuthentication.bind(config);
+  config.applySecurityAuthentication = async (context) => {
+    await apply(context);
+    if (context.getSignal() !== undefined) return;
+    const controller = new AbortController();
+    const error = new KubeRequestTimeoutError(String(context.getHttpMethod()), context.getUrl(), timeoutMs);
+    // Unref'd: a pending deadline keeps no process alive; it fires into an already settled request harmlessly.
+    setTimeout(() => controller.abort(error), timeoutMs).unref();
+    context.setSignal(controller.signal);
+  };
+}
+
+/** Told of every failed Kubernetes API call: its HTTP status (`404`, `409`, `500`, …), `timeout`, or `network`. */
 export type KubeApiErrorHook = (code: string) => void;
 
 /** The hook of the clients a KubeConfig was built for, so the raw calls ({@link openGet}) report too. */
@@ -51,6 +86,7 @@ const errorHooks = new WeakMap<KubeConfig, KubeApiErrorHook>();
 export function apiErrorCode(err: unknown): string | null {
   const status = apiStatus(err);
   if (status !== undefined) return String(status);
+  if (err instanceof KubeRequestTimeoutError) return 'timeout';
   const name = typeof err === 'object' && err !== null && 'name' in err ? err.name : undefined;
   if (name === 'AbortError' || name === 'TimeoutError') return null;
   return 'network';
@@ -115,7 +151,11 @@ function reportingWatch(watch: Watch, hook: KubeApiErrorHook): Watch {
  */
 export function createKubeClients(
   source: KubeSource,
-  options: { readonly onApiError?: KubeApiErrorHook } = {},
+  options: {
+    readonly onApiError?: KubeApiErrorHook;
+    /** Deadline of each call of the generated clients (not watches or streams); 0: none. */
+    readonly requestTimeoutMs?: number;
+  } = {},
 ): KubeClients {
   const config = new KubeConfig();
   const label =
@@ -131,6 +171,7 @@ export function createKubeClients(
   } catch (err) {
     throw new KubeConfigError(label, { cause: err });
   }
+  withRequestDeadline(config, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   const hook = options.onApiError;
   const clients = {
     config,
