@@ -2,7 +2,7 @@
  * The worker's evaluation metrics: duration, queue time and attempts from written records; the phase gauge from
  * (cached) visibility counts; the bytes a log capture stores; Kubernetes API errors through the clients' hook.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { apiClient, createKubeClients, getText } from '../../../src/kube/clients.js';
+import { writeFakeKubeconfig } from '../../support/fake-kubeconfig.js';
 import { LogCapture, type CapturedFile } from '../../../src/logs/capture.js';
 import type { EvaluationOutput } from '../../../src/spec/record.js';
 import {
@@ -211,20 +212,7 @@ describe('assay_kube_api_errors_total through createKubeClients', () => {
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
     dir = await mkdtemp(join(tmpdir(), 'assay-kube-errors-'));
-    const kubeconfig = join(dir, 'config');
-    await writeFile(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          { name: 'c', cluster: { server: `http://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } },
-        ],
-        users: [{ name: 'u', user: { token: 't' } }],
-        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
-        'current-context': 'x',
-      }),
-    );
+    const kubeconfig = await writeFakeKubeconfig(dir, port);
     const registry = new Registry();
     const m = registerEvaluationMetrics(registry);
     const kube = createKubeClients(
