@@ -1,6 +1,7 @@
 /**
- * Cluster selection (docs/architecture.md, "The evaluation workflow" step 2): filter the registry by the spec's requirements, score what is left, and
- * return the choice (recorded in history as this activity's result).
+ * Cluster selection (docs/architecture.md, "The evaluation workflow" step 2; docs/multi-cluster.md, "Selection"):
+ * filter the registry by the spec's requirements, score what is left (src/placement/select.ts), and return the choice
+ * with its candidates and exclusions (recorded in history as this activity's result).
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { clusterTaskQueue, workflowTaskQueue } from '../spec/names.js';
@@ -14,8 +15,10 @@ import {
 } from '../spec/worker-config.js';
 import { teamQuotaOf, type QuotasConfig } from '../spec/quota-config.js';
 import type { ClusterActivities, ClusterChoice, ClusterRequirements } from './types.js';
-import { resolveIsolation } from '../security/resolve.js';
-import type { JobSecurity } from '../spec/job-request.js';
+import type { CostConfig } from '../spec/pricing-config.js';
+import { describePlacement, place, type PlacementOptions } from '../placement/select.js';
+import { PendingPlacements } from '../placement/pending.js';
+import type { ClusterView } from '../placement/types.js';
 
 export interface ClusterActivityDeps {
   readonly registry: ClusterRegistry;
@@ -25,6 +28,12 @@ export interface ClusterActivityDeps {
   readonly quotas?: QuotasConfig;
   /** The executor rollout (docs/migration.md); default: every evaluation on Kubernetes. */
   readonly executors?: ExecutorsConfig;
+  /** The probe's latest view (docs/multi-cluster.md, e.g. `createClusterViewSource`); absent or null: registry order. */
+  readonly view?: () => ClusterView | null | Promise<ClusterView | null>;
+  /** The worker config's `cost:` section, for the price term of the score. */
+  readonly cost?: CostConfig;
+  /** The clock of the pending placements (milliseconds since the epoch); default `Date.now`. */
+  readonly now?: () => number;
 }
 
 /** A stable number in [0, 100) from the evaluation id: the same id always lands on the same side of a percentage. */
@@ -53,8 +62,15 @@ export function chooseExecutor(
   };
 }
 
+/** What selection knows beyond the registry (docs/multi-cluster.md, "Selection"); all optional. */
+export interface ChooseClusterOptions extends Omit<PlacementOptions, 'executor'> {
+  /** The probe's view of the clusters; absent or null: no probe yet, registry order. */
+  view?: ClusterView | null;
+}
+
 /**
- * Picks a cluster, or explains why none fits. Pure, so the worker and tests share it.
+ * Picks a cluster, or explains why none fits: `place` filters and scores the registry, the best candidate wins, and
+ * the choice carries every candidate's score and every exclusion's reason. Pure, so the worker and tests share it.
  *
  * @throws ApplicationFailure `NoClusterAvailable` (not retryable) when no cluster satisfies the requirements.
  */
@@ -63,45 +79,22 @@ export function chooseCluster(
   req: ClusterRequirements,
   taskQueue: string = workflowTaskQueue,
   executors?: ExecutorsConfig,
+  options: ChooseClusterOptions = {},
 ): ClusterChoice {
-  const rejected: string[] = [];
   // A cluster asked for by name is taken whatever its executor; otherwise the rollout decides which kind fits.
-  const wanted = req.name === null ? chooseExecutor(executors, req) : null;
-  const isolation = new Map<string, JobSecurity>();
-  const candidates = registry.filter((c) => {
-    let why =
-      req.name !== null && c.name !== req.name
-        ? 'not the requested cluster'
-        : wanted !== null && c.executor !== wanted.executor
-          ? `executor ${c.executor}, and ${wanted.why} says ${wanted.executor}`
-          : c.cordoned
-            ? 'cordoned'
-            : Object.entries(req.selector).some(([k, v]) => c.labels[k] !== v)
-              ? 'labels do not match the selector'
-              : req.gpuType !== null && !c.gpuTypes.includes(req.gpuType)
-                ? `no ${req.gpuType} GPUs`
-                : null;
-    if (why === null && req.isolation !== undefined) {
-      const resolved = resolveIsolation(c.security, req.isolation);
-      if (resolved.ok) {
-        // The runtime `default` is the cluster's own runtimeClassName, if it names one.
-        const className = resolved.security.runtimeClassName ?? c.runtimeClassName;
-        isolation.set(c.name, { ...resolved.security, runtimeClassName: className });
-      } else why = resolved.reason;
-    }
-    if (why !== null) rejected.push(`${c.name}: ${why}`);
-    return why === null;
-  });
-  // Until capacity and pricing are known, the registry's order is the preference; the first candidate wins.
-  const chosen = candidates[0];
+  const executor = req.name === null ? chooseExecutor(executors, req) : null;
+  const placement = place(registry, req, options.view, { ...options, executor });
+  const best = placement.candidates[0];
+  const chosen = registry.find((c) => c.name === best?.name);
   if (chosen === undefined) {
+    const reasons = placement.excluded.map((e) => `${e.name}: ${e.reason}`).join('; ');
     throw ApplicationFailure.create({
       type: errorTypes.noCluster,
       nonRetryable: true,
-      message: `no cluster satisfies the requirements (${rejected.join('; ') || 'the registry is empty'})`,
+      message: `no cluster satisfies the requirements (${reasons || 'the registry is empty'})`,
     });
   }
-  const security = isolation.get(chosen.name);
+  const security = placement.isolation[chosen.name];
   return {
     name: chosen.name,
     taskQueue: clusterTaskQueue(chosen.name, taskQueue),
@@ -109,19 +102,27 @@ export function chooseCluster(
     runtimeClassName: security?.runtimeClassName ?? chosen.runtimeClassName,
     executor: chosen.executor,
     ...(security !== undefined ? { security } : {}),
-    reason:
-      candidates.length === 1
-        ? `the only cluster that fits${rejected.length > 0 ? ` (${rejected.join('; ')})` : ''}`
-        : `first of ${candidates.map((c) => c.name).join(', ')} in registry order`,
+    reason: describePlacement(placement, registry),
+    candidates: placement.candidates,
+    excluded: placement.excluded,
   };
 }
 
 export function createClusterActivities(deps: ClusterActivityDeps): ClusterActivities {
+  const placed = new PendingPlacements();
   return {
-    selectCluster(requirements) {
-      const choice = chooseCluster(deps.registry, requirements, deps.taskQueue, deps.executors);
+    async selectCluster(requirements) {
+      const view = (await deps.view?.()) ?? null;
+      const now = (deps.now ?? Date.now)();
+      const choice = chooseCluster(deps.registry, requirements, deps.taskQueue, deps.executors, {
+        view,
+        cost: deps.cost,
+        pending: view !== null ? placed.pending(view, now) : undefined,
+      });
+      // Counted until a probe shows it; without a view nothing is counted, so there is nothing to keep.
+      if (view !== null) placed.add(choice.name, requirements.resources, now);
       const quota = deps.quotas !== undefined && teamQuotaOf(deps.quotas, requirements.team) !== null;
-      return Promise.resolve({ ...choice, ...(quota ? { quota } : {}) });
+      return { ...choice, ...(quota ? { quota } : {}) };
     },
   };
 }

@@ -9,6 +9,7 @@ import type { AttemptEnd, AttemptLogs, EvaluationOutput } from '../spec/record.j
 import type { EvaluationCost } from '../spec/cost.js';
 import type { OverBudgetEvent } from '../cost/budget.js';
 import type { ExecutorKind } from '../spec/worker-config.js';
+import type { Candidate, Exclusion, ResourceRequest } from '../placement/types.js';
 
 /** What the workflow asks of the cluster registry. */
 export interface ClusterRequirements {
@@ -23,6 +24,11 @@ export interface ClusterRequirements {
   /** The evaluation and its user, for the executor rollout (docs/migration.md); absent in older workflows. */
   evaluationId?: string;
   user?: string;
+  /**
+   * What the evaluation requests (`resourceRequestOf`, src/placement/request.ts), for per-cluster limits and the
+   * headroom and price of the score; absent: those are not checked, and the price is a reference evaluation's.
+   */
+  resources?: ResourceRequest;
 }
 
 /** The cluster chosen for an evaluation; recorded in history as the activity's result. */
@@ -39,6 +45,13 @@ export interface ClusterChoice {
   security?: JobSecurity;
   /** What runs its attempts (src/executors); absent in choices made before there was a choice: Kubernetes. */
   executor?: ExecutorKind;
+  /**
+   * Every cluster that fitted, best first, with its score and terms (docs/multi-cluster.md, "Selection"); absent in
+   * choices made before scoring.
+   */
+  candidates?: Candidate[];
+  /** Every cluster left out, and why; absent in choices made before scoring. */
+  excluded?: Exclusion[];
 }
 
 export interface ClusterActivities {

@@ -11,7 +11,7 @@ const quantityInput = z.union([z.string(), z.number()], {
 });
 
 /** A CPU limit: a quantity, parsed to millicores (negative and non-quantities are refused by `parseCpu`). */
-const cpuLimit = quantityInput.transform((value, ctx) => {
+export const cpuLimit = quantityInput.transform((value, ctx) => {
   const parsed = parseCpu(value);
   if (!parsed.ok) {
     ctx.addIssue({ code: 'custom', message: parsed.message });
@@ -21,7 +21,7 @@ const cpuLimit = quantityInput.transform((value, ctx) => {
 });
 
 /** A memory limit: a quantity, parsed to bytes. */
-const memoryLimit = quantityInput.transform((value, ctx) => {
+export const memoryLimit = quantityInput.transform((value, ctx) => {
   const parsed = parseBytes(value);
   if (!parsed.ok) {
     ctx.addIssue({ code: 'custom', message: parsed.message });

@@ -4,7 +4,7 @@
  */
 import { tracingConfigSchema } from './tracing-config.js';
 import { z } from 'zod';
-import { quotasSchema } from './quota-config.js';
+import { cpuLimit, memoryLimit, quotasSchema } from './quota-config.js';
 import { metricsConfigSchema } from './metrics-config.js';
 import { notificationsConfigSchema } from './notifications-config.js';
 import { costConfigSchema } from './pricing-config.js';
@@ -52,6 +52,36 @@ export const dockerEngineSchema = z.object({
 });
 export type DockerEngineSettings = z.infer<typeof dockerEngineSchema>;
 
+const wholeNumber = z.number().int('must be a whole number');
+/** After a quantity's parse (which names a malformed one): a limit of nothing is a mistake. */
+const positive = z.number().positive('must be more than 0');
+
+/**
+ * What one cluster takes (docs/multi-cluster.md, "Selection"). Amounts are parsed here, once: CPU to millicores, memory
+ * to bytes. A null limit is not set; selection leaves a cluster out, with the reason, when an evaluation would exceed
+ * one.
+ */
+export const clusterLimitsSchema = z
+  .strictObject({
+    /** Evaluations running or queued on the cluster at once (the probe's count plus this worker's placements). */
+    maxConcurrentEvaluations: wholeNumber
+      .min(1, 'must be at least 1 (to take no evaluations, cordon the cluster)')
+      .nullable()
+      .default(null),
+    /** The most one evaluation may request here, e.g. `{ cpu: "16", memory: 64Gi, gpus: 1 }`. */
+    maxResourcesPerEvaluation: z
+      .strictObject({
+        cpu: cpuLimit.pipe(positive).nullable().default(null),
+        memory: memoryLimit.pipe(positive).nullable().default(null),
+        /** 0: no evaluation that asks for a GPU. */
+        gpus: wholeNumber.nonnegative('must not be negative').nullable().default(null),
+      })
+      .nullable()
+      .default(null),
+  })
+  .prefault({});
+export type ClusterLimits = z.infer<typeof clusterLimitsSchema>;
+
 /** One cluster of the registry: how to reach it and what it offers (see docs/architecture.md). */
 export const clusterEntrySchema = z
   .object({
@@ -81,6 +111,18 @@ export const clusterEntrySchema = z
     runtimeClassName: z.string().nullable().default(null),
     /** A cordoned cluster takes no new evaluations. */
     cordoned: z.boolean().default(false),
+    /**
+     * The cluster's share of the fleet's evaluations (docs/multi-cluster.md, "Selection"): among clusters that fit
+     * equally well, one of weight 3 gets three evaluations for each one a cluster of weight 1 gets. 0: a fallback,
+     * chosen only when no cluster of positive weight fits.
+     */
+    weight: z
+      .number({ error: 'must be a number' })
+      .min(0, 'must be 0 or more (0: only when no other cluster fits)')
+      .max(1_000_000, 'must be at most 1000000')
+      .default(1),
+    /** Per-cluster limits: evaluations at once, and the most one evaluation may ask for. */
+    limits: clusterLimitsSchema,
     /**
      * Whether pod logs can be read per stream (`stream=Stdout|Stderr`, feature gate `PodLogsQuerySplitStreams`);
      * `auto` asks the API server's feature-gate metric once.
