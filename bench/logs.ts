@@ -4,11 +4,16 @@
  *
  * 1. For each size in `--sizes` (MB), a pod writes that much in 100-byte lines to stdout and exits. In the same run, the same log stream is read
  *    twice with the same client: a bare read that discards the bytes, and the capture (the engine the activity runs:
- *    split, event grouping, multipart upload to S3). Throughput of both and their ratio.
+ *    split, event grouping, multipart upload to S3). Throughput of both and their ratio; a second baseline reads both
+ *    streams at once the way the split capture does (the kubelet parses the file once per stream), and the CPU seconds
+ *    of the kubelet, the API server and the capture process in each phase say where the time goes
+ *    (`ASSAY_BENCH_CAPTURE_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR"` profiles the capture process;
+ *    `npx tsx bench/profile-summary.ts DIR/<file>.cpuprofile` sums its self time by package).
  * 2. Peak memory (max RSS) of a process running only the capture, per size: it must not grow with the log's size.
  * 3. Time to first line in follow mode: a pod prints its own clock; `followLogs` shows the line; the difference.
  */
 import { spawn } from 'node:child_process';
+import { readFile, readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -78,20 +83,60 @@ async function capture(
   return { seconds: (performance.now() - t0) / 1000, bytes };
 }
 
+/** Reads the given streams of the pod's log at once, discarding the bytes. */
 async function bareRead(
   kube: KubeClients,
   namespace: string,
   pod: string,
+  streams: readonly ('Stdout' | 'Stderr')[] = ['Stdout'],
 ): Promise<{ seconds: number; bytes: number }> {
   const t0 = performance.now();
-  const response = await openGet(kube.config, `/api/v1/namespaces/${namespace}/pods/${pod}/log`, {
-    container: 'main',
-    timestamps: 'true',
-    stream: 'Stdout',
-  });
   let bytes = 0;
-  for await (const chunk of response) bytes += (chunk as Buffer).length;
+  await Promise.all(
+    streams.map(async (stream) => {
+      const response = await openGet(kube.config, `/api/v1/namespaces/${namespace}/pods/${pod}/log`, {
+        container: 'main',
+        timestamps: 'true',
+        stream,
+      });
+      for await (const chunk of response) bytes += (chunk as Buffer).length;
+    }),
+  );
   return { seconds: (performance.now() - t0) / 1000, bytes };
+}
+
+/**
+ * CPU seconds so far of the local stack's kubelet and API server (they serve every log read), found by their command
+ * lines in /proc; NaN when they do not run on this machine.
+ */
+async function stackCpu(): Promise<{ kubelet: number; apiserver: number }> {
+  const out = { kubelet: NaN, apiserver: NaN };
+  const tick = 100; // USER_HZ on Linux
+  for (const pid of await readdir('/proc').catch(() => [])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    const args = cmd.split('\0');
+    const which = args[1] === 'kubelet' ? 'kubelet' : args[1] === 'kube-apiserver' ? 'apiserver' : null;
+    if (which === null) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out[which] = (Number(fields[11]) + Number(fields[12])) / tick;
+  }
+  return out;
+}
+
+/** Runs `f` and adds the kubelet's and API server's CPU seconds spent meanwhile to its result. */
+async function withStackCpu<T>(
+  f: () => Promise<T>,
+): Promise<T & { kubeletCpu: number; apiserverCpu: number }> {
+  const before = await stackCpu();
+  const r = await f();
+  const after = await stackCpu();
+  return {
+    ...r,
+    kubeletCpu: after.kubelet - before.kubelet,
+    apiserverCpu: after.apiserver - before.apiserver,
+  };
 }
 
 async function runPod(
@@ -146,9 +191,15 @@ function linesScript(mb: number): string {
 function captureInChild(namespace: string, pod: string, prefix: string): Promise<Record<string, number>> {
   const self = fileURLToPath(import.meta.url);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', self, 'child', namespace, pod, prefix], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    // Extra Node flags for the capture process alone, e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile it.
+    const flags = (process.env.ASSAY_BENCH_CAPTURE_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+    const child = spawn(
+      process.execPath,
+      [...flags, '--import', 'tsx', self, 'child', namespace, pod, prefix],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.on('exit', (code) =>
@@ -168,11 +219,15 @@ async function main(): Promise<void> {
   if (process.argv[2] === 'child') {
     const [, , , namespace, pod, prefix] = process.argv;
     const store = createS3ObjectStore(loadS3Config());
+    // The process's size with its modules loaded, before the capture: what the capture adds is the difference.
+    const rssBeforeMB = process.memoryUsage().rss / 1e6;
     const r = await capture(kubeClients(), store, namespace!, pod!, prefix!);
     process.stdout.write(
       JSON.stringify({
         ...r,
         maxRssMB: process.resourceUsage().maxRSS / 1024,
+        rssBeforeMB,
+        cpuSeconds: (process.resourceUsage().userCPUTime + process.resourceUsage().systemCPUTime) / 1e6,
         heapMB: process.memoryUsage().heapUsed / 1e6,
       }),
     );
@@ -201,15 +256,25 @@ async function main(): Promise<void> {
       const pod = `lines-${mb}`;
       await runPod(kube, namespace, pod, linesScript(mb));
       await waitEnded(kube, namespace, pod);
-      const bare = await bareRead(kube, namespace, pod);
-      const child = await captureInChild(namespace, pod, `${prefix}/${mb}`);
+      const bare = await withStackCpu(() => bareRead(kube, namespace, pod));
+      // The capture reads each stream on its own (split streams): the kubelet parses the whole file once per stream.
+      // This second baseline reads both streams the same way and discards them.
+      const bareBoth = await withStackCpu(() => bareRead(kube, namespace, pod, ['Stdout', 'Stderr']));
+      const child = await withStackCpu(() => captureInChild(namespace, pod, `${prefix}/${mb}`));
       const bareMBs = bare.bytes / 1e6 / bare.seconds;
       const capMBs = child.bytes! / 1e6 / child.seconds!;
+      const cpu = (r: { kubeletCpu: number; apiserverCpu: number }): string =>
+        `kubelet ${r.kubeletCpu.toFixed(1)}, API server ${r.apiserverCpu.toFixed(1)}`;
       console.log(
         `${mb} MB log: bare read ${(bare.bytes / 1e6).toFixed(0)} MB (with timestamps) in ${bare.seconds.toFixed(1)} s = ` +
           `${bareMBs.toFixed(1)} MB/s; capture ${(child.bytes! / 1e6).toFixed(0)} MB stored (+ events.ndjson) in ` +
           `${child.seconds!.toFixed(1)} s = ${capMBs.toFixed(1)} MB/s; capture/bare time ratio ` +
-          `${(child.seconds! / bare.seconds).toFixed(2)}; capture process peak RSS ${child.maxRssMB!.toFixed(0)} MB`,
+          `${(child.seconds! / bare.seconds).toFixed(2)}; capture process peak RSS ${child.maxRssMB!.toFixed(0)} MB ` +
+          `(${child.rssBeforeMB!.toFixed(0)} MB before the capture)\n` +
+          `  bare read of both streams (what the split capture asks of the node): ${bareBoth.seconds.toFixed(1)} s; ` +
+          `capture/bare-both time ratio ${(child.seconds! / bareBoth.seconds).toFixed(2)}\n` +
+          `  CPU seconds: bare read ${cpu(bare)}; bare both ${cpu(bareBoth)}; capture ${cpu(child)}, ` +
+          `the capture process ${child.cpuSeconds!.toFixed(1)}`,
       );
       await removePrefix(store, `${prefix}/${mb}`);
       await kube.core.deleteNamespacedPod({ name: pod, namespace });

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { readFile } from 'node:fs/promises';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import { context } from '@opentelemetry/api';
@@ -57,6 +57,14 @@ async function usage(pid: number): Promise<{ cpuSeconds: number; rssMiB: number;
   const kib = (name: string): number =>
     Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { cpuSeconds: ticks / 100, rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 };
+}
+
+/** CPU seconds the whole machine has spent busy (every core; /proc/stat, all but idle and iowait). */
+async function machineBusySeconds(): Promise<number> {
+  const cpu = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal …
+  const busy = cpu[0]! + cpu[1]! + cpu[2]! + cpu[5]! + cpu[6]! + cpu[7]!;
+  return busy / 100;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -242,17 +250,33 @@ async function main(): Promise<void> {
     report(`${sequential} sequential`, stats(seqAssay), stats(seqBare));
 
     const conUsage0 = await usage(workerPid);
+    const busy0 = await machineBusySeconds();
     const t0 = performance.now();
     const conAssay = await Promise.all(Array.from({ length: concurrent }, () => assayOnce()));
     const assayWall = performance.now() - t0;
+    const busy1 = await machineBusySeconds();
     const conUsage1 = await usage(workerPid);
     const t1 = performance.now();
     const conBare = await Promise.all(Array.from({ length: concurrent }, () => bareOnce()));
     const bareWall = performance.now() - t1;
+    const busy2 = await machineBusySeconds();
     report(`${concurrent} concurrent`, stats(conAssay.map((r) => r.ms)), stats(conBare));
     lines.push(
       `${''.padEnd(14)} wall: assay ${secs(assayWall)}, bare ${secs(bareWall)}, ratio ${(assayWall / bareWall).toFixed(2)}×`,
     );
+    // On one machine the cluster, Temporal, S3 and the worker share the cores: when the bare path already keeps them
+    // busy, every CPU-second Assay adds lengthens the wall time.
+    const cores = availableParallelism();
+    const busyLine = (label: string, cpuS: number, wallMs: number): string =>
+      `${label} ${cpuS.toFixed(1)} CPU s (${(cpuS / concurrent).toFixed(2)} per evaluation, ` +
+      `${((cpuS / (cores * (wallMs / 1000))) * 100).toFixed(0)}% of ${cores} cores)`;
+    lines.push(
+      `${''.padEnd(14)} machine busy: ${busyLine('assay', busy1 - busy0, assayWall)}; ` +
+        `${busyLine('bare', busy2 - busy1, bareWall)}`,
+    );
+    // The slowest evaluations by id, so an outlier that sets the wall time can be looked up in Temporal.
+    const slowest = [...conAssay].sort((a, b) => b.ms - a.ms).slice(0, 3);
+    lines.push(`${''.padEnd(14)} slowest: ${slowest.map((r) => `${r.id} ${secs(r.ms)}`).join(', ')}`);
     const h = stats(histories);
     lines.push(
       `history per evaluation: events p50 ${h.p50}, max ${Math.max(...histories)}; bytes p50 ${stats(historyBytes).p50}`,
