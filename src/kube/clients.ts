@@ -21,6 +21,20 @@ export type KubeSource =
   | { readonly kind: 'kubeconfig'; readonly path: string | null; readonly context: string | null }
   | { readonly kind: 'in-cluster' };
 
+/** The source of a registry entry's credentials: in-cluster, or its kubeconfig (path and context; null: defaults). */
+export function kubeSourceOf(entry: {
+  readonly inCluster: boolean;
+  readonly kubeconfig: { readonly path: string | null; readonly context: string | null } | null;
+}): KubeSource {
+  return entry.inCluster
+    ? { kind: 'in-cluster' }
+    : {
+        kind: 'kubeconfig',
+        path: entry.kubeconfig?.path ?? null,
+        context: entry.kubeconfig?.context ?? null,
+      };
+}
+
 export interface KubeClients {
   readonly config: KubeConfig;
   readonly core: CoreV1Api;

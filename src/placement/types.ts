@@ -36,6 +36,13 @@ export interface ClusterHealth {
   lastSeen: string | null;
   /** When this entry was written (ISO 8601). */
   probedAt: string;
+  /** Nodes listed, and those that take evaluation pods (Ready, not cordoned, no NoSchedule/NoExecute taint). */
+  nodes?: { total: number; schedulable: number };
+  /**
+   * Per resource, the most free on any one schedulable node (each resource's own node): an evaluation asking for
+   * more than this fits on no node, whatever the cluster's total free.
+   */
+  largestNodeFree?: { cpuMillis: number; memoryBytes: number; gpus: Record<string, number> };
 }
 
 /** The probe's view of every cluster in the registry, by name. */
