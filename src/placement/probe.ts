@@ -7,7 +7,8 @@
  * `healthy: false` with the reason, never a throw.
  */
 import type { Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+// The package is CommonJS without named exports Node can see: its namespace through the default import.
+import proto from '@temporalio/proto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
   createKubeClients,
@@ -86,8 +87,8 @@ export async function livePollers(
   const response = await client.withDeadline(Date.now() + options.timeoutMs, () =>
     client.workflowService.describeTaskQueue({
       namespace: client.options.namespace,
-      taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+      taskQueue: { name: taskQueue, kind: proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+      taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
     }),
   );
   const cutoff = (options.now ?? Date.now()) - options.livenessSeconds * 1000;

@@ -20,6 +20,9 @@ import { quotaSnapshots } from '../client/quota.js';
 import { ensureJanitorSchedule, janitorScheduleId } from '../janitor/schedule.js';
 import { temporalTlsOptions } from '../spec/temporal-tls.js';
 import { startTelemetry, type Telemetry } from '../telemetry/sdk.js';
+import { createClusterViewSource, ensureClusterMonitor } from '../placement/view-source.js';
+import { clusterMonitorWorkflowId } from '../placement/view.js';
+import { registerClusterMetrics } from './cluster-metrics.js';
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -86,6 +89,29 @@ async function janitorSetUp(config: WorkerConfig, logger: Logger): Promise<void>
 }
 
 /**
+ * The cluster monitor of the worker's queue (docs/multi-cluster.md, "Health and capacity"), started unless it runs;
+ * `ASSAY_CLUSTER_MONITOR=false` leaves it out (throwaway test queues).
+ */
+async function clusterMonitorSetUp(config: WorkerConfig, logger: Logger): Promise<void> {
+  if (process.env.ASSAY_CLUSTER_MONITOR === 'false') return;
+  const connection = await Connection.connect({ address: config.temporal.address, ...temporalTlsOptions() });
+  try {
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const status = await ensureClusterMonitor(client, config.taskQueue);
+    logger.child({ component: 'cluster-monitor' }).info(
+      {
+        workflowId: clusterMonitorWorkflowId(config.taskQueue),
+        status,
+        probeIntervalSeconds: config.placement.probeIntervalSeconds,
+      },
+      'cluster monitor',
+    );
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
  * The Temporal Runtime; with a metrics port in the config, the core serves its own metrics on a free loopback port,
  * returned, which the worker's endpoint appends (docs/quota.md, "Metrics"). Null when there is none.
  */
@@ -121,6 +147,7 @@ async function startMetrics(
   const evaluations = registerEvaluationMetrics(server.registry, {
     phases: () => phaseCounts(client, config.taskQueue),
   });
+  registerClusterMetrics(server.registry, createClusterViewSource({ client, taskQueue: config.taskQueue }));
   const port = await server.serve(config.metrics.port, config.metrics.host);
   logger.info(
     { port, host: config.metrics.host },
@@ -183,6 +210,7 @@ async function serve(config: WorkerConfig, telemetry: Telemetry, logger: Logger)
     store,
     bundle,
     telemetry,
+    logger,
     ...(metrics !== null
       ? {
           onRecord: (record) => {
@@ -194,6 +222,11 @@ async function serve(config: WorkerConfig, telemetry: Telemetry, logger: Logger)
         }
       : {}),
   });
+  if (config.serveWorkflows) {
+    await clusterMonitorSetUp(config, logger).catch((err: unknown) =>
+      logger.warn({ error: messageOf(err) }, 'cluster monitor set-up failed'),
+    );
+  }
   if (config.serveWorkflows && config.retention.setup) {
     await retentionSetUp(config, s3, logger).catch((err: unknown) =>
       logger.warn({ error: messageOf(err) }, 'retention set-up failed'),

@@ -22,7 +22,8 @@ import { createQuotaActivities } from '../activities/quota.js';
 import { createTeamBackstop } from '../activities/quota-backstop.js';
 import { Client } from '@temporalio/client';
 import { createScheduleActivities } from '../activities/schedule.js';
-import { createKubeClients } from '../kube/clients.js';
+import { createKubeClients, KubeConfigError, kubeSourceOf, type KubeClients } from '../kube/clients.js';
+import { createClusterMonitorActivities } from '../activities/cluster-monitor.js';
 import { clusterTaskQueue } from '../spec/names.js';
 import type { WorkerConfig } from '../spec/worker-config.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -105,6 +106,8 @@ export interface StartWorkersDeps {
   readonly evaluationMetrics?: Pick<EvaluationMetrics, 'captureBytes' | 'kubeApiError'>;
   /** Where the workflow sandbox's spans go (docs/observability.md); default: nowhere. */
   readonly telemetry?: Pick<Telemetry, 'spanProcessor' | 'resource' | 'settings'>;
+  /** Told of a served cluster left out because its credentials cannot be loaded (the others are served). */
+  readonly logger?: Pick<Logger, 'error'>;
 }
 
 function observedRecords(
@@ -171,6 +174,19 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
           ...createWebhookDeliveryActivities({ kube: null, policy: config.notifications }),
           ...createBatchActivities({ store: deps.store }),
           ...createScheduleActivities(),
+          // The cluster monitor's probe rounds (docs/multi-cluster.md, "Health and capacity").
+          ...createClusterMonitorActivities({
+            registry: config.clusters,
+            placement: config.placement,
+            taskQueue: config.taskQueue,
+            temporal: new Client({ connection: deps.connection, namespace: config.temporal.namespace }),
+            ...(deps.evaluationMetrics !== undefined
+              ? {
+                  onApiError: (cluster: string, code: string) =>
+                    deps.evaluationMetrics?.kubeApiError(cluster, code),
+                }
+              : {}),
+          }),
           // The janitor's sweep of the object store's multipart uploads (docs/kubernetes.md, "The janitor").
           ...createJanitorUploadActivities({
             store: deps.store,
@@ -217,16 +233,26 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
       );
       continue;
     }
-    const kube = createKubeClients(
-      cluster.inCluster
-        ? { kind: 'in-cluster' }
-        : {
-            kind: 'kubeconfig',
-            path: cluster.kubeconfig?.path ?? null,
-            context: cluster.kubeconfig?.context ?? null,
-          },
-      metrics !== undefined ? { onApiError: (code) => metrics.kubeApiError(cluster.name, code) } : {},
-    );
+    let kube: KubeClients;
+    try {
+      kube = createKubeClients(
+        kubeSourceOf(cluster),
+        metrics !== undefined ? { onApiError: (code) => metrics.kubeApiError(cluster.name, code) } : {},
+      );
+    } catch (err) {
+      if (!(err instanceof KubeConfigError)) throw err;
+      // A bad registry entry does not stop the worker: its queue has no poller, which the cluster monitor reports
+      // with the reason (docs/multi-cluster.md, "Health and capacity"); the other clusters are served.
+      deps.logger?.error(
+        {
+          cluster: cluster.name,
+          error: err.message,
+          cause: err.cause instanceof Error ? err.cause.message : null,
+        },
+        `cluster ${cluster.name} is not served: its credentials cannot be loaded`,
+      );
+      continue;
+    }
     // One pod watch per namespace, shared by the waits and the log captures of every attempt on this cluster.
     const watches = createAttemptWatches(kube);
     clusterWatches.push(watches);

@@ -6,3 +6,4 @@ export { teamQuota } from './quota.js';
 export { webhookDelivery } from './notifications.js';
 export { batch } from './batch.js';
 export { scheduledRun } from './scheduled-run.js';
+export { clusterMonitor } from './cluster-monitor.js';

@@ -11,6 +11,7 @@ import { Client, Connection } from '@temporalio/client';
 import { AssayClient } from '../../src/client/assay-client.js';
 import { retentionScheduleId } from '../../src/retention/keys.js';
 import { janitorScheduleId } from '../../src/janitor/schedule.js';
+import { clusterMonitorWorkflowId } from '../../src/placement/view.js';
 import { manifestBuilder, newId } from '../support/evaluation-harness.js';
 import { stackTestEnv } from '../support/test-env.js';
 import { BUSYBOX } from './kube/cluster.js';
@@ -104,6 +105,11 @@ afterAll(async () => {
   await temporalClient?.schedule
     .getHandle(janitorScheduleId(queue))
     .delete()
+    .catch(() => undefined);
+  // And the cluster monitor (docs/multi-cluster.md, "Health and capacity").
+  await temporalClient?.workflow
+    .getHandle(clusterMonitorWorkflowId(queue))
+    .terminate('test over')
     .catch(() => undefined);
   await connection?.close();
 });

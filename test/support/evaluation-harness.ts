@@ -149,8 +149,9 @@ export function createWorkerProcesses(options: { bundlePath?: string } = {}): Wo
           ASSAY_TASK_QUEUE: queue,
           ASSAY_WORKFLOW_BUNDLE: bundlePath,
           ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
-          // Throwaway queues: no retention schedule is left behind for them.
+          // Throwaway queues: no retention schedule or cluster monitor is left behind for them.
           ASSAY_RETENTION_SETUP: 'false',
+          ASSAY_CLUSTER_MONITOR: 'false',
           ...env,
         },
         stdio: ['ignore', 'ignore', 'pipe'],
