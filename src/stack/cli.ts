@@ -1,9 +1,28 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { stackComponents } from './components.js';
 import { renderExports } from './env.js';
 import { StackConfigError, StackError, UnknownComponentError } from './errors.js';
 import { runKubectl } from './kube/kubectl.js';
 import { createStackContext, stackDown, stackEnv, stackStatus, stackUp } from './stack.js';
+
+interface ClustersOpts {
+  readonly clusters?: string;
+}
+
+/** `--clusters local,b`: which clusters of the stack to act on (src/stack/kube/layout.ts, `STACK_CLUSTERS`). */
+function clustersOption(help: string): Option {
+  return new Option('--clusters <names>', `comma-separated clusters: ${help}`);
+}
+
+function clusters(opts: ClustersOpts): { clusters?: string[] } {
+  if (opts.clusters === undefined) return {};
+  return {
+    clusters: opts.clusters
+      .split(',')
+      .map((c) => c.trim())
+      .filter((c) => c !== ''),
+  };
+}
 
 /**
  * `npm run stack -- up|down|status|env [component…]`: the local stack (Temporal dev server, S3, …) on loopback.
@@ -24,14 +43,15 @@ function buildProgram(signal: AbortSignal): Command {
     .command('up')
     .description('build what is missing, start what is not running, reuse what is')
     .argument('[components...]', 'only these components (default: all, or ASSAY_STACK_COMPONENTS)')
-    .action(async (components: string[]) => {
-      const result = await stackUp({ components, signal });
+    .addOption(clustersOption('`local` (the whole stack, the default) and/or `b` (a second cluster)'))
+    .action(async (components: string[], opts: ClustersOpts) => {
+      const result = await stackUp({ components, signal, ...clusters(opts) });
       const summary = Object.entries(result.outcomes)
         .map(([name, outcome]) => `${name} ${outcome}`)
         .join(', ');
       process.stderr.write(
         `[stack] up in ${(result.durationMs / 1000).toFixed(1)} s: ${summary}\n` +
-          `[stack] use it from a shell with: eval "$(npm run --silent stack -- env)"\n`,
+          `[stack] use it from a shell with: eval "$(npm run --silent stack -- env${opts.clusters !== undefined ? ` --clusters ${opts.clusters}` : ''})"\n`,
       );
     });
 
@@ -39,8 +59,9 @@ function buildProgram(signal: AbortSignal): Command {
     .command('down')
     .description('stop exactly what `up` started (by pidfile); your own servers are left alone')
     .argument('[components...]', 'only these components')
-    .action(async (components: string[]) => {
-      await stackDown({ components, signal });
+    .addOption(clustersOption('`b` stops only cluster b (default: everything, b included when it runs)'))
+    .action(async (components: string[], opts: ClustersOpts) => {
+      await stackDown({ components, signal, ...clusters(opts) });
     });
 
   program
@@ -48,8 +69,9 @@ function buildProgram(signal: AbortSignal): Command {
     .description('say what runs, where, and whether it is healthy; exits 0 only when everything is')
     .argument('[components...]', 'only these components')
     .option('--json', 'print the report as JSON on stdout')
-    .action(async (components: string[], opts: { json?: boolean }) => {
-      const report = await stackStatus({ components, signal });
+    .addOption(clustersOption('default: local, and b when it runs'))
+    .action(async (components: string[], opts: { json?: boolean } & ClustersOpts) => {
+      const report = await stackStatus({ components, signal, ...clusters(opts) });
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       } else {
@@ -72,8 +94,11 @@ function buildProgram(signal: AbortSignal): Command {
     .command('env')
     .description('print `export` lines for a shell: eval "$(npm run --silent stack -- env)"')
     .argument('[components...]', 'only these components')
-    .action(async (components: string[]) => {
-      process.stdout.write(renderExports(await stackEnv({ components, signal })));
+    .addOption(
+      clustersOption('with b: also ASSAY_WORKER_CONFIG, a generated worker config registering local and b'),
+    )
+    .action(async (components: string[], opts: ClustersOpts) => {
+      process.stdout.write(renderExports(await stackEnv({ components, signal, ...clusters(opts) })));
     });
 
   return program;

@@ -78,6 +78,12 @@ export interface DaemonSpec extends DaemonRef {
    * whose pidfile is gone — and is stopped instead of reported as a conflict. Usually the cache's `bin/` directory.
    */
   readonly ownedExecutableDir?: string;
+  /**
+   * A network namespace file (`/run/netns/<name>`) to start the daemon in, through `nsenter --net`, which then execs
+   * `command`: the pidfile records `command` and `args`, what the process is. `ports` are checked on the host's
+   * loopback, so a daemon in another namespace usually lists none.
+   */
+  readonly netns?: string;
 }
 
 /** The pidfile and log file paths of a daemon. */
@@ -147,12 +153,16 @@ export async function ensureDaemon(ctx: StackContext, spec: DaemonSpec): Promise
   let pid: number;
   try {
     writeSync(fd, `\n=== ${new Date().toISOString()} stack up: ${argv.join(' ')}\n`);
-    const child = spawn(spec.command, spec.args, {
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      env: spec.env ?? process.env,
-      ...(spec.cwd ? { cwd: spec.cwd } : {}),
-    });
+    const child = spawn(
+      spec.netns ? 'nsenter' : spec.command,
+      spec.netns ? [`--net=${spec.netns}`, '--', spec.command, ...spec.args] : spec.args,
+      {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env: spec.env ?? process.env,
+        ...(spec.cwd ? { cwd: spec.cwd } : {}),
+      },
+    );
     const spawnError = await new Promise<Error | undefined>((resolvePromise) => {
       child.once('spawn', () => resolvePromise(undefined));
       child.once('error', resolvePromise);

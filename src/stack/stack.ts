@@ -1,9 +1,13 @@
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Component, ComponentStatus, Reporter, StackContext, UpOutcome } from './component.js';
 import { stackComponents } from './components.js';
 import { loadStackConfig } from './config.js';
 import { mergeEnvs, type StackEnvironment } from './env.js';
-import { UnknownComponentError } from './errors.js';
+import { StackConfigError, UnknownComponentError } from './errors.js';
+import { kubernetesClusterComponent } from './kube/component.js';
+import { kubeLayout, STACK_CLUSTERS, stackCluster, type ClusterSpec } from './kube/layout.js';
+import { nodeNetnsExists } from './kube/netns.js';
 import { withFileLock } from './lock.js';
 import { stackPaths } from './paths.js';
 
@@ -16,6 +20,12 @@ export interface StackOptions {
   /** Where progress lines go; default stderr. */
   readonly reporter?: Reporter;
   readonly signal?: AbortSignal;
+  /**
+   * The clusters to act on (`--clusters local,b`): `local` stands for the whole stack as without this option (its
+   * cluster and every other component), any other name for that cluster's own component (`kubernetes-b`). Default:
+   * `local`; `down` and `status` without components or clusters also take in every other cluster that runs.
+   */
+  readonly clusters?: readonly string[];
 }
 
 /** A reporter that writes `[stack] …` lines to stderr (stdout stays clean for `env`). */
@@ -40,17 +50,62 @@ export function createStackContext(options: StackOptions = {}): StackContext {
 }
 
 /**
- * The selected components in stack order.
+ * The selected components in stack order: those of `local` (when `clusters` names it, or is not given), then each
+ * other cluster's own component in the order `clusters` names them.
  *
  * @throws {UnknownComponentError} for a name that is not registered.
+ * @throws {StackConfigError} for a cluster the stack does not know.
  */
-export function selectComponents(ctx: StackContext, names: readonly string[] | undefined): Component[] {
+export function selectComponents(
+  ctx: StackContext,
+  names: readonly string[] | undefined,
+  clusters?: readonly string[],
+): Component[] {
+  const others = otherClusters(clusters).map(kubernetesClusterComponent);
+  if (clusters !== undefined && !clusters.includes('local')) return others;
   const all = stackComponents();
   const wanted = names && names.length > 0 ? names : ctx.config.components;
-  if (!wanted || wanted.length === 0) return all;
+  if (!wanted || wanted.length === 0) return [...all, ...others];
   const known = all.map((c) => c.name);
   for (const name of wanted) if (!known.includes(name)) throw new UnknownComponentError(name, known);
-  return all.filter((c) => wanted.includes(c.name));
+  return [...all.filter((c) => wanted.includes(c.name)), ...others];
+}
+
+/**
+ * The clusters other than `local` that `clusters` names.
+ *
+ * @throws {StackConfigError} for a name the stack does not know, or an empty list.
+ */
+function otherClusters(clusters: readonly string[] | undefined): ClusterSpec[] {
+  if (clusters === undefined) return [];
+  const known = STACK_CLUSTERS.map((c) => c.name);
+  const problems = clusters
+    .filter((n) => stackCluster(n) === undefined)
+    .map((n) => `--clusters: unknown cluster "${n}" (known: ${known.join(', ')})`);
+  if (clusters.length === 0) problems.push(`--clusters: name at least one cluster (${known.join(', ')})`);
+  if (problems.length > 0) throw new StackConfigError(problems);
+  return STACK_CLUSTERS.filter((c) => c.name !== 'local' && clusters.includes(c.name));
+}
+
+/**
+ * The clusters `down` and `status` act on: those given, else — when no component is named either — `local` and every
+ * other cluster that runs (its node's namespace exists or its state directory holds a pidfile).
+ */
+async function clustersInUse(
+  ctx: StackContext,
+  options: StackOptions,
+): Promise<readonly string[] | undefined> {
+  if (options.clusters !== undefined) return options.clusters;
+  if ((options.components?.length ?? 0) > 0 || ctx.config.components !== undefined) return undefined;
+  const running: string[] = [];
+  for (const c of STACK_CLUSTERS) {
+    if (!c.netns) continue;
+    const pidfiles = (await readdir(kubeLayout(ctx.paths, c).dir).catch(() => [])).filter((f) =>
+      f.endsWith('.pid'),
+    );
+    if (pidfiles.length > 0 || (await nodeNetnsExists(c.netns))) running.push(c.name);
+  }
+  return running.length > 0 ? ['local', ...running] : undefined;
 }
 
 /** What {@link stackUp} did. */
@@ -73,7 +128,7 @@ export interface StackUpResult {
 export async function stackUp(options: StackOptions = {}): Promise<StackUpResult> {
   const started = Date.now();
   const ctx = createStackContext(options);
-  const components = selectComponents(ctx, options.components);
+  const components = selectComponents(ctx, options.components, options.clusters);
   return withFileLock(
     join(ctx.paths.locksDir, 'stack'),
     async () => {
@@ -104,7 +159,7 @@ export async function stackUp(options: StackOptions = {}): Promise<StackUpResult
  */
 export async function stackDown(options: StackOptions = {}): Promise<void> {
   const ctx = createStackContext(options);
-  const components = selectComponents(ctx, options.components).reverse();
+  const components = selectComponents(ctx, options.components, await clustersInUse(ctx, options)).reverse();
   await withFileLock(
     join(ctx.paths.locksDir, 'stack'),
     async () => {
@@ -136,7 +191,7 @@ export interface StackStatusReport {
 /** Checks every selected component (concurrently). Never throws for an unhealthy component. */
 export async function stackStatus(options: StackOptions = {}): Promise<StackStatusReport> {
   const ctx = createStackContext(options);
-  const components = selectComponents(ctx, options.components);
+  const components = selectComponents(ctx, options.components, await clustersInUse(ctx, options));
   const statuses = await Promise.all(
     components.map(async (c) => {
       try {
@@ -157,6 +212,6 @@ export async function stackStatus(options: StackOptions = {}): Promise<StackStat
 /** The environment to use the stack with; starts nothing. */
 export async function stackEnv(options: StackOptions = {}): Promise<StackEnvironment> {
   const ctx = createStackContext(options);
-  const components = selectComponents(ctx, options.components);
+  const components = selectComponents(ctx, options.components, options.clusters);
   return mergeEnvs(await Promise.all(components.map((c) => c.env(ctx))));
 }

@@ -41,7 +41,15 @@ import {
   ensureHostPrerequisites,
   removeCgroupRoot,
 } from './host.js';
-import { CLUSTER, detectNodeIp, kubeLayout, type KubeLayout } from './layout.js';
+import {
+  CLUSTER,
+  detectNodeIp,
+  kubeLayout,
+  nodeProbeAddress,
+  type ClusterSpec,
+  type KubeLayout,
+} from './layout.js';
+import { deleteNodeNetns, ensureNodeNetns, netnsPath, nodeNetnsProblem } from './netns.js';
 import { ensureNetpolGate, netpolGateProblem } from './netpol.js';
 import { ensurePki, kubeconfigYaml, pkiPaths, type CertSpec, type PkiPaths } from './pki.js';
 import { findProcesses, httpsGet, httpsProbe, killAndWait, type TlsIdentity } from './probes.js';
@@ -57,6 +65,7 @@ import {
   removeKubeRouterNetfilter,
   removeContainerLogLinks,
   removeGvisorLeftovers,
+  removeCniResultCache,
   removeHostDebris,
   runningTasks,
   sandboxNetworks,
@@ -64,8 +73,8 @@ import {
   vethsOnBridge,
   type CtrTarget,
 } from './teardown.js';
+import { removeStackWorkerConfig, writeStackWorkerConfig } from './worker-config.js';
 
-const COMPONENT = 'kubernetes';
 /** Daemons in start order (kube-router once the kubelet has registered the node). */
 const DAEMONS = [
   'containerd',
@@ -79,8 +88,9 @@ const DAEMONS = [
 ] as const;
 type DaemonName = (typeof DAEMONS)[number];
 
-function certSpecs(nodeIp: string): CertSpec[] {
-  const node = CLUSTER.nodeName;
+/** `advertiseIp`: the API server's address for the node and pods (local's: the node IP; b's: the veth's host end). */
+function certSpecs(c: ClusterSpec, nodeIp: string, advertiseIp: string): CertSpec[] {
+  const node = c.nodeName;
   return [
     {
       name: 'apiserver',
@@ -94,7 +104,7 @@ function certSpecs(nodeIp: string): CertSpec[] {
         'kubernetes.default.svc.cluster.local',
         node,
       ],
-      ips: ['127.0.0.1', CLUSTER.apiserverServiceIp, nodeIp],
+      ips: [...new Set(['127.0.0.1', c.apiserverServiceIp, nodeIp, advertiseIp])],
     },
     {
       name: 'apiserver-kubelet-client',
@@ -126,8 +136,19 @@ async function writeIfChanged(path: string, content: string, mode = 0o600): Prom
   return true;
 }
 
-function apiserverUrl(): string {
-  return `https://127.0.0.1:${CLUSTER.apiserverPort}`;
+/** The API server as the host reaches it (the stack, the admin kubeconfig, the control plane). */
+function apiserverUrl(c: ClusterSpec): string {
+  return `https://127.0.0.1:${c.apiserverPort}`;
+}
+
+/** The address the API server advertises: the node IP, or for a node in its own namespace the veth's host end. */
+function advertiseAddress(c: ClusterSpec, nodeIp: string): string {
+  return c.netns?.hostIp ?? nodeIp;
+}
+
+/** The API server as the node's daemons reach it: from their own namespace, through the veth's host end. */
+function nodeApiserverUrl(c: ClusterSpec): string {
+  return c.netns ? `https://${c.netns.hostIp}:${c.apiserverPort}` : apiserverUrl(c);
 }
 
 /**
@@ -158,16 +179,23 @@ async function writeConfigs(
   ]) {
     await mkdir(d, { recursive: true });
   }
-  const server = apiserverUrl();
+  const c = l.cluster;
+  const server = apiserverUrl(c);
+  const cluster = c.kubeconfigCluster;
   await writeIfChanged(
     l.adminKubeconfig,
-    await kubeconfigYaml(p, { server, user: 'assay-admin', certName: 'admin' }),
+    await kubeconfigYaml(p, { server, user: 'assay-admin', certName: 'admin', cluster }),
   );
   for (const id of ['controller-manager', 'scheduler', 'kubelet', 'kube-proxy', 'kube-router'] as const) {
-    const daemon = id === 'controller-manager' || id === 'scheduler' ? (`kube-${id}` as const) : id;
+    const controlPlane = id === 'controller-manager' || id === 'scheduler';
+    const daemon = controlPlane ? (`kube-${id}` as const) : id;
+    const url = controlPlane ? server : nodeApiserverUrl(c);
     mark(
       daemon,
-      await writeIfChanged(l.kubeconfig(id), await kubeconfigYaml(p, { server, user: id, certName: id })),
+      await writeIfChanged(
+        l.kubeconfig(id),
+        await kubeconfigYaml(p, { server: url, user: id, certName: id, cluster }),
+      ),
     );
   }
   mark(
@@ -200,7 +228,7 @@ async function ensureLink(link: string, target: string): Promise<void> {
 }
 
 function ctrTarget(l: KubeLayout): CtrTarget {
-  return { address: l.containerdSocket, namespace: CLUSTER.containerdNamespace };
+  return { address: l.containerdSocket, namespace: l.cluster.containerdNamespace };
 }
 
 /** The daemons' environment: ours, with the sbin directories (iptables, runc, ip) on the PATH. */
@@ -229,12 +257,18 @@ function daemonSpecs(
   nodeIp: string,
   bins: Binaries,
 ): Record<DaemonName, DaemonSpec> {
+  const c = l.cluster;
   const env = daemonEnv();
-  const base = { component: COMPONENT, dir: l.dir, env, ownedExecutableDir: ctx.paths.binDir };
+  const base = { component: c.component, dir: l.dir, env, ownedExecutableDir: ctx.paths.binDir };
+  // The node's daemons of a cluster with its own network namespace run in it; their ports are its, not the host's.
+  const node = c.netns ? { netns: netnsPath(c.netns) } : {};
+  const nodePorts = (ports: number[]) => (c.netns ? [] : ports);
+  const probe = nodeProbeAddress(c);
   const admin = adminIdentity(p);
   return {
     containerd: {
       ...base,
+      ...node,
       env: containerdEnv(l),
       name: 'containerd',
       command: 'containerd',
@@ -253,64 +287,67 @@ function daemonSpecs(
       name: 'etcd',
       command: bins.etcd,
       args: etcdArgs(l),
-      ports: [CLUSTER.etcdClientPort, CLUSTER.etcdPeerPort],
-      health: () => httpProbe(`http://127.0.0.1:${CLUSTER.etcdClientPort}/health`),
+      ports: [c.etcdClientPort, c.etcdPeerPort],
+      health: () => httpProbe(`http://127.0.0.1:${c.etcdClientPort}/health`),
     },
     'kube-apiserver': {
       ...base,
       name: 'kube-apiserver',
       command: bins.kube,
-      args: apiserverArgs(l, p, nodeIp),
-      ports: [CLUSTER.apiserverPort],
+      args: apiserverArgs(l, p, advertiseAddress(c, nodeIp)),
+      ports: [c.apiserverPort],
       startTimeoutMs: 120_000,
-      health: () => httpsProbe(`${apiserverUrl()}/readyz`, admin),
+      health: () => httpsProbe(`${apiserverUrl(c)}/readyz`, admin),
     },
     'kube-controller-manager': {
       ...base,
       name: 'kube-controller-manager',
       command: bins.kube,
       args: controllerManagerArgs(l, p),
-      ports: [CLUSTER.controllerManagerPort],
-      health: () => httpsProbe(`https://127.0.0.1:${CLUSTER.controllerManagerPort}/healthz`),
+      ports: [c.controllerManagerPort],
+      health: () => httpsProbe(`https://127.0.0.1:${c.controllerManagerPort}/healthz`),
     },
     'kube-scheduler': {
       ...base,
       name: 'kube-scheduler',
       command: bins.kube,
       args: schedulerArgs(l, p),
-      ports: [CLUSTER.schedulerPort],
-      health: () => httpsProbe(`https://127.0.0.1:${CLUSTER.schedulerPort}/healthz`),
+      ports: [c.schedulerPort],
+      health: () => httpsProbe(`https://127.0.0.1:${c.schedulerPort}/healthz`),
     },
     kubelet: {
       ...base,
+      ...node,
       name: 'kubelet',
       command: bins.kube,
       args: kubeletArgs(l, nodeIp),
-      ports: [CLUSTER.kubeletHealthzPort],
+      ports: nodePorts([c.kubeletHealthzPort]),
       startTimeoutMs: 120_000,
-      health: () => httpProbe(`http://127.0.0.1:${CLUSTER.kubeletHealthzPort}/healthz`),
+      health: () => httpProbe(`http://${probe}:${c.kubeletHealthzPort}/healthz`),
     },
     'kube-proxy': {
       ...base,
+      ...node,
       name: 'kube-proxy',
       command: bins.kube,
       args: kubeProxyArgs(l),
-      ports: [CLUSTER.proxyHealthzPort, CLUSTER.proxyMetricsPort],
-      health: () => httpProbe(`http://127.0.0.1:${CLUSTER.proxyHealthzPort}/livez`),
+      ports: nodePorts([c.proxyHealthzPort, c.proxyMetricsPort]),
+      health: () => httpProbe(`http://${probe}:${c.proxyHealthzPort}/livez`),
     },
     'kube-router': {
       ...base,
+      ...node,
       name: 'kube-router',
       command: bins.kubeRouter,
       args: kubeRouterArgs(l),
-      ports: [CLUSTER.kubeRouterHealthPort, CLUSTER.kubeRouterMetricsPort],
-      health: () => kubeRouterHealth(),
+      ports: nodePorts([c.kubeRouterHealthPort, c.kubeRouterMetricsPort]),
+      health: () => kubeRouterHealth(c),
     },
   };
 }
 
-function kubeRouterHealth(): Promise<true | string> {
-  return httpProbe(`http://127.0.0.1:${CLUSTER.kubeRouterHealthPort}/healthz`);
+function kubeRouterHealth(c: ClusterSpec): Promise<true | string> {
+  return httpProbe(`http://${nodeProbeAddress(c)}:${c.kubeRouterHealthPort}/healthz`);
 }
 
 /** Command-line words only our kube-router has, to find one whose pidfile was lost. */
@@ -318,28 +355,28 @@ function kubeRouterNeedles(l: KubeLayout): string[] {
   return [`--kubeconfig=${l.kubeconfig('kube-router')}`, '--run-firewall=true'];
 }
 
-function nodeReadiness(node: V1Node): true | string {
-  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+function nodeReadiness(c: ClusterSpec, node: V1Node): true | string {
+  const ready = node.status?.conditions?.find((cond) => cond.type === 'Ready');
   if (ready?.status === 'True') return true;
-  return `node ${CLUSTER.nodeName} not Ready: ${ready?.reason ?? 'no Ready condition yet'} ${ready?.message ?? ''}`.trim();
+  return `node ${c.nodeName} not Ready: ${ready?.reason ?? 'no Ready condition yet'} ${ready?.message ?? ''}`.trim();
 }
 
-async function nodeRegisteredProbe(p: PkiPaths): Promise<true | string> {
-  const res = await httpsGet(`${apiserverUrl()}/api/v1/nodes/${CLUSTER.nodeName}`, adminIdentity(p));
+async function nodeRegisteredProbe(c: ClusterSpec, p: PkiPaths): Promise<true | string> {
+  const res = await httpsGet(`${apiserverUrl(c)}/api/v1/nodes/${c.nodeName}`, adminIdentity(p));
   if (typeof res === 'string') return res;
-  return res.status === 200 ? true : `node ${CLUSTER.nodeName} not registered yet (${res.status})`;
+  return res.status === 200 ? true : `node ${c.nodeName} not registered yet (${res.status})`;
 }
 
-async function nodeReadyProbe(p: PkiPaths): Promise<true | string> {
-  const res = await httpsGet(`${apiserverUrl()}/api/v1/nodes/${CLUSTER.nodeName}`, adminIdentity(p));
+async function nodeReadyProbe(c: ClusterSpec, p: PkiPaths): Promise<true | string> {
+  const res = await httpsGet(`${apiserverUrl(c)}/api/v1/nodes/${c.nodeName}`, adminIdentity(p));
   if (typeof res === 'string') return res;
-  if (res.status !== 200) return `reading node ${CLUSTER.nodeName}: ${res.status} ${res.body.slice(0, 200)}`;
-  return nodeReadiness(JSON.parse(res.body) as V1Node);
+  if (res.status !== 200) return `reading node ${c.nodeName}: ${res.status} ${res.body.slice(0, 200)}`;
+  return nodeReadiness(c, JSON.parse(res.body) as V1Node);
 }
 
 /** Whether the `gvisor` RuntimeClass exists with its handler. */
-async function runtimeClassProbe(p: PkiPaths): Promise<true | string> {
-  const url = `${apiserverUrl()}/apis/node.k8s.io/v1/runtimeclasses/${GVISOR_RUNTIME_CLASS}`;
+async function runtimeClassProbe(c: ClusterSpec, p: PkiPaths): Promise<true | string> {
+  const url = `${apiserverUrl(c)}/apis/node.k8s.io/v1/runtimeclasses/${GVISOR_RUNTIME_CLASS}`;
   const res = await httpsGet(url, adminIdentity(p));
   if (typeof res === 'string') return res;
   if (res.status === 404) return `RuntimeClass ${GVISOR_RUNTIME_CLASS} missing`;
@@ -375,13 +412,14 @@ async function ensureKubeRouter(
   spec: DaemonSpec,
   filesChanged: boolean,
 ): Promise<'started' | 'reused'> {
-  await ensureBridgeNetfilter();
+  const c = l.cluster;
+  await ensureBridgeNetfilter(c);
   await restartIfStale(ctx, spec, filesChanged);
   if ((await daemonState(spec)).state !== 'running') {
     await killAndWait(await findProcesses(kubeRouterNeedles(l)));
-    await removeKubeRouterLeftovers(ctx);
-    await waitFor(() => nodeRegisteredProbe(p), {
-      description: `the kubelet to register node ${CLUSTER.nodeName}`,
+    await removeKubeRouterLeftovers(ctx, c);
+    await waitFor(() => nodeRegisteredProbe(c, p), {
+      description: `the kubelet to register node ${c.nodeName}`,
       timeoutMs: 120_000,
       intervalMs: 500,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
@@ -391,12 +429,12 @@ async function ensureKubeRouter(
     });
   }
   const outcome = await ensureDaemon(ctx, spec);
-  await ensureNetpolGate(ctx.signal);
+  await ensureNetpolGate(ctx.signal, c);
   return outcome;
 }
 
-async function removeKubeRouterLeftovers(ctx: StackContext): Promise<void> {
-  const failed = await removeKubeRouterNetfilter();
+async function removeKubeRouterLeftovers(ctx: StackContext, c: ClusterSpec): Promise<void> {
+  const failed = await removeKubeRouterNetfilter(c);
   if (failed.length) {
     ctx.reporter.warn(
       `could not remove all of kube-router's rules and ipsets: ${failed.slice(0, 5).join('; ')}`,
@@ -411,188 +449,220 @@ async function removeKubeRouterLeftovers(ctx: StackContext): Promise<void> {
  * `<cache>/stack/kubernetes`; the local images imported; gVisor (runsc and its shim, built from its Go module) as
  * containerd runtime `gvisor` behind the RuntimeClass of that name. `up` returns once the node is Ready and policies
  * enforced.
+ *
+ * `cluster` says which: `local` (the component `kubernetes`, its node on the host), or a second cluster such as `b`
+ * (`kubernetes-b`, `--clusters local,b`) whose node runs in a network namespace of its own (`ClusterSpec.netns`),
+ * from the same binaries and images.
  */
-export const kubernetesComponent: Component = {
-  name: COMPONENT,
-  description: `single-node Kubernetes ${KUBERNETES_VERSION} (etcd, control plane, kubelet + containerd, kube-proxy, kube-router ${KUBE_ROUTER_VERSION} enforcing NetworkPolicies, RuntimeClass ${GVISOR_RUNTIME_CLASS}) on ${apiserverUrl()}`,
+export function kubernetesClusterComponent(cluster: ClusterSpec): Component {
+  const c = cluster;
+  const layout = (ctx: StackContext) => kubeLayout(ctx.paths, c);
+  const what = c.netns
+    ? `cluster ${c.name}: a second single-node Kubernetes ${KUBERNETES_VERSION}, its node in network namespace ${c.netns.name} (${c.netns.nodeIp})`
+    : `single-node Kubernetes ${KUBERNETES_VERSION} (etcd, control plane, kubelet + containerd, kube-proxy, kube-router ${KUBE_ROUTER_VERSION} enforcing NetworkPolicies, RuntimeClass ${GVISOR_RUNTIME_CLASS})`;
+  return {
+    name: c.component,
+    description: `${what} on ${apiserverUrl(c)}`,
 
-  async up(ctx: StackContext): Promise<UpOutcome> {
-    await ensureHostPrerequisites(ctx);
-    const l = kubeLayout(ctx.paths);
-    const bins = {
-      kube: await ensureKubeBinary(ctx),
-      etcd: await ensureEtcdBinary(ctx),
-      kubeRouter: await ensureKubeRouterBinary(ctx),
-      gvisor: await ensureGvisorBinaries(ctx),
-    };
-    const nodeIp = await detectNodeIp();
-    const p = await ensurePki(l.pki, certSpecs(nodeIp));
-    const changed = await writeConfigs(l, p, nodeIp, bins);
-    // New certificates (first run, another node IP) mean every daemon must load them.
-    if (p.issued.length) for (const name of DAEMONS) changed.add(name);
-    await ensureCgroupRoot(CLUSTER.cgroupRoot);
-    const specs = daemonSpecs(ctx, l, p, nodeIp, bins);
+    async up(ctx: StackContext): Promise<UpOutcome> {
+      await ensureHostPrerequisites(ctx);
+      const l = layout(ctx);
+      const bins = {
+        kube: await ensureKubeBinary(ctx),
+        etcd: await ensureEtcdBinary(ctx),
+        kubeRouter: await ensureKubeRouterBinary(ctx),
+        gvisor: await ensureGvisorBinaries(ctx),
+      };
+      if (c.netns) await ensureNodeNetns(c.netns);
+      const nodeIp = c.netns?.nodeIp ?? (await detectNodeIp());
+      const p = await ensurePki(l.pki, certSpecs(c, nodeIp, advertiseAddress(c, nodeIp)));
+      const changed = await writeConfigs(l, p, nodeIp, bins);
+      // New certificates (first run, another node IP) mean every daemon must load them.
+      if (p.issued.length) for (const name of DAEMONS) changed.add(name);
+      await ensureCgroupRoot(c.cgroupRoot);
+      const specs = daemonSpecs(ctx, l, p, nodeIp, bins);
 
-    let started = false;
-    for (const name of DAEMONS) {
-      if (name === 'kube-router') {
-        const outcome = await ensureKubeRouter(ctx, l, p, bins.kube, specs[name], changed.has(name));
-        if (outcome === 'started') started = true;
-        continue;
+      let started = false;
+      for (const name of DAEMONS) {
+        if (name === 'kube-router') {
+          const outcome = await ensureKubeRouter(ctx, l, p, bins.kube, specs[name], changed.has(name));
+          if (outcome === 'started') started = true;
+          continue;
+        }
+        if (name === 'containerd') await clearStrayContainerd(ctx, l);
+        await restartIfStale(ctx, specs[name], changed.has(name));
+        if ((await ensureDaemon(ctx, specs[name])) === 'started') started = true;
+        if (name === 'containerd') {
+          const imported = await ensureImagesImported(
+            ctx,
+            { ctr: 'ctr', address: l.containerdSocket, namespace: c.containerdNamespace },
+            localImages,
+          );
+          if (imported.length) ctx.reporter.info(`imported ${imported.join(', ')} into containerd`);
+        }
       }
-      if (name === 'containerd') await clearStrayContainerd(ctx, l);
-      await restartIfStale(ctx, specs[name], changed.has(name));
-      if ((await ensureDaemon(ctx, specs[name])) === 'started') started = true;
-      if (name === 'containerd') {
-        const imported = await ensureImagesImported(
-          ctx,
-          { ctr: 'ctr', address: l.containerdSocket, namespace: CLUSTER.containerdNamespace },
-          localImages,
-        );
-        if (imported.length) ctx.reporter.info(`imported ${imported.join(', ')} into containerd`);
-      }
-    }
-    await waitFor(() => nodeReadyProbe(p), {
-      description: `node ${CLUSTER.nodeName} to become Ready`,
-      timeoutMs: 120_000,
-      intervalMs: 500,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-    });
-    if ((await runtimeClassProbe(p)) !== true) {
-      const apply = ['kubectl', `--kubeconfig=${l.adminKubeconfig}`, 'apply', '-f', l.runtimeClassManifest];
-      await run(bins.kube, apply, { timeoutMs: 60_000 });
-    }
-    return started ? 'started' : 'reused';
-  },
-
-  async down(ctx: StackContext): Promise<void> {
-    const l = kubeLayout(ctx.paths);
-    const ref = (name: DaemonName) => ({ name, dir: l.dir });
-    const t = ctrTarget(l);
-    const kubeState = await daemonState(ref('kube-apiserver'));
-    const kube = kubeState.record?.argv[0];
-
-    // Controllers first, so nothing re-creates the pods we are about to remove.
-    await stopDaemon(ctx, ref('kube-controller-manager'));
-    await stopDaemon(ctx, ref('kube-scheduler'));
-
-    // While the kubelet runs, deleting the pods lets it stop every sandbox the CRI way (CNI DEL included).
-    const kubeletUp = (await daemonState(ref('kubelet'))).state === 'running';
-    if (kube && kubeState.state === 'running' && kubeletUp) {
-      await kubectl(kube, l, [
-        'delete',
-        'pods',
-        '--all',
-        '--all-namespaces',
-        '--force',
-        '--grace-period=0',
-        '--wait=false',
-      ]);
-      await waitFor(
-        async () => {
-          const left = await runningTasks(t);
-          return left.length === 0 ? true : `${left.length} containers still running`;
-        },
-        { description: 'the kubelet to stop every pod', timeoutMs: 10_000, intervalMs: 500 },
-      ).catch(() =>
-        ctx.reporter.warn('the kubelet did not stop every pod in 10 s; removing the rest through containerd'),
-      );
-    }
-
-    // kube-router keeps its rules and ipsets when stopped: remove them (and our gate) ourselves.
-    await stopDaemon(ctx, ref('kube-router'));
-    await killAndWait(await findProcesses(kubeRouterNeedles(l)));
-    await removeKubeRouterLeftovers(ctx);
-
-    await stopDaemon(ctx, ref('kube-proxy'));
-    if (kube) {
-      await run(kube, ['kube-proxy', '--cleanup', `--config=${l.proxyConfig}`], {
-        allowFailure: true,
-        env: daemonEnv(),
+      await waitFor(() => nodeReadyProbe(c, p), {
+        description: `node ${c.nodeName} to become Ready`,
+        timeoutMs: 120_000,
+        intervalMs: 500,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
       });
-    }
-    await stopDaemon(ctx, ref('kubelet'));
-    await stopDaemon(ctx, ref('kube-apiserver'));
-    await stopDaemon(ctx, ref('etcd'));
+      if ((await runtimeClassProbe(c, p)) !== true) {
+        const apply = ['kubectl', `--kubeconfig=${l.adminKubeconfig}`, 'apply', '-f', l.runtimeClassManifest];
+        await run(bins.kube, apply, { timeoutMs: 60_000 });
+      }
+      return started ? 'started' : 'reused';
+    },
 
-    if ((await daemonState(ref('containerd'))).state === 'running') {
-      await rememberSandboxNetworks(l, await sandboxNetworks(t));
-      const removed = await removeAllContainers(t);
-      if (removed) ctx.reporter.info(`removed ${removed} containers left in containerd`);
-    }
-    const conflist = await readFile(join(l.cniConfDir, '10-assay.conflist'), 'utf8').catch(() => undefined);
-    for (const net of await recalledSandboxNetworks(l)) {
-      if (conflist) await releaseSandboxNetwork(conflist, net);
-    }
-    await stopDaemon(ctx, ref('containerd'));
-    // One whose pidfile was lost (a killed `up`) is still ours: it runs with our config file.
-    await killAndWait(await findProcesses(['containerd', '--config', l.containerdConfig]));
-    await killAndWait(await findProcesses(['containerd-shim', l.containerdSocket]));
-    // gVisor sandboxes and gofers outlive a killed shim; then runsc's state of them is stale.
-    const gvisor = await removeGvisorLeftovers(l);
-    if (gvisor) ctx.reporter.info(`stopped ${gvisor} gVisor processes left over`);
+    async down(ctx: StackContext): Promise<void> {
+      const l = layout(ctx);
+      const ref = (name: DaemonName) => ({ name, dir: l.dir });
+      const t = ctrTarget(l);
+      const kubeState = await daemonState(ref('kube-apiserver'));
+      const kube = kubeState.record?.argv[0];
 
-    const stuck = await unmountBelow(l.dir);
-    if (stuck.length) ctx.reporter.warn(`could not unmount: ${stuck.join(', ')}`);
-    const veths = await vethsOnBridge();
-    if (veths.length) ctx.reporter.warn(`veths still on ${CLUSTER.bridge}: ${veths.join(', ')}`);
-    await deleteBridge();
-    await removeCniIptables();
-    await removeKubeletIptables();
-    await rm(l.cniIpamDir, { recursive: true, force: true });
-    await removeContainerLogLinks(l);
-    await removeHostDebris();
-    const cgroups = await removeCgroupRoot(CLUSTER.cgroupRoot);
-    if (cgroups.length) ctx.reporter.warn(`cgroups still in use: ${cgroups.slice(0, 5).join(', ')}`);
-    await rm(l.netnsRecord, { force: true });
-  },
+      // Controllers first, so nothing re-creates the pods we are about to remove.
+      await stopDaemon(ctx, ref('kube-controller-manager'));
+      await stopDaemon(ctx, ref('kube-scheduler'));
 
-  async status(ctx: StackContext): Promise<ComponentStatus> {
-    const l = kubeLayout(ctx.paths);
-    const states = await Promise.all(
-      DAEMONS.map(async (name) => [name, await daemonState({ name, dir: l.dir })] as const),
-    );
-    const down = states.filter(([, s]) => s.state !== 'running').map(([n]) => n);
-    const pids = states
-      .filter(([, s]) => s.state === 'running')
-      .map(([n, s]) => `${n} ${s.record?.pid}`)
-      .join(', ');
-    if (down.length === DAEMONS.length) {
-      return { healthy: false, managed: true, address: apiserverUrl(), detail: 'not running' };
-    }
-    const node = await nodeReadyProbe(pkiPaths(l.pki));
-    let netpol: string | undefined;
-    if (!down.includes('kube-router')) {
-      const health = await kubeRouterHealth();
-      netpol = health === true ? await netpolGateProblem() : `kube-router: ${health}`;
-    }
-    const runtimeClass = down.includes('kube-apiserver')
-      ? undefined
-      : await runtimeClassProbe(pkiPaths(l.pki));
-    const healthy = down.length === 0 && node === true && netpol === undefined && runtimeClass === true;
-    const detail = [
-      node === true ? `node ${CLUSTER.nodeName} Ready` : node,
-      runtimeClass === true
-        ? `RuntimeClass ${GVISOR_RUNTIME_CLASS} (gVisor ${gvisorVersion()}, systrap)`
-        : (runtimeClass ?? ''),
-      down.length ? `not running: ${down.join(', ')}` : '',
-      netpol ?? '',
-      pids ? `pids: ${pids}` : '',
-    ]
-      .filter(Boolean)
-      .join('; ');
-    return { healthy, managed: true, address: apiserverUrl(), detail };
-  },
+      // While the kubelet runs, deleting the pods lets it stop every sandbox the CRI way (CNI DEL included).
+      const kubeletUp = (await daemonState(ref('kubelet'))).state === 'running';
+      if (kube && kubeState.state === 'running' && kubeletUp) {
+        await kubectl(kube, l, [
+          'delete',
+          'pods',
+          '--all',
+          '--all-namespaces',
+          '--force',
+          '--grace-period=0',
+          '--wait=false',
+        ]);
+        await waitFor(
+          async () => {
+            const left = await runningTasks(t);
+            return left.length === 0 ? true : `${left.length} containers still running`;
+          },
+          { description: 'the kubelet to stop every pod', timeoutMs: 10_000, intervalMs: 500 },
+        ).catch(() =>
+          ctx.reporter.warn(
+            'the kubelet did not stop every pod in 10 s; removing the rest through containerd',
+          ),
+        );
+      }
 
-  env(ctx: StackContext): Promise<ComponentEnv> {
-    const l = kubeLayout(ctx.paths);
-    // The sandboxed runtimes this node offers, for the worker's default cluster (docs/security.md).
-    return Promise.resolve({
-      vars: { KUBECONFIG: l.adminKubeconfig, ASSAY_RUNTIME_CLASSES: 'gvisor=gvisor' },
-      pathPrepend: [l.binDir],
-    });
-  },
-};
+      // kube-router keeps its rules and ipsets when stopped: remove them (and our gate) ourselves. In a node
+      // namespace of its own they go with the namespace.
+      await stopDaemon(ctx, ref('kube-router'));
+      await killAndWait(await findProcesses(kubeRouterNeedles(l)));
+      if (!c.netns) await removeKubeRouterLeftovers(ctx, c);
+
+      await stopDaemon(ctx, ref('kube-proxy'));
+      if (kube && !c.netns) {
+        await run(kube, ['kube-proxy', '--cleanup', `--config=${l.proxyConfig}`], {
+          allowFailure: true,
+          env: daemonEnv(),
+        });
+      }
+      await stopDaemon(ctx, ref('kubelet'));
+      await stopDaemon(ctx, ref('kube-apiserver'));
+      await stopDaemon(ctx, ref('etcd'));
+
+      if ((await daemonState(ref('containerd'))).state === 'running') {
+        await rememberSandboxNetworks(l, await sandboxNetworks(t));
+        const removed = await removeAllContainers(t);
+        if (removed) ctx.reporter.info(`removed ${removed} containers left in containerd`);
+      }
+      const conflist = await readFile(join(l.cniConfDir, '10-assay.conflist'), 'utf8').catch(() => undefined);
+      for (const net of await recalledSandboxNetworks(l)) {
+        if (conflist) await releaseSandboxNetwork(conflist, net, c);
+      }
+      await stopDaemon(ctx, ref('containerd'));
+      // One whose pidfile was lost (a killed `up`) is still ours: it runs with our config file.
+      await killAndWait(await findProcesses(['containerd', '--config', l.containerdConfig]));
+      await killAndWait(await findProcesses(['containerd-shim', l.containerdSocket]));
+      // gVisor sandboxes and gofers outlive a killed shim; then runsc's state of them is stale.
+      const gvisor = await removeGvisorLeftovers(l);
+      if (gvisor) ctx.reporter.info(`stopped ${gvisor} gVisor processes left over`);
+
+      const stuck = await unmountBelow(l.dir);
+      if (stuck.length) ctx.reporter.warn(`could not unmount: ${stuck.join(', ')}`);
+      if (c.netns) {
+        // The bridge, the pod veths, kube-proxy's and kube-router's rules and ipsets all live in the namespace.
+        await deleteNodeNetns(c.netns);
+        await removeCniResultCache(c);
+        await removeStackWorkerConfig(ctx.paths);
+      } else {
+        const veths = await vethsOnBridge(c);
+        if (veths.length) ctx.reporter.warn(`veths still on ${c.bridge}: ${veths.join(', ')}`);
+        await deleteBridge(c);
+        await removeCniIptables();
+        await removeKubeletIptables();
+      }
+      await rm(l.cniIpamDir, { recursive: true, force: true });
+      await removeContainerLogLinks(l);
+      if (!c.netns) await removeHostDebris();
+      const cgroups = await removeCgroupRoot(c.cgroupRoot);
+      if (cgroups.length) ctx.reporter.warn(`cgroups still in use: ${cgroups.slice(0, 5).join(', ')}`);
+      await rm(l.netnsRecord, { force: true });
+    },
+
+    async status(ctx: StackContext): Promise<ComponentStatus> {
+      const l = layout(ctx);
+      const states = await Promise.all(
+        DAEMONS.map(async (name) => [name, await daemonState({ name, dir: l.dir })] as const),
+      );
+      const down = states.filter(([, s]) => s.state !== 'running').map(([n]) => n);
+      const pids = states
+        .filter(([, s]) => s.state === 'running')
+        .map(([n, s]) => `${n} ${s.record?.pid}`)
+        .join(', ');
+      if (down.length === DAEMONS.length) {
+        return { healthy: false, managed: true, address: apiserverUrl(c), detail: 'not running' };
+      }
+      const netns = c.netns ? await nodeNetnsProblem(c.netns) : undefined;
+      const node = await nodeReadyProbe(c, pkiPaths(l.pki));
+      let netpol: string | undefined;
+      if (!down.includes('kube-router')) {
+        const health = await kubeRouterHealth(c);
+        netpol = health === true ? await netpolGateProblem(c) : `kube-router: ${health}`;
+      }
+      const runtimeClass = down.includes('kube-apiserver')
+        ? undefined
+        : await runtimeClassProbe(c, pkiPaths(l.pki));
+      const healthy =
+        down.length === 0 && node === true && netpol === undefined && runtimeClass === true && !netns;
+      const detail = [
+        node === true ? `node ${c.nodeName} Ready` : node,
+        runtimeClass === true
+          ? `RuntimeClass ${GVISOR_RUNTIME_CLASS} (gVisor ${gvisorVersion()}, systrap)`
+          : (runtimeClass ?? ''),
+        down.length ? `not running: ${down.join(', ')}` : '',
+        netpol ?? '',
+        netns ?? '',
+        pids ? `pids: ${pids}` : '',
+      ]
+        .filter(Boolean)
+        .join('; ');
+      return { healthy, managed: true, address: apiserverUrl(c), detail };
+    },
+
+    async env(ctx: StackContext): Promise<ComponentEnv> {
+      const l = layout(ctx);
+      if (c.netns) {
+        // A second cluster leaves KUBECONFIG (local's) alone: a worker reaches both through the generated config.
+        return { vars: { ASSAY_WORKER_CONFIG: await writeStackWorkerConfig(ctx.paths, [CLUSTER, c]) } };
+      }
+      // The sandboxed runtimes this node offers, for the worker's default cluster (docs/security.md).
+      return {
+        vars: { KUBECONFIG: l.adminKubeconfig, ASSAY_RUNTIME_CLASSES: 'gvisor=gvisor' },
+        pathPrepend: [l.binDir],
+      };
+    },
+  };
+}
+
+/** The local cluster (`kubernetes`). */
+export const kubernetesComponent: Component = kubernetesClusterComponent(CLUSTER);
 
 /**
  * Stops a running daemon whose command line or configuration files changed since it started (a newer version of this

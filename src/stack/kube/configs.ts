@@ -1,5 +1,4 @@
-import type { KubeLayout } from './layout.js';
-import { CLUSTER } from './layout.js';
+import { nodeProbeAddress, type KubeLayout } from './layout.js';
 import type { PkiPaths } from './pki.js';
 
 /** The plugins the API server admits with, on top of its defaults (docs/architecture.md, "The local stack"). */
@@ -105,21 +104,22 @@ handler: ${GVISOR_RUNTIME_CLASS}
 
 /** A bridge network with host-local IPAM; its state stays in our directory. */
 export function cniConflist(l: KubeLayout): string {
+  const c = l.cluster;
   return `${JSON.stringify(
     {
       cniVersion: '0.4.0',
-      name: CLUSTER.cniNetwork,
+      name: c.cniNetwork,
       plugins: [
         {
           type: 'bridge',
-          bridge: CLUSTER.bridge,
+          bridge: c.bridge,
           isGateway: true,
           ipMasq: true,
           hairpinMode: true,
           ipam: {
             type: 'host-local',
             dataDir: l.cniIpamDir,
-            ranges: [[{ subnet: CLUSTER.nodePodCidr }]],
+            ranges: [[{ subnet: c.nodePodCidr }]],
             routes: [{ dst: '0.0.0.0/0' }],
           },
         },
@@ -136,13 +136,14 @@ export function cniConflist(l: KubeLayout): string {
  * evaluations keep their whole log.
  */
 export function kubeletConfigYaml(l: KubeLayout, p: PkiPaths, nodeIp: string): string {
+  const c = l.cluster;
   return `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: ${nodeIp}
-port: ${CLUSTER.kubeletPort}
+port: ${c.kubeletPort}
 readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-healthzPort: ${CLUSTER.kubeletHealthzPort}
+healthzBindAddress: ${nodeProbeAddress(c)}
+healthzPort: ${c.kubeletHealthzPort}
 authentication:
   anonymous:
     enabled: false
@@ -156,7 +157,7 @@ tlsCertFile: ${p.cert('kubelet-server')}
 tlsPrivateKeyFile: ${p.key('kubelet-server')}
 containerRuntimeEndpoint: unix://${l.containerdSocket}
 cgroupDriver: cgroupfs
-cgroupRoot: /${CLUSTER.cgroupRoot}
+cgroupRoot: /${c.cgroupRoot}
 cgroupsPerQOS: true
 failCgroupV1: false
 failSwapOn: false
@@ -191,14 +192,15 @@ featureGates:
 }
 
 export function kubeProxyConfigYaml(l: KubeLayout, nodeIp: string): string {
+  const c = l.cluster;
   return `apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
-clusterCIDR: ${CLUSTER.podCidr}
-hostnameOverride: ${CLUSTER.nodeName}
+clusterCIDR: ${c.podCidr}
+hostnameOverride: ${c.nodeName}
 bindAddress: ${nodeIp}
-healthzBindAddress: 127.0.0.1:${CLUSTER.proxyHealthzPort}
-metricsBindAddress: 127.0.0.1:${CLUSTER.proxyMetricsPort}
+healthzBindAddress: ${nodeProbeAddress(c)}:${c.proxyHealthzPort}
+metricsBindAddress: ${nodeProbeAddress(c)}:${c.proxyMetricsPort}
 nodePortAddresses: [primary]
 iptables:
   # NodePorts on 127.0.0.1 would need route_localnet=1, a host sysctl that down could not put back.
@@ -214,28 +216,31 @@ conntrack:
 }
 
 export function etcdArgs(l: KubeLayout): string[] {
+  const c = l.cluster;
   return [
     '--name=assay',
     `--data-dir=${l.etcdData}`,
-    `--listen-client-urls=http://127.0.0.1:${CLUSTER.etcdClientPort}`,
-    `--advertise-client-urls=http://127.0.0.1:${CLUSTER.etcdClientPort}`,
-    `--listen-peer-urls=http://127.0.0.1:${CLUSTER.etcdPeerPort}`,
-    `--initial-advertise-peer-urls=http://127.0.0.1:${CLUSTER.etcdPeerPort}`,
-    `--initial-cluster=assay=http://127.0.0.1:${CLUSTER.etcdPeerPort}`,
+    `--listen-client-urls=http://127.0.0.1:${c.etcdClientPort}`,
+    `--advertise-client-urls=http://127.0.0.1:${c.etcdClientPort}`,
+    `--listen-peer-urls=http://127.0.0.1:${c.etcdPeerPort}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${c.etcdPeerPort}`,
+    `--initial-cluster=assay=http://127.0.0.1:${c.etcdPeerPort}`,
     '--quota-backend-bytes=4294967296',
     '--snapshot-count=10000',
     '--log-level=warn',
   ];
 }
 
-export function apiserverArgs(l: KubeLayout, p: PkiPaths, nodeIp: string): string[] {
+/** `advertiseIp`: where the cluster's node and pods reach the API server (local's: the node IP). */
+export function apiserverArgs(l: KubeLayout, p: PkiPaths, advertiseIp: string): string[] {
+  const c = l.cluster;
   return [
     'kube-apiserver',
-    `--etcd-servers=http://127.0.0.1:${CLUSTER.etcdClientPort}`,
+    `--etcd-servers=http://127.0.0.1:${c.etcdClientPort}`,
     '--bind-address=0.0.0.0',
-    `--secure-port=${CLUSTER.apiserverPort}`,
-    `--advertise-address=${nodeIp}`,
-    `--service-cluster-ip-range=${CLUSTER.serviceCidr}`,
+    `--secure-port=${c.apiserverPort}`,
+    `--advertise-address=${advertiseIp}`,
+    `--service-cluster-ip-range=${c.serviceCidr}`,
     `--client-ca-file=${p.caCert}`,
     `--tls-cert-file=${p.cert('apiserver')}`,
     `--tls-private-key-file=${p.key('apiserver')}`,
@@ -258,6 +263,7 @@ export function apiserverArgs(l: KubeLayout, p: PkiPaths, nodeIp: string): strin
 }
 
 export function controllerManagerArgs(l: KubeLayout, p: PkiPaths): string[] {
+  const c = l.cluster;
   const kc = l.kubeconfig('controller-manager');
   return [
     'kube-controller-manager',
@@ -265,15 +271,15 @@ export function controllerManagerArgs(l: KubeLayout, p: PkiPaths): string[] {
     `--authentication-kubeconfig=${kc}`,
     `--authorization-kubeconfig=${kc}`,
     '--bind-address=127.0.0.1',
-    `--secure-port=${CLUSTER.controllerManagerPort}`,
+    `--secure-port=${c.controllerManagerPort}`,
     `--cert-dir=${p.dir}/controller-manager-generated`,
     `--service-account-private-key-file=${p.saKey}`,
     `--root-ca-file=${p.caCert}`,
     `--cluster-signing-cert-file=${p.caCert}`,
     `--cluster-signing-key-file=${p.caKey}`,
     '--use-service-account-credentials=true',
-    `--service-cluster-ip-range=${CLUSTER.serviceCidr}`,
-    `--cluster-cidr=${CLUSTER.podCidr}`,
+    `--service-cluster-ip-range=${c.serviceCidr}`,
+    `--cluster-cidr=${c.podCidr}`,
     '--allocate-node-cidrs=false',
     '--leader-elect=false',
     '--profiling=false',
@@ -289,7 +295,7 @@ export function schedulerArgs(l: KubeLayout, p: PkiPaths): string[] {
     `--authentication-kubeconfig=${kc}`,
     `--authorization-kubeconfig=${kc}`,
     '--bind-address=127.0.0.1',
-    `--secure-port=${CLUSTER.schedulerPort}`,
+    `--secure-port=${l.cluster.schedulerPort}`,
     `--cert-dir=${p.dir}/scheduler-generated`,
     '--leader-elect=false',
     '--profiling=false',
@@ -303,9 +309,9 @@ export function kubeletArgs(l: KubeLayout, nodeIp: string): string[] {
     `--config=${l.kubeletConfig}`,
     `--kubeconfig=${l.kubeconfig('kubelet')}`,
     `--root-dir=${l.kubeletRoot}`,
-    `--hostname-override=${CLUSTER.nodeName}`,
+    `--hostname-override=${l.cluster.nodeName}`,
     `--node-ip=${nodeIp}`,
-    '--node-labels=assay.dev/local=true',
+    `--node-labels=${l.cluster.nodeLabels}`,
     // cAdvisor refreshes a container's stats every 10 s by default, so the summary API the cost sampler reads would
     // miss most of a short attempt's usage; Kubernetes' own node e2e tests lower it the same way.
     '--housekeeping-interval=1s',
@@ -325,17 +331,18 @@ export const KUBE_ROUTER_USER = 'assay:kube-router';
  * does). It manages its own chains in the filter table and ipsets, and jumps to them from INPUT, FORWARD and OUTPUT.
  */
 export function kubeRouterArgs(l: KubeLayout): string[] {
+  const c = l.cluster;
   return [
     `--kubeconfig=${l.kubeconfig('kube-router')}`,
-    `--hostname-override=${CLUSTER.nodeName}`,
+    `--hostname-override=${c.nodeName}`,
     '--run-firewall=true',
     '--run-router=false',
     '--run-service-proxy=false',
-    `--service-cluster-ip-range=${CLUSTER.serviceCidr}`,
-    `--service-node-port-range=${CLUSTER.kubeRouterNodePortRange}`,
-    `--health-port=${CLUSTER.kubeRouterHealthPort}`,
+    `--service-cluster-ip-range=${c.serviceCidr}`,
+    `--service-node-port-range=${c.kubeRouterNodePortRange}`,
+    `--health-port=${c.kubeRouterHealthPort}`,
     '--metrics-addr=127.0.0.1',
-    `--metrics-port=${CLUSTER.kubeRouterMetricsPort}`,
+    `--metrics-port=${c.kubeRouterMetricsPort}`,
     '--v=1',
   ];
 }

@@ -2,6 +2,8 @@ import { access, copyFile, mkdir, readFile, readdir, rmdir, stat, writeFile } fr
 import { join } from 'node:path';
 import type { StackContext } from '../component.js';
 import { run } from '../images/exec.js';
+import { CLUSTER, type ClusterSpec } from './layout.js';
+import { runInNode } from './netns.js';
 
 /** Debian packages the node needs, by the file that shows each is installed. */
 const HOST_PACKAGES: readonly { pkg: string; file: string }[] = [
@@ -83,9 +85,21 @@ const bridgeNfCallIptables = '/proc/sys/net/bridge/bridge-nf-call-iptables';
  * see only routed traffic. Sets the sysctl to 1 when it is 0 and leaves it so on `down` (Docker and kubeadm set it
  * the same way; turning it off again could break someone else's firewall).
  *
+ * The sysctl is per network namespace: a node in its own namespace gets it set there.
+ *
  * @throws {KubeHostError} when it is not 1 and cannot be made 1 (no br_netfilter, read-only /proc/sys).
  */
-export async function ensureBridgeNetfilter(): Promise<void> {
+export async function ensureBridgeNetfilter(c: ClusterSpec = CLUSTER): Promise<void> {
+  if (c.netns) {
+    const script = `f=${bridgeNfCallIptables}; [ "$(cat $f)" = 1 ] || echo 1 > $f; cat $f`;
+    const { code, stdout, stderr } = await runInNode(c, 'sh', ['-c', script], { allowFailure: true });
+    if (code === 0 && stdout.trim() === '1') return;
+    throw new KubeHostError(
+      `${bridgeNfCallIptables} in network namespace ${c.netns.name} is not 1 and could not be set ` +
+        `(${(stderr || stdout).trim() || `exit code ${code}`}): without it NetworkPolicies do not apply to traffic ` +
+        `between the pods of cluster ${c.name}`,
+    );
+  }
   const read = () => readFile(bridgeNfCallIptables, 'utf8').then((t) => t.trim());
   let value: string;
   try {

@@ -4,9 +4,65 @@ import { join } from 'node:path';
 import type { StackPaths } from '../paths.js';
 import { componentDir } from '../paths.js';
 
+/**
+ * The network namespace a node of a second cluster runs in (its containerd, kubelet, kube-proxy and kube-router), so
+ * its kube-proxy rules, CNI bridge and kube-router state never meet the local node's. A veth pair joins it to the
+ * host: `hostIp` on the host's end (the cluster's API server advertises it to the node and its pods), `nodeIp` on the
+ * node's end (the node's IP: the API server reaches the kubelet there, and the stack probes the node's daemons there).
+ */
+export interface NodeNetns {
+  /** `ip netns` name: the namespace is bound at `/run/netns/<name>`. */
+  readonly name: string;
+  /** The veth's host end and node end (at most 15 characters each). */
+  readonly hostInterface: string;
+  readonly nodeInterface: string;
+  readonly hostIp: string;
+  readonly nodeIp: string;
+  readonly prefixLength: number;
+}
+
+/** Everything that tells one cluster of the local stack from another: names, ports, address ranges, cgroup root. */
+export interface ClusterSpec {
+  /** The cluster's name in the stack (`--clusters local,b`) and in the generated worker config. */
+  readonly name: string;
+  /** Its stack component, which is also its state directory under `<cache>/stack/`. */
+  readonly component: string;
+  /** The cluster's (and context's) name in its kubeconfigs. */
+  readonly kubeconfigCluster: string;
+  readonly nodeName: string;
+  /** `--node-labels` of its kubelet. */
+  readonly nodeLabels: string;
+  readonly apiserverPort: number;
+  readonly etcdClientPort: number;
+  readonly etcdPeerPort: number;
+  readonly kubeletPort: number;
+  readonly kubeletHealthzPort: number;
+  readonly controllerManagerPort: number;
+  readonly schedulerPort: number;
+  readonly proxyHealthzPort: number;
+  readonly proxyMetricsPort: number;
+  readonly kubeRouterHealthPort: number;
+  readonly kubeRouterMetricsPort: number;
+  readonly kubeRouterNodePortRange: string;
+  readonly serviceCidr: string;
+  readonly apiserverServiceIp: string;
+  readonly podCidr: string;
+  readonly nodePodCidr: string;
+  readonly bridge: string;
+  readonly cniNetwork: string;
+  readonly cgroupRoot: string;
+  readonly containerdNamespace: string;
+  /** Absent: the node runs in the host's network namespace (the `local` cluster). */
+  readonly netns?: NodeNetns;
+}
+
 /** Fixed addresses and ports of the local cluster, chosen away from the defaults of a developer's own cluster. */
 export const CLUSTER = {
+  name: 'local',
+  component: 'kubernetes',
+  kubeconfigCluster: 'assay-local',
   nodeName: 'assay-node',
+  nodeLabels: 'assay.dev/local=true',
   apiserverPort: 16443,
   etcdClientPort: 12379,
   etcdPeerPort: 12380,
@@ -35,10 +91,71 @@ export const CLUSTER = {
   /** kubelet `cgroupRoot`: every pod cgroup lives under `/<this>/kubepods`, so `down` removes exactly ours. */
   cgroupRoot: 'assay',
   containerdNamespace: 'k8s.io',
-} as const;
+} as const satisfies ClusterSpec;
 
-/** Where the cluster's state lives under the stack's state directory (`<cache>/stack/kubernetes`). */
+/**
+ * Cluster `b` (`npm run stack -- up --clusters local,b`): a second single-node cluster beside `local`, from the same
+ * cached binaries and images. Its control plane runs on the host on ports 1000 above local's; its node runs in the
+ * network namespace `assay-b` with its own bridge, pod range, service range, cgroup root and state directory
+ * (`<cache>/stack/kubernetes-b`, a sibling of local's so neither's teardown reaches into the other's). Its CNI network
+ * name does not start with `assay-`, which local's teardown matches in libcni's result cache.
+ */
+export const CLUSTER_B: ClusterSpec = {
+  name: 'b',
+  component: 'kubernetes-b',
+  kubeconfigCluster: 'assay-b',
+  nodeName: 'assay-node-b',
+  nodeLabels: 'assay.dev/local=true,assay.dev/cluster=b',
+  apiserverPort: 17443,
+  etcdClientPort: 13379,
+  etcdPeerPort: 13380,
+  kubeletPort: 21250,
+  kubeletHealthzPort: 21248,
+  controllerManagerPort: 21257,
+  schedulerPort: 21259,
+  proxyHealthzPort: 21256,
+  proxyMetricsPort: 21249,
+  kubeRouterHealthPort: 21244,
+  kubeRouterMetricsPort: 21245,
+  kubeRouterNodePortRange: CLUSTER.kubeRouterNodePortRange,
+  serviceCidr: '10.97.0.0/16',
+  apiserverServiceIp: '10.97.0.1',
+  podCidr: '10.245.0.0/16',
+  nodePodCidr: '10.245.0.0/24',
+  bridge: 'assay-b-cni0',
+  cniNetwork: 'assayb',
+  cgroupRoot: 'assay-b',
+  containerdNamespace: CLUSTER.containerdNamespace,
+  netns: {
+    name: 'assay-b',
+    hostInterface: 'assay-b-host',
+    nodeInterface: 'assay-b-node',
+    hostIp: '10.250.0.1',
+    nodeIp: '10.250.0.2',
+    prefixLength: 30,
+  },
+};
+
+/** The clusters the local stack can run, `local` first. */
+export const STACK_CLUSTERS: readonly ClusterSpec[] = [CLUSTER, CLUSTER_B];
+
+/** @returns the cluster of that name, or undefined. */
+export function stackCluster(name: string): ClusterSpec | undefined {
+  return STACK_CLUSTERS.find((c) => c.name === name);
+}
+
+/**
+ * The address the stack probes a node daemon's health endpoint on: loopback on the host, the node's veth address for
+ * a node in its own network namespace (its loopback is not the host's).
+ */
+export function nodeProbeAddress(c: ClusterSpec): string {
+  return c.netns?.nodeIp ?? '127.0.0.1';
+}
+
+/** Where a cluster's state lives under the stack's state directory (`<cache>/stack/kubernetes` for `local`). */
 export interface KubeLayout {
+  /** The cluster these paths belong to. */
+  readonly cluster: ClusterSpec;
   readonly dir: string;
   readonly pki: string;
   readonly binDir: string;
@@ -69,10 +186,11 @@ export interface KubeLayout {
   readonly netnsRecord: string;
 }
 
-export function kubeLayout(paths: StackPaths): KubeLayout {
-  const dir = componentDir(paths, 'kubernetes');
+export function kubeLayout(paths: StackPaths, cluster: ClusterSpec = CLUSTER): KubeLayout {
+  const dir = componentDir(paths, cluster.component);
   const containerdDir = join(dir, 'containerd');
   return {
+    cluster,
     dir,
     pki: join(dir, 'pki'),
     binDir: join(dir, 'bin'),

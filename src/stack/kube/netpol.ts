@@ -1,6 +1,6 @@
-import { run } from '../images/exec.js';
 import { waitFor } from '../process.js';
-import { CLUSTER } from './layout.js';
+import { CLUSTER, type ClusterSpec } from './layout.js';
+import { runInNode } from './netns.js';
 
 /**
  * The node's NetworkPolicy enforcement: kube-router's state in the filter table and ipsets, and our fail-closed gate.
@@ -17,13 +17,13 @@ export const GATE_COMMENT = 'assay netpol gate';
 /** Pod traffic enters the node's filter table through these: FORWARD (other pods, beyond), INPUT (the node). */
 export const GATE_CHAINS = ['FORWARD', 'INPUT'] as const;
 
-/** The gate's rule spec, for `iptables -I/-C/-D <chain>`. */
-export function gateRuleSpec(): string[] {
+/** The gate's rule spec, for `iptables -I/-C/-D <chain>` (in the cluster's node namespace). */
+export function gateRuleSpec(c: ClusterSpec = CLUSTER): string[] {
   return [
     '-i',
-    CLUSTER.bridge,
+    c.bridge,
     '-s',
-    CLUSTER.nodePodCidr,
+    c.nodePodCidr,
     '-m',
     'conntrack',
     '--ctstate',
@@ -89,9 +89,9 @@ export function planGate(rules: readonly string[], chain: string, specMatches: b
   };
 }
 
-async function gatePlan(chain: string): Promise<GatePlan> {
-  const listing = await run('iptables', ['-S', chain]);
-  const check = await run('iptables', ['-C', chain, ...gateRuleSpec()], { allowFailure: true });
+async function gatePlan(chain: string, c: ClusterSpec): Promise<GatePlan> {
+  const listing = await runInNode(c, 'iptables', ['-S', chain]);
+  const check = await runInNode(c, 'iptables', ['-C', chain, ...gateRuleSpec(c)], { allowFailure: true });
   return planGate(chainRules(listing.stdout, chain), chain, check.code === 0);
 }
 
@@ -102,20 +102,20 @@ async function gatePlan(chain: string): Promise<GatePlan> {
  *
  * @throws {StackTimeoutError} when the jump never appears or the gate does not stay.
  */
-export async function ensureNetpolGate(signal?: AbortSignal): Promise<void> {
+export async function ensureNetpolGate(signal?: AbortSignal, c: ClusterSpec = CLUSTER): Promise<void> {
   for (const chain of GATE_CHAINS) {
     let insertedAt = 0;
     await waitFor(
       async () => {
-        const plan = await gatePlan(chain);
+        const plan = await gatePlan(chain, c);
         if (plan.action === 'wait') return plan.reason;
         if (plan.action === 'keep') {
           return Date.now() - insertedAt >= 1_000 ? true : `checking that the ${chain} gate stays`;
         }
         for (const rule of plan.remove) {
-          await run('iptables', ['-D', chain, ...splitRule(rule)], { allowFailure: true });
+          await runInNode(c, 'iptables', ['-D', chain, ...splitRule(rule)], { allowFailure: true });
         }
-        await run('iptables', ['-I', chain, String(plan.position), ...gateRuleSpec()]);
+        await runInNode(c, 'iptables', ['-I', chain, String(plan.position), ...gateRuleSpec(c)]);
         insertedAt = Date.now();
         return `inserted the ${chain} gate at ${plan.position}; checking that it stays`;
       },
@@ -130,9 +130,9 @@ export async function ensureNetpolGate(signal?: AbortSignal): Promise<void> {
 }
 
 /** @returns what is wrong with the gate (for `stack status`), or undefined when it is in place in both chains. */
-export async function netpolGateProblem(): Promise<string | undefined> {
+export async function netpolGateProblem(c: ClusterSpec = CLUSTER): Promise<string | undefined> {
   for (const chain of GATE_CHAINS) {
-    const plan = await gatePlan(chain).catch((err: unknown) => ({
+    const plan = await gatePlan(chain, c).catch((err: unknown) => ({
       action: 'wait' as const,
       reason: err instanceof Error ? err.message : String(err),
     }));

@@ -1,8 +1,9 @@
 import { readFile, readdir, readlink, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../images/exec.js';
-import { CLUSTER, type KubeLayout } from './layout.js';
+import { CLUSTER, type ClusterSpec, type KubeLayout } from './layout.js';
 import { readMounts } from './host.js';
+import { inNodeNetns, runInNode } from './netns.js';
 import { kubeRouterLeftovers } from './netpol.js';
 import { findProcesses, killAndWait } from './probes.js';
 
@@ -79,9 +80,14 @@ export async function removeAllContainers(t: CtrTarget): Promise<number> {
 
 /**
  * Undoes a sandbox's network the way the CRI would (CNI `DEL` on our bridge network: veth, IP lease and masquerade
- * rules go), then unmounts and removes its network namespace file.
+ * rules go), then unmounts and removes its network namespace file. The plugins run in the cluster's node namespace,
+ * where its containerd ran them.
  */
-export async function releaseSandboxNetwork(conflist: string, net: SandboxNet): Promise<void> {
+export async function releaseSandboxNetwork(
+  conflist: string,
+  net: SandboxNet,
+  c: ClusterSpec = CLUSTER,
+): Promise<void> {
   const list = JSON.parse(conflist) as {
     cniVersion: string;
     name: string;
@@ -89,7 +95,8 @@ export async function releaseSandboxNetwork(conflist: string, net: SandboxNet): 
   };
   for (const plugin of [...list.plugins].reverse()) {
     const type = plugin.type as string;
-    await run(join('/usr/lib/cni', type), [], {
+    const cmd = inNodeNetns(c, join('/usr/lib/cni', type), []);
+    await run(cmd.command, cmd.args, {
       allowFailure: true,
       input: JSON.stringify({ ...plugin, cniVersion: list.cniVersion, name: list.name }),
       env: {
@@ -154,14 +161,14 @@ export async function unmountBelow(dir: string): Promise<string[]> {
 }
 
 /** Deletes our bridge (the veths went with their namespaces). */
-export async function deleteBridge(): Promise<void> {
-  const { code } = await run('ip', ['link', 'show', CLUSTER.bridge], { allowFailure: true });
-  if (code === 0) await run('ip', ['link', 'delete', CLUSTER.bridge]);
+export async function deleteBridge(c: ClusterSpec = CLUSTER): Promise<void> {
+  const { code } = await runInNode(c, 'ip', ['link', 'show', c.bridge], { allowFailure: true });
+  if (code === 0) await runInNode(c, 'ip', ['link', 'delete', c.bridge]);
 }
 
 /** Host ends of pod veths still attached to our bridge (there should be none after `down`). */
-export async function vethsOnBridge(): Promise<string[]> {
-  const { code, stdout } = await run('ip', ['-o', 'link', 'show', 'master', CLUSTER.bridge], {
+export async function vethsOnBridge(c: ClusterSpec = CLUSTER): Promise<string[]> {
+  const { code, stdout } = await runInNode(c, 'ip', ['-o', 'link', 'show', 'master', c.bridge], {
     allowFailure: true,
   });
   if (code !== 0) return [];
@@ -238,29 +245,31 @@ export async function removeKubeletIptables(): Promise<void> {
  *
  * @returns what could not be removed, for a warning.
  */
-export async function removeKubeRouterNetfilter(): Promise<string[]> {
+export async function removeKubeRouterNetfilter(c: ClusterSpec = CLUSTER): Promise<string[]> {
   const failed: string[] = [];
   const attempt = async (tool: string, args: string[]) => {
-    const { code, stderr } = await run(tool, args, { allowFailure: true });
+    const { code, stderr } = await runInNode(c, tool, args, { allowFailure: true });
     if (code !== 0) failed.push(`${tool} ${args.join(' ')}: ${stderr.trim()}`);
   };
   for (const [save, tool] of [
     ['iptables-save', 'iptables'],
     ['ip6tables-save', 'ip6tables'],
   ] as const) {
-    const { code, stdout } = await run(save, ['-t', 'filter'], { allowFailure: true });
+    const { code, stdout } = await runInNode(c, save, ['-t', 'filter'], { allowFailure: true });
     if (code !== 0) continue;
     const { rules, chains } = kubeRouterLeftovers(stdout, '');
     for (const r of rules) await attempt(tool, ['-t', 'filter', '-D', r.chain, ...r.spec]);
     for (const chain of chains) await attempt(tool, ['-t', 'filter', '-F', chain]);
     for (const chain of chains) await attempt(tool, ['-t', 'filter', '-X', chain]);
   }
-  const sets = await run('ipset', ['list', '-n'], { allowFailure: true });
+  const sets = await runInNode(c, 'ipset', ['list', '-n'], { allowFailure: true });
   if (sets.code === 0) {
     for (const name of kubeRouterLeftovers('', sets.stdout).ipsets) await attempt('ipset', ['destroy', name]);
   }
   return failed;
 }
+
+const cniResults = '/var/lib/cni/results';
 
 /**
  * Files the kubelet and libcni keep at fixed host paths whatever their configuration says: the device-plugin socket
@@ -270,11 +279,15 @@ export async function removeKubeRouterNetfilter(): Promise<string[]> {
 export async function removeHostDebris(): Promise<void> {
   await rm('/var/lib/kubelet/device-plugins/kubelet.sock', { force: true });
   await rm('/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint', { force: true });
-  const results = '/var/lib/cni/results';
-  for (const name of await readdir(results).catch(() => [])) {
-    if (name.startsWith(`${CLUSTER.cniNetwork}-`)) await rm(join(results, name), { force: true });
-  }
-  for (const dir of ['/var/lib/kubelet/device-plugins', '/var/lib/kubelet', results, '/var/lib/cni']) {
+  await removeCniResultCache(CLUSTER);
+  for (const dir of ['/var/lib/kubelet/device-plugins', '/var/lib/kubelet', cniResults, '/var/lib/cni']) {
     await rmdir(dir).catch(() => undefined);
+  }
+}
+
+/** Removes libcni's cached results of the cluster's CNI network (`<network>-<container>-<interface>`). */
+export async function removeCniResultCache(c: ClusterSpec): Promise<void> {
+  for (const name of await readdir(cniResults).catch(() => [])) {
+    if (name.startsWith(`${c.cniNetwork}-`)) await rm(join(cniResults, name), { force: true });
   }
 }
