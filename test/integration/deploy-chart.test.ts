@@ -283,13 +283,16 @@ describe('helm template variants', () => {
     expect(hook.webhooks[0]?.clientConfig.caBundle).toBeUndefined();
   });
 
-  it('without the janitor the worker lists nothing cluster-wide; ServiceMonitor when asked', async () => {
+  it('without the janitor the worker lists only nodes and pods cluster-wide; ServiceMonitor when asked', async () => {
     const objects = await renderChart({
       worker: { janitor: { enabled: false } },
       serviceMonitor: { enabled: true },
     });
     const clusterRole = find(objects, 'ClusterRole', 'assay-worker');
-    for (const rule of rules(clusterRole)) expect(rule.verbs).not.toContain('list');
+    const listed = rules(clusterRole)
+      .filter((rule) => rule.verbs.includes('list'))
+      .flatMap((rule) => rule.resources ?? []);
+    expect(listed.sort()).toEqual(['nodes', 'pods']);
     expect(find(objects, 'ServiceMonitor', 'assay-worker')).toBeDefined();
   });
 

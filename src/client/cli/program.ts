@@ -3,6 +3,7 @@ import { admissionCommand } from './admission.js';
 import { artifactsCommand } from './artifacts.js';
 import { batchCommand } from './batch.js';
 import { cancelCommand } from './cancel.js';
+import { clustersCommand } from './clusters.js';
 import { controllerCommand } from './controller.js';
 import { listCommand } from './list.js';
 import { logsCommand } from './logs.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   program.addCommand(resultCommand());
   program.addCommand(cancelCommand());
   program.addCommand(listCommand());
+  program.addCommand(clustersCommand());
   program.addCommand(logsCommand());
   program.addCommand(artifactsCommand());
   program.addCommand(migrateCommand());
