@@ -269,6 +269,19 @@ export type EvaluationInput = z.infer<typeof evaluationInputSchema>;
 export const evaluationOutputSchema = evaluationRecordSchema.omit({ spec: true });
 export type EvaluationOutput = z.infer<typeof evaluationOutputSchema>;
 
+/**
+ * Why the evaluation runs where it does (docs/multi-cluster.md, "Selection"): the choice's reason, every candidate
+ * with its score and terms, best first, and every cluster left out with why.
+ */
+export const placementSummarySchema = z.object({
+  reason: z.string(),
+  candidates: z.array(
+    z.object({ name: z.string(), score: z.number(), terms: z.record(z.string(), z.number()) }),
+  ),
+  excluded: z.array(z.object({ name: z.string(), reason: z.string() })),
+});
+export type PlacementSummary = z.infer<typeof placementSummarySchema>;
+
 /** Result of the `status` query. */
 export const evaluationStatusSchema = z.object({
   evaluationId: z.string(),
@@ -277,6 +290,8 @@ export const evaluationStatusSchema = z.object({
   reason: z.string().nullable(),
   cluster: z.string().nullable(),
   namespace: z.string().nullable(),
+  /** Why that cluster; null before one is chosen, absent from workflows started before it was reported. */
+  placement: placementSummarySchema.nullable().optional(),
   attempt: z.number().int().nonnegative(),
   maxAttempts: z.number().int().positive(),
   job: z.string().nullable(),

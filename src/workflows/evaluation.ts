@@ -207,6 +207,14 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
     reason: state.reason,
     cluster: state.cluster?.name ?? null,
     namespace: state.cluster?.namespace ?? null,
+    placement:
+      state.cluster === null
+        ? null
+        : {
+            reason: state.cluster.reason,
+            candidates: state.cluster.candidates ?? [],
+            excluded: state.cluster.excluded ?? [],
+          },
     attempt: state.attempts.length,
     maxAttempts: plan.retries.maxAttempts,
     job: current()?.job ?? null,

@@ -110,6 +110,8 @@ async function runEvaluation(
         namespace: `assay-${req.team}`,
         runtimeClassName: null,
         reason: 'stub',
+        candidates: [{ name: 'local', score: 1, terms: { weight: 1 } }],
+        excluded: [{ name: 'b', reason: 'cordoned' }],
         ...(options.executor !== undefined ? { executor: options.executor } : {}),
       }),
     writeRecord: (record) => {
@@ -380,6 +382,12 @@ describe('evaluation workflow (stub activities)', () => {
       },
     });
     expect(status).toMatchObject({ phase: 'Running', attempt: 1, cluster: 'local' });
+    // Why that cluster, as `assay status` shows it: the recorded choice's reason and candidates.
+    expect(status?.placement).toEqual({
+      reason: 'stub',
+      candidates: [{ name: 'local', score: 1, terms: { weight: 1 } }],
+      excluded: [{ name: 'b', reason: 'cordoned' }],
+    });
     expect(record).toMatchObject({ outcome: 'Cancelled' });
     expect(calls.cleaned.map((c) => c.attempt)).toEqual([1]);
     expect(calls.logs.map((c) => c.attempt)).toEqual([1]);

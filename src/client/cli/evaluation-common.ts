@@ -18,7 +18,7 @@ import {
   InvalidEvaluationSpecError,
   webUiLink,
 } from '../assay-client.js';
-import type { EvaluationRecord, EvaluationStatus } from '../../spec/record.js';
+import type { EvaluationRecord, EvaluationStatus, PlacementSummary } from '../../spec/record.js';
 import { exitCodeForRecord } from '../../spec/exit-codes.js';
 import { formatSpecIssue } from '../../spec/issues.js';
 import { createS3ObjectStore, loadS3Config, type ObjectStore } from '../../storage/index.js';
@@ -145,6 +145,7 @@ export function printStatus(
       ['outcome', status.outcome ?? '-'],
       ['attempt', `${status.attempt} of ${status.maxAttempts}`],
       ['cluster', `${status.cluster ?? '-'} / ${status.namespace ?? '-'}`],
+      ...(status.placement != null ? placementRows(status.placement) : []),
       ['job', status.job ?? '-'],
       ['pod', status.pod ?? '-'],
       ['submitted', status.timings.submittedAt],
@@ -158,6 +159,28 @@ export function printStatus(
     ]),
   );
   if (status.attempts.length > 0) io.stdout.write(attemptsTable(status.attempts));
+}
+
+/**
+ * Why the cluster was chosen, as `assay status` shows it: the reason, then each candidate's score with its terms and
+ * each excluded cluster's reason (docs/multi-cluster.md, "Selection").
+ */
+export function placementRows(placement: PlacementSummary): [string, string][] {
+  const terms = (t: Record<string, number>): string =>
+    Object.entries(t)
+      .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+      .join(', ');
+  return [
+    ['chosen because', placement.reason],
+    ...placement.candidates.map((c, i): [string, string] => [
+      i === 0 ? 'candidates' : '',
+      `${c.name} ${c.score.toFixed(2)}${Object.keys(c.terms).length > 0 ? ` (${terms(c.terms)})` : ''}`,
+    ]),
+    ...placement.excluded.map((e, i): [string, string] => [
+      i === 0 ? 'excluded' : '',
+      `${e.name}: ${e.reason}`,
+    ]),
+  ];
 }
 
 /** The exit code of a finished evaluation. */
