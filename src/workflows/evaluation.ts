@@ -27,6 +27,8 @@ import {
   type LocalActivityOptions,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import { resourceRequestOf } from '../placement/request.js';
+import type { ResourceRequest } from '../placement/types.js';
 import type { CentralActivities, ClusterChoice, ClusterQueueActivities } from '../activities/types.js';
 import type { CollectedOutputs, OutputActivities } from '../activities/artifacts.js';
 import { withArtifactViolations } from '../artifacts/outcome.js';
@@ -89,6 +91,18 @@ function clusterOptions(taskQueue: string): ActivityOptions {
       nonRetryableErrorTypes,
     },
   };
+}
+
+/**
+ * The evaluation's requests as selection counts them; nothing when a quantity does not parse (the client validated
+ * them, so only a spec from an older schema could), which leaves the limits unchecked rather than failing the task.
+ */
+function selectionResources(plan: EvaluationPlan): { resources?: ResourceRequest } {
+  try {
+    return { resources: resourceRequestOf(plan.resources) };
+  } catch {
+    return {};
+  }
 }
 
 /** Time allowed to stream the declared outputs out: ten minutes plus 5 MiB/s of the largest possible size. */
@@ -343,6 +357,8 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
           seccomp: plan.security.seccomp,
           runtime: plan.security.runtime,
         },
+        // For the clusters' per-evaluation limits and the score's headroom and price.
+        ...selectionResources(plan),
       }),
     );
     state.cluster = cluster;

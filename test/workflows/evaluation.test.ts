@@ -10,7 +10,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { ulid } from 'ulid';
-import type { AttemptRef, CentralActivities, ClusterQueueActivities } from '../../src/activities/types.js';
+import type {
+  AttemptRef,
+  CentralActivities,
+  ClusterQueueActivities,
+  ClusterRequirements,
+} from '../../src/activities/types.js';
 import type {
   CollectOutputsInput,
   CollectedOutputs,
@@ -79,6 +84,7 @@ interface Calls {
   logs: AttemptRef[];
   records: EvaluationOutput[];
   outputs: CollectOutputsInput[];
+  selected: ClusterRequirements[];
 }
 
 /**
@@ -99,12 +105,21 @@ async function runEvaluation(
   } = {},
 ): Promise<{ record?: EvaluationOutput; error?: unknown; calls: Calls; workflowId: string }> {
   const queue = `assay-wft-${ulid().toLowerCase()}`;
-  const calls: Calls = { created: [], awaited: [], cleaned: [], logs: [], records: [], outputs: [] };
+  const calls: Calls = {
+    created: [],
+    awaited: [],
+    cleaned: [],
+    logs: [],
+    records: [],
+    outputs: [],
+    selected: [],
+  };
   let started!: () => void;
   const running = new Promise<void>((r) => (started = r));
   const central: CentralActivities = {
-    selectCluster: (req) =>
-      Promise.resolve({
+    selectCluster: (req) => {
+      calls.selected.push(req);
+      return Promise.resolve({
         name: 'local',
         taskQueue: clusterTaskQueue('local', queue),
         namespace: `assay-${req.team}`,
@@ -113,7 +128,8 @@ async function runEvaluation(
         candidates: [{ name: 'local', score: 1, terms: { weight: 1 } }],
         excluded: [{ name: 'b', reason: 'cordoned' }],
         ...(options.executor !== undefined ? { executor: options.executor } : {}),
-      }),
+      });
+    },
     writeRecord: (record) => {
       calls.records.push(record);
       return Promise.resolve({ key: record.recordKey, bytes: 1 });
@@ -388,6 +404,14 @@ describe('evaluation workflow (stub activities)', () => {
       candidates: [{ name: 'local', score: 1, terms: { weight: 1 } }],
       excluded: [{ name: 'b', reason: 'cordoned' }],
     });
+    // Selection is told what the evaluation requests, for the clusters' per-evaluation limits and the score.
+    expect(calls.selected).toHaveLength(1);
+    expect(calls.selected[0]?.resources).toEqual({
+      cpuMillis: expect.any(Number),
+      memoryBytes: expect.any(Number),
+      gpus: null,
+    });
+    expect(calls.selected[0]?.resources?.cpuMillis).toBeGreaterThan(0);
     expect(record).toMatchObject({ outcome: 'Cancelled' });
     expect(calls.cleaned.map((c) => c.attempt)).toEqual([1]);
     expect(calls.logs.map((c) => c.attempt)).toEqual([1]);
