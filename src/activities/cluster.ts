@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { clusterTaskQueue, workflowTaskQueue } from '../spec/names.js';
-import { errorTypes } from '../spec/error-types.js';
+import { errorTypes, retryableErrorTypes } from '../spec/error-types.js';
 import { createHash } from 'node:crypto';
 import {
   teamNamespace,
@@ -72,7 +72,8 @@ export interface ChooseClusterOptions extends Omit<PlacementOptions, 'executor'>
  * Picks a cluster, or explains why none fits: `place` filters and scores the registry, the best candidate wins, and
  * the choice carries every candidate's score and every exclusion's reason. Pure, so the worker and tests share it.
  *
- * @throws ApplicationFailure `NoClusterAvailable` (not retryable) when no cluster satisfies the requirements.
+ * @throws ApplicationFailure `NoClusterAvailable` (not retryable) when no cluster satisfies the requirements;
+ *   `NoClusterReady` (retryable) when some do but every one of them is left out by its state.
  */
 export function chooseCluster(
   registry: ClusterRegistry,
@@ -88,6 +89,14 @@ export function chooseCluster(
   const chosen = registry.find((c) => c.name === best?.name);
   if (chosen === undefined) {
     const reasons = placement.excluded.map((e) => `${e.name}: ${e.reason}`).join('; ');
+    // Some cluster meets the requirements but not in its current state: wait for it (the workflow retries).
+    if (placement.excluded.some((e) => e.transient === true)) {
+      throw ApplicationFailure.create({
+        type: retryableErrorTypes.noClusterReady,
+        nonRetryable: false,
+        message: `no cluster can take the evaluation now; waiting (${reasons})`,
+      });
+    }
     throw ApplicationFailure.create({
       type: errorTypes.noCluster,
       nonRetryable: true,

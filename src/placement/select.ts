@@ -154,7 +154,7 @@ function viewMisfit(
     : `needs ${tooLarge.show(tooLarge.amount)}, more than the ${tooLarge.show(tooLarge.capacity.total)} it has in all`;
 }
 
-/** Why the cluster is left out, or null when it fits. */
+/** Why the cluster is left out whatever its state (the evaluation's requirements, the registry), or null. */
 function misfit(
   cluster: ClusterEntry,
   request: PlacementRequest,
@@ -174,12 +174,7 @@ function misfit(
   }
   if (request.gpuType !== null && !cluster.gpuTypes.includes(request.gpuType))
     return `no ${request.gpuType} GPUs`;
-  return (
-    overEvaluationLimit(cluster, request.resources) ??
-    (health === undefined
-      ? null
-      : viewMisfit(cluster, request.resources, health, options.pending?.[cluster.name]))
-  );
+  return overEvaluationLimit(cluster, request.resources);
 }
 
 /** The isolation the cluster gives the request, or why it cannot; null when the request asks for none. */
@@ -303,13 +298,27 @@ export function place(
   registry.forEach((cluster, index) => {
     const health = view?.[cluster.name];
     let reason = misfit(cluster, request, options, health);
+    let security: JobSecurity | null = null;
     if (reason === null) {
       const resolved = isolationOn(cluster, request);
       if (!resolved.ok) reason = resolved.reason;
-      else if (resolved.security !== null) isolation[cluster.name] = resolved.security;
+      else security = resolved.security;
     }
-    if (reason !== null) excluded.push({ name: cluster.name, reason });
-    else fitting.push({ cluster, index, health });
+    if (reason !== null) {
+      excluded.push({ name: cluster.name, reason });
+      return;
+    }
+    // What the view says (health, load, size) may change by the next probe: such an exclusion is transient.
+    const state =
+      health === undefined
+        ? null
+        : viewMisfit(cluster, request.resources, health, options.pending?.[cluster.name]);
+    if (state !== null) {
+      excluded.push({ name: cluster.name, reason: state, transient: true });
+      return;
+    }
+    if (security !== null) isolation[cluster.name] = security;
+    fitting.push({ cluster, index, health });
   });
 
   // A view with no entry for any cluster (a monitor that has not probed yet) says nothing either.

@@ -67,6 +67,11 @@ export interface Candidate {
 export interface Exclusion {
   name: string;
   reason: string;
+  /**
+   * True when the cluster's state left it out (unhealthy, at its concurrency limit, too small as probed), not the
+   * evaluation's requirements: it may fit after the next probe.
+   */
+  transient?: boolean;
 }
 
 /** Selection's answer: candidates best first, and every cluster that was left out. */

@@ -22,3 +22,12 @@ export const errorTypes = {
   quotaContinuing: 'QuotaContinuingAsNew',
 } as const;
 export type ErrorType = (typeof errorTypes)[keyof typeof errorTypes];
+
+/**
+ * Retryable failures of Assay's own that callers may match on. `NoClusterReady`: every cluster that meets the
+ * requirements is left out by its state (unhealthy, at its limit): selection is retried with backoff until one fits,
+ * as a queue would wait, instead of failing the evaluation on a transient state.
+ */
+export const retryableErrorTypes = {
+  noClusterReady: 'NoClusterReady',
+} as const;

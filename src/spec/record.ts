@@ -278,7 +278,8 @@ export const placementSummarySchema = z.object({
   candidates: z.array(
     z.object({ name: z.string(), score: z.number(), terms: z.record(z.string(), z.number()) }),
   ),
-  excluded: z.array(z.object({ name: z.string(), reason: z.string() })),
+  /** `transient`: left out by its state (health, load), not the requirements; it may fit after the next probe. */
+  excluded: z.array(z.object({ name: z.string(), reason: z.string(), transient: z.boolean().optional() })),
 });
 export type PlacementSummary = z.infer<typeof placementSummarySchema>;
 

@@ -21,6 +21,7 @@ import { createRetentionActivities } from '../activities/retention.js';
 import { createQuotaActivities } from '../activities/quota.js';
 import { createTeamBackstop } from '../activities/quota-backstop.js';
 import { Client } from '@temporalio/client';
+import { createClusterViewSource } from '../placement/view-source.js';
 import { createScheduleActivities } from '../activities/schedule.js';
 import { createKubeClients, KubeConfigError, kubeSourceOf, type KubeClients } from '../kube/clients.js';
 import { createClusterMonitorActivities } from '../activities/cluster-monitor.js';
@@ -139,6 +140,12 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
   } as const;
   const workers: Worker[] = [];
   if (config.serveWorkflows) {
+    const temporal = new Client({ connection: deps.connection, namespace: config.temporal.namespace });
+    // Selection reads the cluster monitor's view (docs/multi-cluster.md); without a monitor, registry order.
+    const view =
+      process.env.ASSAY_CLUSTER_MONITOR === 'false'
+        ? undefined
+        : createClusterViewSource({ client: temporal, taskQueue: config.taskQueue });
     workers.push(
       await Worker.create({
         ...common,
@@ -151,6 +158,8 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
             taskQueue: config.taskQueue,
             quotas: config.quotas,
             executors: config.executors,
+            cost: config.cost,
+            ...(view !== undefined ? { view } : {}),
           }),
           ...observedRecords(
             createRecordActivities({

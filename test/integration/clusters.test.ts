@@ -12,19 +12,22 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Client, Connection } from '@temporalio/client';
 import { stringify } from 'yaml';
+import { AssayClient } from '../../src/client/assay-client.js';
 import { createKubeClients } from '../../src/kube/clients.js';
 import { nodeUnschedulableReason, quantityMillis } from '../../src/placement/capacity.js';
 import { createClusterProber } from '../../src/placement/probe.js';
 import type { ClusterHealth } from '../../src/placement/types.js';
+import type { EvaluationStatus } from '../../src/spec/record.js';
 import { clusterMonitorWorkflowId } from '../../src/placement/view.js';
 import { placementConfigSchema } from '../../src/spec/placement-config.js';
 import { clusterRegistrySchema } from '../../src/spec/worker-config.js';
 import { localStackCollector } from '../../src/workers/config.js';
 import { freeLoopbackPort } from '../../src/workers/temporal-metrics.js';
 import { runAssay } from '../support/cli.js';
-import { createWorkerProcesses, newId } from '../support/evaluation-harness.js';
+import { createWorkerProcesses, manifestBuilder, newId } from '../support/evaluation-harness.js';
 import { stackTestEnv } from '../support/test-env.js';
 import { waitFor } from '../support/wait-for.js';
+import { BUSYBOX } from './kube/cluster.js';
 
 const env = stackTestEnv();
 const queue = newId('assay-it-clusters');
@@ -64,10 +67,11 @@ beforeAll(async () => {
       'current-context': 'closed',
     }),
   );
+  // `closed` first: in registry order (no view) it would be chosen; the probe's view leaves it out.
   registry = [
+    { name: 'closed', kubeconfig: { path: closed } },
     { name: 'local', kubeconfig: { path: process.env.KUBECONFIG ?? null }, collector: localStackCollector },
     { name: 'missing', kubeconfig: { path: join(dir, 'no-such.kubeconfig') } },
-    { name: 'closed', kubeconfig: { path: closed } },
   ];
   connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
@@ -190,6 +194,47 @@ describe('a worker with a bad registry entry, the cluster monitor and assay clus
     expect(text).toMatch(/^assay_cluster_capacity_total\{cluster="local",resource="cpu"\} [1-9]/m);
     expect(text).toMatch(/^assay_cluster_capacity_free\{cluster="local",resource="memory_bytes"\} [1-9]/m);
     expect(text).toMatch(/^assay_cluster_evaluations\{cluster="local",state="running"\} \d+/m);
+  });
+
+  it('places a new evaluation on the healthy cluster, and assay status says why the others were left out', async () => {
+    await waitFor(
+      async () => {
+        const run = await runAssay(['clusters', '-o', 'json'], { ASSAY_TASK_QUEUE: queue });
+        const list = run.code === 0 ? (JSON.parse(run.stdout) as ClusterHealth[]) : [];
+        return list.find((c) => c.name === 'closed')?.healthy === false ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the monitor to see closed as unhealthy' },
+    );
+    const assay = new AssayClient(client, { taskQueue: queue });
+    const manifest = manifestBuilder({
+      team: newId('itc'),
+      defaults: {
+        image: BUSYBOX,
+        resources: { cpu: '100m', memory: '32Mi', ephemeralStorage: '32Mi' },
+        timeoutSeconds: 60,
+      },
+    });
+    const started = await assay.start(manifest({ command: ['echo', 'placed'] }), {
+      idempotencyKey: newId('place'),
+    });
+    const record = await assay.result(started.evaluationId);
+    expect(record).toMatchObject({ outcome: 'Succeeded', cluster: 'local' });
+    const status = await runAssay(['status', started.evaluationId, '-o', 'json'], {
+      ASSAY_TASK_QUEUE: queue,
+    });
+    expect(status.code).toBe(0);
+    const placement = (JSON.parse(status.stdout) as EvaluationStatus).placement;
+    expect(placement?.candidates.map((c) => c.name)).toEqual(['local']);
+    expect(placement?.excluded).toEqual([
+      {
+        name: 'closed',
+        reason: expect.stringMatching(/^unhealthy: API server unreachable/),
+        transient: true,
+      },
+      { name: 'missing', reason: expect.stringMatching(/^unhealthy: bad kubeconfig/), transient: true },
+    ]);
+    const table = await runAssay(['status', started.evaluationId], { ASSAY_TASK_QUEUE: queue });
+    expect(table.stdout).toMatch(/chosen because.*the only cluster that fits/);
   });
 
   it('says clearly when no monitor runs for the queue', async () => {

@@ -120,12 +120,18 @@ describe('placement filters', () => {
         reason:
           'needs 1 a100 GPU, more than the 0 a100 GPUs per evaluation it takes (limits.maxResourcesPerEvaluation.gpus)',
       },
-      { name: 'sick', reason: 'unhealthy: API server unreachable: connect ECONNREFUSED 10.0.0.1:6443' },
+      // What the view says is transient: the cluster may fit after the next probe.
+      {
+        name: 'sick',
+        reason: 'unhealthy: API server unreachable: connect ECONNREFUSED 10.0.0.1:6443',
+        transient: true,
+      },
       {
         name: 'full',
         reason: 'at its limit of 3 concurrent evaluations (2 running, 1 queued, 0 just placed)',
+        transient: true,
       },
-      { name: 'tiny', reason: 'needs 4 CPU, more than the 2 CPU it has in all' },
+      { name: 'tiny', reason: 'needs 4 CPU, more than the 2 CPU it has in all', transient: true },
     ]);
   });
 
@@ -145,7 +151,11 @@ describe('placement filters', () => {
     const result = place(registry, any, view, { pending });
     expect(names(result)).toEqual(['b']);
     expect(result.excluded).toEqual([
-      { name: 'a', reason: 'at its limit of 2 concurrent evaluations (1 running, 0 queued, 1 just placed)' },
+      {
+        name: 'a',
+        reason: 'at its limit of 2 concurrent evaluations (1 running, 0 queued, 1 just placed)',
+        transient: true,
+      },
     ]);
   });
 
@@ -332,21 +342,37 @@ describe('chooseCluster with a view', () => {
     );
   });
 
-  it('no cluster fits: NoClusterAvailable names every cluster and its reason', () => {
+  const thrown = (f: () => unknown): unknown => {
+    try {
+      f();
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  };
+
+  it('clusters that fit the requirements but not in their state: NoClusterReady, retryable, naming each reason', () => {
     const view = viewOf(
       health('local', { healthy: false, reason: 'worker not polling' }),
       health('b', { cpu: [0, 500] }),
     );
-    let error: unknown;
-    try {
-      chooseCluster(registry, req, 'assay', undefined, { view });
-    } catch (err) {
-      error = err;
-    }
+    const error = thrown(() => chooseCluster(registry, req, 'assay', undefined, { view }));
+    expect(error).toBeInstanceOf(ApplicationFailure);
+    expect(error).toMatchObject({ type: 'NoClusterReady', nonRetryable: false });
+    expect((error as Error).message).toBe(
+      'no cluster can take the evaluation now; waiting (local: unhealthy: worker not polling; b: needs 1 CPU, more than the 500m CPU it has in all; c: cordoned)',
+    );
+  });
+
+  it('no cluster meets the requirements: NoClusterAvailable, not retryable, names every cluster and its reason', () => {
+    const view = viewOf(health('local'), health('b'));
+    const error = thrown(() =>
+      chooseCluster(registry, { ...req, selector: { region: 'mars' } }, 'assay', undefined, { view }),
+    );
     expect(error).toBeInstanceOf(ApplicationFailure);
     expect(error).toMatchObject({ type: 'NoClusterAvailable', nonRetryable: true });
-    expect((error as Error).message).toBe(
-      'no cluster satisfies the requirements (local: unhealthy: worker not polling; b: needs 1 CPU, more than the 500m CPU it has in all; c: cordoned)',
+    expect((error as Error).message).toMatch(
+      /^no cluster satisfies the requirements \(local: labels do not match the selector \(region: wants mars, has [^)]*\); b: labels do not match the selector/,
     );
   });
 

@@ -178,7 +178,7 @@ export function placementRows(placement: PlacementSummary): [string, string][] {
     ]),
     ...placement.excluded.map((e, i): [string, string] => [
       i === 0 ? 'excluded' : '',
-      `${e.name}: ${e.reason}`,
+      `${e.name}: ${e.reason}${e.transient === true ? ' (for now)' : ''}`,
     ]),
   ];
 }

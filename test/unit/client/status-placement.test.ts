@@ -41,7 +41,10 @@ describe('assay status: why this cluster', () => {
       { name: 'b', score: 0.72, terms: { headroom: 0.3, price: 0.2, spread: 0.22 } },
       { name: 'local', score: 0.63, terms: { headroom: 0.21, price: 0.2, spread: 0.22 } },
     ],
-    excluded: [{ name: 'gpu', reason: 'cordoned' }],
+    excluded: [
+      { name: 'gpu', reason: 'cordoned' },
+      { name: 'far', reason: 'unhealthy: API server unreachable', transient: true },
+    ],
   };
 
   it('shows the reason, each candidate with its score and terms, and each exclusion with its reason', () => {
@@ -51,6 +54,9 @@ describe('assay status: why this cluster', () => {
     expect(out).toMatch(/candidates\s*│?\s*b 0\.72 \(headroom 0\.30, price 0\.20, spread 0\.22\)/);
     expect(out).toContain('local 0.63 (headroom 0.21, price 0.20, spread 0.22)');
     expect(out).toMatch(/excluded\s*│?\s*gpu: cordoned/);
+    // A cluster left out by its state may fit later.
+    expect(out).toContain('far: unhealthy: API server unreachable (for now)');
+    expect(out).not.toContain('cordoned (for now)');
     // In order: reason, the best candidate, the next, the exclusions.
     const at = (s: string): number => out.indexOf(s);
     expect(at('chosen because')).toBeLessThan(at('b 0.72'));
