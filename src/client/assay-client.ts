@@ -166,6 +166,8 @@ export interface StartedEvaluation {
 export interface ListFilter {
   readonly team?: string;
   readonly user?: string;
+  /** The cluster its attempts run on (the `AssayCluster` search attribute, set when the cluster is chosen). */
+  readonly cluster?: string;
   readonly phase?: Phase;
   readonly outcome?: Outcome;
   /** At most this many, newest first (default 100). */
@@ -196,6 +198,7 @@ const filterValue = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be
 const listFilterSchema = z.object({
   team: filterValue.optional(),
   user: filterValue.optional(),
+  cluster: filterValue.optional(),
   phase: phaseSchema.optional(),
   outcome: outcomeSchema.optional(),
   limit: z.number().int().positive().max(10_000).optional(),
@@ -420,6 +423,7 @@ export class AssayClient {
     const clauses = [`WorkflowType = '${evaluationWorkflowType}'`];
     if (f.team !== undefined) clauses.push(`AssayTeam = '${f.team}'`);
     if (f.user !== undefined) clauses.push(`AssayUser = '${f.user}'`);
+    if (f.cluster !== undefined) clauses.push(`AssayCluster = '${f.cluster}'`);
     if (f.phase !== undefined) clauses.push(`AssayPhase = '${f.phase}'`);
     if (f.outcome !== undefined) clauses.push(`AssayOutcome = '${f.outcome}'`);
     const out: EvaluationSummary[] = [];

@@ -366,12 +366,15 @@ function conformanceCases(executor: (typeof executors)[number]): void {
       // `assay list` reads the executor from visibility (the memo the workflow sets), which is eventually consistent.
       const listed = await waitFor(
         async () =>
-          (await client.list({ team: teamOf(executor), limit: 1000 })).find(
+          (await client.list({ team: teamOf(executor), cluster: ok.cluster!, limit: 1000 })).find(
             (e) => e.evaluationId === ok.evaluationId && e.executor !== null,
           ),
         { timeoutMs: 30_000, what: `assay list to show ${ok.evaluationId} with its executor` },
       );
       expect(listed).toMatchObject({ executor, cluster: ok.cluster, outcome: 'Succeeded' });
+      // Filtered by another cluster, it is not there.
+      const elsewhere = await client.list({ team: teamOf(executor), cluster: 'nowhere', limit: 1000 });
+      expect(elsewhere.map((e) => e.evaluationId)).not.toContain(ok.evaluationId);
     },
     150_000,
   );

@@ -1,4 +1,7 @@
-/** `assay list [--team T] [--user U] [--phase P] [--outcome O]`: find evaluations through Temporal visibility. */
+/**
+ * `assay list [--team T] [--user U] [--cluster C] [--phase P] [--outcome O]`: find evaluations through Temporal
+ * visibility.
+ */
 import Table from 'cli-table3';
 import { Command, Option } from 'commander';
 import type { EvaluationSummary } from '../assay-client.js';
@@ -16,6 +19,7 @@ import {
 interface ListOptions {
   team?: string;
   user?: string;
+  cluster?: string;
   phase?: Phase;
   outcome?: Outcome;
   limit: string;
@@ -25,7 +29,7 @@ interface ListOptions {
 /** The table `assay list` prints: one row per evaluation, `-` for what is not known (yet). */
 export function listTable(items: readonly EvaluationSummary[]): string {
   const table = new Table({
-    head: ['evaluation', 'team', 'user', 'executor', 'phase', 'outcome', 'exit', 'started'],
+    head: ['evaluation', 'team', 'user', 'cluster', 'executor', 'phase', 'outcome', 'exit', 'started'],
     style: { head: [], border: [] },
   });
   for (const e of items) {
@@ -33,6 +37,7 @@ export function listTable(items: readonly EvaluationSummary[]): string {
       e.evaluationId,
       e.team ?? '-',
       e.user ?? '-',
+      e.cluster ?? '-',
       e.executor ?? '-',
       e.phase ?? '-',
       e.outcome ?? '-',
@@ -46,9 +51,10 @@ export function listTable(items: readonly EvaluationSummary[]): string {
 export function listCommand(io: CliIo = process): Command {
   return usageExitsTwo(
     new Command('list')
-      .description('List evaluations, newest first, filtered by team, user, phase or outcome.')
+      .description('List evaluations, newest first, filtered by team, user, cluster, phase or outcome.')
       .option('--team <team>', 'only this team')
       .option('--user <user>', 'only this user')
+      .option('--cluster <name>', 'only evaluations placed on this cluster')
       .addOption(new Option('--phase <phase>', 'only this phase').choices([...phases]))
       .addOption(new Option('--outcome <outcome>', 'only this outcome').choices([...outcomes]))
       .option('--limit <n>', 'at most this many', '50')
@@ -63,6 +69,7 @@ export function listCommand(io: CliIo = process): Command {
           const items = await client.list({
             ...(options.team !== undefined ? { team: options.team } : {}),
             ...(options.user !== undefined ? { user: options.user } : {}),
+            ...(options.cluster !== undefined ? { cluster: options.cluster } : {}),
             ...(options.phase !== undefined ? { phase: options.phase } : {}),
             ...(options.outcome !== undefined ? { outcome: options.outcome } : {}),
             limit,

@@ -46,13 +46,14 @@ describe('assay list: the executor', () => {
       'evaluation',
       'team',
       'user',
+      'cluster',
       'executor',
       'phase',
       'outcome',
       'exit',
       'started',
     ]);
-    expect(cells(first).slice(0, 4)).toEqual(['abc', 'research', '-', 'docker']);
-    expect(cells(second)[3]).toBe('-');
+    expect(cells(first).slice(0, 5)).toEqual(['abc', 'research', '-', 'local-docker', 'docker']);
+    expect(cells(second)[4]).toBe('-');
   });
 });
