@@ -147,7 +147,8 @@ function viewMisfit(
   if (max !== null && health.running + health.queued + placed >= max) {
     return `at its limit of ${max} concurrent evaluations (${health.running} running, ${health.queued} queued, ${placed} just placed)`;
   }
-  if (request === null || request === undefined) return null;
+  // The probe measures no capacity of a Docker engine (it shows 0 of everything): only its health counts.
+  if (request === null || request === undefined || cluster.executor === 'docker') return null;
   const tooLarge = needsOf(request, health, pending).find((n) => n.amount > n.capacity.total);
   return tooLarge === undefined
     ? null

@@ -317,6 +317,22 @@ describe('placing many evaluations in a row', () => {
   });
 });
 
+describe('a Docker engine in the view', () => {
+  it('is chosen by its health alone: the probe measures no capacity of it (0 of everything)', () => {
+    const registry = registryOf({ name: 'engine', executor: 'docker', docker: { socket: '/run/d.sock' } });
+    const req = { team: 'ml', name: null, selector: {}, gpuType: null, resources: oneCpu };
+    const view = viewOf(health('engine', { cpu: [0, 0], memory: [0, 0] }));
+    const executors = { default: 'docker' as const, teams: {}, users: {} };
+    expect(chooseCluster(registry, req, 'assay', executors, { view }).name).toBe('engine');
+    const sick = viewOf(
+      health('engine', { cpu: [0, 0], memory: [0, 0], healthy: false, reason: 'no worker' }),
+    );
+    expect(() => chooseCluster(registry, req, 'assay', executors, { view: sick })).toThrow(
+      /no cluster can take the evaluation now; waiting \(engine: unhealthy: no worker\)/,
+    );
+  });
+});
+
 describe('chooseCluster with a view', () => {
   const registry = registryOf({ name: 'local' }, { name: 'b' }, { name: 'c', cordoned: true });
   const req = { team: 'ml', name: null, selector: {}, gpuType: null, resources: oneCpu };
