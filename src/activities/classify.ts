@@ -2,7 +2,7 @@
  * Classifies how an attempt ended from what Kubernetes reports about its pod (docs/architecture.md, "The evaluation workflow",
  * step 6). Pure: the wait activity feeds it every pod state it sees, and it answers `null` while the attempt runs.
  */
-import type { V1ContainerStatus, V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1ContainerStatus, V1Job, V1Pod, V1PodCondition } from '@kubernetes/client-node';
 import type { AttemptEnd, AttemptEndKind } from '../spec/record.js';
 import { mainContainerName } from './job-manifest.js';
 
@@ -252,6 +252,11 @@ export function classifyPod(pod: V1Pod, job?: V1Job, timeoutSeconds?: number): A
 
 /** The end of an attempt whose pod vanished without a trace (deleted despite the finalizer, or never created). */
 export function podVanished(podName: string | null, reason: string, message: string): AttemptEnd {
+  return infrastructureEnd(podName, reason, message);
+}
+
+/** An infrastructure end that saw no container of the attempt's pod end: no exit code, no times, no result. */
+function infrastructureEnd(podName: string | null, reason: string, message: string): AttemptEnd {
   return {
     kind: 'Infrastructure',
     pod: podName,
@@ -263,4 +268,59 @@ export function podVanished(podName: string | null, reason: string, message: str
     result: null,
     terminationMessage: null,
   };
+}
+
+/** The pod's `PodScheduled` condition when the scheduler has found no node for it (`False`, `Unschedulable`). */
+function unschedulableCondition(pod: V1Pod): V1PodCondition | null {
+  if (pod.spec?.nodeName !== undefined || pod.metadata?.deletionTimestamp !== undefined) return null;
+  const condition = (pod.status?.conditions ?? []).find((c) => c.type === 'PodScheduled');
+  return condition?.status === 'False' && condition.reason === 'Unschedulable' ? condition : null;
+}
+
+/**
+ * Since when (epoch ms) the scheduler has found no node for the pod: its `PodScheduled` condition's
+ * `lastTransitionTime` while that condition is `False` for `Unschedulable` and the pod has no node (and is not being
+ * deleted); null otherwise. Derived from the pod alone, so a retried wait (after a worker crash) arms the same
+ * deadline. A condition without a transition time counts from the pod's creation.
+ */
+export function unschedulableSince(pod: V1Pod): number | null {
+  const condition = unschedulableCondition(pod);
+  if (condition === null) return null;
+  const at = condition.lastTransitionTime ?? pod.metadata?.creationTimestamp;
+  if (at === undefined) return null;
+  const ms = new Date(at).getTime();
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/**
+ * The end of an attempt whose pod the scheduler could place on no node for `unschedulableSeconds` (the wait's
+ * `unschedulableSeconds`), or null when the pod is not (or no longer) unschedulable for that long at `now`. An
+ * infrastructure end: the evaluation may fit another cluster.
+ */
+export function podUnschedulable(pod: V1Pod, unschedulableSeconds: number, now: number): AttemptEnd | null {
+  const since = unschedulableSince(pod);
+  if (since === null || now - since < unschedulableSeconds * 1000) return null;
+  const scheduler = unschedulableCondition(pod)?.message?.trim();
+  const seconds = Math.floor((now - since) / 1000);
+  return infrastructureEnd(
+    pod.metadata?.name ?? null,
+    'Unschedulable',
+    `${scheduler !== undefined && scheduler !== '' ? scheduler : 'no node can run the pod'}; unschedulable for ${seconds} s`,
+  );
+}
+
+/**
+ * The end of an attempt whose cluster's API server has not answered for `unreachableMs`: whatever its pod does, the
+ * wait cannot see it. An infrastructure end.
+ */
+export function clusterUnreachable(
+  podName: string | null,
+  unreachableMs: number,
+  lastError: string | null,
+): AttemptEnd {
+  return infrastructureEnd(
+    podName,
+    'ClusterUnreachable',
+    `the cluster's API server has not answered for ${Math.floor(unreachableMs / 1000)} s (last error: ${lastError ?? 'unknown'})`,
+  );
 }

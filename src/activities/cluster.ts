@@ -14,11 +14,12 @@ import {
   type ExecutorsConfig,
 } from '../spec/worker-config.js';
 import { teamQuotaOf, type QuotasConfig } from '../spec/quota-config.js';
-import type { ClusterActivities, ClusterChoice, ClusterRequirements } from './types.js';
+import type { AvoidedCluster, ClusterActivities, ClusterChoice, ClusterRequirements } from './types.js';
 import type { CostConfig } from '../spec/pricing-config.js';
+import type { PlacementConfig } from '../spec/placement-config.js';
 import { describePlacement, place, type PlacementOptions } from '../placement/select.js';
 import { PendingPlacements } from '../placement/pending.js';
-import type { ClusterView } from '../placement/types.js';
+import type { Candidate, ClusterView, Exclusion } from '../placement/types.js';
 
 export interface ClusterActivityDeps {
   readonly registry: ClusterRegistry;
@@ -32,6 +33,8 @@ export interface ClusterActivityDeps {
   readonly view?: () => ClusterView | null | Promise<ClusterView | null>;
   /** The worker config's `cost:` section, for the price term of the score. */
   readonly cost?: CostConfig;
+  /** The worker config's `placement:` section: spill-over and lost-cluster bounds handed to the workflow. */
+  readonly placement?: Pick<PlacementConfig, 'unschedulableSeconds' | 'lostClusterSeconds'>;
   /** The clock of the pending placements (milliseconds since the epoch); default `Date.now`. */
   readonly now?: () => number;
 }
@@ -84,7 +87,7 @@ export function chooseCluster(
 ): ClusterChoice {
   // A cluster asked for by name is taken whatever its executor; otherwise the rollout decides which kind fits.
   const executor = req.name === null ? chooseExecutor(executors, req) : null;
-  const placement = place(registry, req, options.view, { ...options, executor });
+  const placement = avoiding(place(registry, req, options.view, { ...options, executor }), req.avoid);
   const best = placement.candidates[0];
   const chosen = registry.find((c) => c.name === best?.name);
   if (chosen === undefined) {
@@ -117,6 +120,25 @@ export function chooseCluster(
   };
 }
 
+/**
+ * Moves the clusters an earlier attempt left from the candidates to the exclusions, as transient ones, while another
+ * candidate remains; when every candidate is one of them, the placement is kept as it was (the cluster that failed
+ * is still the only one that fits, and may do better this time).
+ */
+export function avoiding<P extends { candidates: Candidate[]; excluded: Exclusion[] }>(
+  placement: P,
+  avoid: readonly AvoidedCluster[] | undefined,
+): P {
+  if (avoid === undefined || avoid.length === 0) return placement;
+  const reasonOf = new Map(avoid.map((a) => [a.name, a.reason]));
+  const kept = placement.candidates.filter((c) => !reasonOf.has(c.name));
+  if (kept.length === 0) return placement;
+  const left = placement.candidates
+    .filter((c) => reasonOf.has(c.name))
+    .map((c) => ({ name: c.name, reason: `avoided: ${reasonOf.get(c.name) ?? ''}`, transient: true }));
+  return { ...placement, candidates: kept, excluded: [...left, ...placement.excluded] };
+}
+
 export function createClusterActivities(deps: ClusterActivityDeps): ClusterActivities {
   const placed = new PendingPlacements();
   return {
@@ -131,7 +153,18 @@ export function createClusterActivities(deps: ClusterActivityDeps): ClusterActiv
       // Counted until a probe shows it; without a view nothing is counted, so there is nothing to keep.
       if (view !== null) placed.add(choice.name, requirements.resources, now);
       const quota = deps.quotas !== undefined && teamQuotaOf(deps.quotas, requirements.team) !== null;
-      return { ...choice, ...(quota ? { quota } : {}) };
+      const bounds = deps.placement;
+      return {
+        ...choice,
+        ...(quota ? { quota } : {}),
+        ...(bounds !== undefined
+          ? {
+              lostClusterSeconds: bounds.lostClusterSeconds,
+              // Spill-over only where there is somewhere to spill to.
+              ...((choice.candidates?.length ?? 0) > 1 ? { unschedulableSeconds: bounds.unschedulableSeconds } : {}),
+            }
+          : {}),
+      };
     },
   };
 }

@@ -21,7 +21,14 @@ import type { AttemptEnd } from '../spec/record.js';
 import { attemptJobName } from '../spec/names.js';
 import { captureFinalizer, labelKeys, managedByValue } from '../spec/kube-labels.js';
 import { errorTypes } from '../spec/error-types.js';
-import { classifyPod, podVanished } from './classify.js';
+import {
+  classifyPod,
+  clusterUnreachable,
+  podUnschedulable,
+  podVanished,
+  unschedulableSince,
+} from './classify.js';
+import { apiServerProbe, createReachability, type Reachability } from '../kube/reachability.js';
 import { attemptEgressPolicy, attemptPolicyName, defaultDenyPolicy } from '../security/network-policy.js';
 import {
   CollectorNotConfiguredError,
@@ -47,6 +54,15 @@ export interface JobActivityDeps {
   readonly backstop?: TeamBackstop;
   /** Measures each attempt for its cost while it is awaited (docs/cost.md); absent: attempts are not measured. */
   readonly cost?: AttemptMeterDeps;
+  /**
+   * Whether the cluster's API server answers, for waits with `lostClusterSeconds`; default: a sentinel of its own,
+   * made on first use, that probes `GET /readyz` while such a wait runs (src/kube/reachability.ts).
+   */
+  readonly reachability?: Reachability;
+  /** How often a wait with `lostClusterSeconds` looks at the sentinel; default 1 s. */
+  readonly lostClusterCheckMs?: number;
+  /** How long after a failed re-read of an unschedulable pod the wait reads it again; default 5 s. */
+  readonly unschedulableRetryMs?: number;
 }
 
 /** Resume point of the wait activity, heartbeated. */
@@ -100,6 +116,11 @@ function admissionRejection(event: CoreV1Event): AttemptEnd | null {
 export function createJobActivities(deps: JobActivityDeps): JobActivities {
   const { core, batch, networking, watch } = deps.kube;
   const heartbeatEvery = deps.heartbeatIntervalMs ?? 3000;
+  let ownReachability: Reachability | undefined;
+  /** The cluster's reachability sentinel, shared by every wait of these activities. */
+  const reachability = (): Reachability =>
+    deps.reachability ??
+    (ownReachability ??= createReachability({ probe: apiServerProbe(deps.kube.config) }));
 
   async function readJob(namespace: string, name: string): Promise<V1Job | undefined> {
     return (await orNullOn404(batch.readNamespacedJob({ name, namespace }))) ?? undefined;
@@ -285,9 +306,74 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         );
       };
       const local = new AbortController();
+      /** Ends the wait from a timer (unschedulable too long, the cluster lost): the race's third contender. */
+      let endBy: (end: AttemptEnd) => void = () => undefined;
+      const timed = new Promise<AttemptEnd>((resolve) => (endBy = resolve));
+      let unschedulable: NodeJS.Timeout | undefined;
+      /**
+       * Spill-over: a pod the scheduler places nowhere for `unschedulableSeconds` ends the attempt. No watch event
+       * comes while a pod just sits Pending, so one timer is armed for its condition's `lastTransitionTime` plus the
+       * bound (a retried wait arms the same one); when it fires, the pod is read again and ends the attempt if it is
+       * still unschedulable. A pod scheduled meanwhile disarms it.
+       */
+      const watchScheduling = (pod: V1Pod): void => {
+        const bound = ref.unschedulableSeconds;
+        if (bound === undefined) return;
+        if (pod.spec?.nodeName !== undefined) {
+          clearTimeout(unschedulable);
+          unschedulable = undefined;
+          return;
+        }
+        const since = unschedulableSince(pod);
+        const name = pod.metadata?.name;
+        if (unschedulable !== undefined || since === null || name === undefined) return;
+        armUnschedulable(name, bound, since + bound * 1000 - Date.now());
+      };
+      const armUnschedulable = (name: string, bound: number, delayMs: number): void => {
+        unschedulable = setTimeout(
+          () => {
+            readPod(ref.namespace, name).then(
+              (fresh) => {
+                unschedulable = undefined;
+                // Gone: the pod watch reports the deletion.
+                if (local.signal.aborted || fresh === undefined) return;
+                const end = podUnschedulable(fresh, bound, Date.now());
+                if (end !== null) endBy(end);
+                // Scheduled meanwhile, or unschedulable anew since a later time: wait on (re-armed for the new time).
+                else watchScheduling(fresh);
+              },
+              (err: unknown) => {
+                unschedulable = undefined;
+                if (local.signal.aborted) return;
+                ctx.log.warn('reading the unschedulable pod failed; reading it again shortly', { err });
+                armUnschedulable(name, bound, deps.unschedulableRetryMs ?? 5000);
+              },
+            );
+          },
+          Math.max(0, delayMs),
+        );
+      };
+      /**
+       * A lost cluster: the cluster's sentinel (one probe every few seconds for all its waits, none of this wait's
+       * own) says its API server has not answered for `lostClusterSeconds`. The watches hang or fail meanwhile; this
+       * ends the wait.
+       */
+      let lostCheck: NodeJS.Timeout | undefined;
+      let sentinel: Reachability | undefined;
       const onCancel = (): void => local.abort(ctx.cancellationSignal.reason);
       ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
       try {
+        if (ref.lostClusterSeconds !== undefined) {
+          const boundMs = ref.lostClusterSeconds * 1000;
+          sentinel = reachability();
+          sentinel.acquire();
+          const watched = sentinel;
+          lostCheck = setInterval(() => {
+            const since = watched.unreachableSince();
+            if (since === null || Date.now() - since < boundMs) return;
+            endBy(clusterUnreachable(progress.pod, Date.now() - since, watched.lastError()));
+          }, deps.lostClusterCheckMs ?? 1000);
+        }
         // The namespace's shared pod and event watches feed this wait; it decides on its attempt's objects only.
         const pods = watches.pods(ref.namespace).until(
           attemptKey(ref.evaluationId, ref.attempt),
@@ -297,6 +383,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
             const decided = classifyPod(pod, undefined, ref.timeoutSeconds);
             if (decided !== null) return decided;
             armDeadline(pod);
+            watchScheduling(pod);
             return type === 'DELETED'
               ? podVanished(pod.metadata?.name ?? null, 'PodDeleted', 'the pod was deleted before it ended')
               : null;
@@ -308,7 +395,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         const both = Promise.allSettled([pods, events]);
         let end: AttemptEnd;
         try {
-          end = await Promise.race([pods, events]);
+          end = await Promise.race([pods, events, timed]);
         } finally {
           local.abort(new Error('decided'));
           await both;
@@ -331,7 +418,10 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
             };
           }
         }
-        return meter === null ? end : { ...end, measurement: await meter.finish(new Date()) };
+        if (meter === null) return end;
+        // A lost cluster answers nothing: the measurement does not wait for a node read still under way.
+        const lost = end.kind === 'Infrastructure' && end.reason === 'ClusterUnreachable';
+        return { ...end, measurement: await meter.finish(new Date(), { awaitNodeRead: !lost }) };
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
         throw err;
@@ -339,6 +429,9 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         stopHeartbeat();
         meter?.stop();
         clearTimeout(deadline);
+        clearTimeout(unschedulable);
+        clearInterval(lostCheck);
+        sentinel?.release();
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
         local.abort();
       }

@@ -29,6 +29,17 @@ export interface ClusterRequirements {
    * headroom and price of the score; absent: those are not checked, and the price is a reference evaluation's.
    */
   resources?: ResourceRequest;
+  /**
+   * Clusters an earlier attempt of this evaluation left (unschedulable there, the cluster lost): left out while another
+   * cluster fits (docs/multi-cluster.md, "Spill-over and failover"); absent in workflows started before re-selection.
+   */
+  avoid?: AvoidedCluster[];
+}
+
+/** A cluster an attempt left, and why (e.g. `attempt 1 unschedulable for 30 s`). */
+export interface AvoidedCluster {
+  name: string;
+  reason: string;
 }
 
 /** The cluster chosen for an evaluation; recorded in history as the activity's result. */
@@ -52,6 +63,12 @@ export interface ClusterChoice {
   candidates?: Candidate[];
   /** Every cluster left out, and why; absent in choices made before scoring. */
   excluded?: Exclusion[];
+  /**
+   * The worker's `placement.unschedulableSeconds` and `placement.lostClusterSeconds` (docs/multi-cluster.md), for the
+   * attempts on this cluster; absent in choices made before spill-over: no spill-over, a 10-minute lost-worker bound.
+   */
+  unschedulableSeconds?: number;
+  lostClusterSeconds?: number;
 }
 
 export interface ClusterActivities {
@@ -68,6 +85,17 @@ export interface AttemptRef {
 /** Input of the wait: the attempt, and the spec's timeout, enforced from the main container's start. */
 export interface AwaitAttemptInput extends AttemptRef {
   timeoutSeconds?: number;
+  /**
+   * When set, a pod the scheduler has found no node for during this many seconds (from its `PodScheduled` condition's
+   * `lastTransitionTime`) ends the attempt as `Infrastructure`/`Unschedulable` (docs/multi-cluster.md, "Spill-over
+   * and lost clusters"); absent: such a pod is waited for.
+   */
+  unschedulableSeconds?: number;
+  /**
+   * When set, the cluster's API server not answering for this many seconds ends the attempt as
+   * `Infrastructure`/`ClusterUnreachable`; absent: the wait waits for it.
+   */
+  lostClusterSeconds?: number;
 }
 
 export interface CreateJobResult {

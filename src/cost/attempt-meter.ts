@@ -36,8 +36,11 @@ export interface AttemptMeter {
   /** Feeds every version of the attempt's pod the wait sees. */
   observe(pod: V1Pod): void;
   checkpoint(): MeterCheckpoint;
-  /** Stops sampling and returns the measurement (null when the pod was never seen). */
-  finish(endedAt: Date): Promise<AttemptMeasurement | null>;
+  /**
+   * Stops sampling and returns the measurement (null when the pod was never seen). It waits for the node read still
+   * under way, unless `awaitNodeRead` is false (an unreachable cluster: the node's spot label stays unknown, not spot).
+   */
+  finish(endedAt: Date, options?: { awaitNodeRead?: boolean }): Promise<AttemptMeasurement | null>;
   /** Stops sampling (idempotent). */
   stop(): void;
 }
@@ -122,10 +125,10 @@ export function createAttemptMeter(
       untrack?.();
       untrack = null;
     },
-    async finish(endedAt) {
+    async finish(endedAt, finishOptions) {
       untrack?.();
       untrack = null;
-      await nodeRead;
+      if (finishOptions?.awaitNodeRead !== false) await nodeRead;
       if (pod === null && state.node === null) return null;
       const main = pod?.spec?.containers.find((c) => c.name === options.container);
       const requests = main?.resources?.requests ?? {};

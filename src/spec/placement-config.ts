@@ -20,6 +20,17 @@ export const placementConfigSchema = z
      * long poll about every minute while idle; Temporal lists a gone poller for minutes).
      */
     pollerLivenessSeconds: z.number().int().min(5).max(3600).default(90),
+    /**
+     * Spill-over: an attempt whose pod stays unschedulable this long is deleted and the evaluation is placed on the
+     * next candidate (only when another cluster fits it; such a move does not use up a retry).
+     */
+    unschedulableSeconds: z.number().int().min(1).max(86_400).default(120),
+    /**
+     * A lost cluster: a cluster task nobody picks up for this long (its worker is gone), or an API server that has not
+     * answered for this long while an attempt runs, ends the attempt as `ClusterWorkerLost` / `ClusterUnreachable`,
+     * and the next attempt runs elsewhere.
+     */
+    lostClusterSeconds: z.number().int().min(5).max(86_400).default(300),
     /** Probes per run of the monitor workflow before it continues as new (keeps each run's history small). */
     probesPerRun: z.number().int().min(1).max(10_000).default(100),
   })

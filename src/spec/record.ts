@@ -108,6 +108,11 @@ export const attemptRecordSchema = z.object({
   finishedAt: isoTimestamp.nullable(),
   logs: attemptLogsSchema.nullable(),
   measurement: attemptMeasurementSchema.nullable().optional(),
+  /**
+   * The cluster the attempt was placed on (docs/multi-cluster.md, "Spill-over and failover"); absent in records
+   * written before an evaluation could move between clusters: the record's `cluster`.
+   */
+  cluster: z.string().optional(),
 });
 export type AttemptRecord = z.infer<typeof attemptRecordSchema>;
 

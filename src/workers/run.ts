@@ -140,6 +140,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
   } as const;
   const workers: Worker[] = [];
   if (config.serveWorkflows) {
+    // One client for every central activity that talks to Temporal (quota, the cluster monitor, the janitor).
     const temporal = new Client({ connection: deps.connection, namespace: config.temporal.namespace });
     // Selection reads the cluster monitor's view (docs/multi-cluster.md); without a monitor, registry order.
     const view =
@@ -159,6 +160,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
             quotas: config.quotas,
             executors: config.executors,
             cost: config.cost,
+            placement: config.placement,
             ...(view !== undefined ? { view } : {}),
           }),
           ...observedRecords(
@@ -170,7 +172,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
           ),
           ...createRetentionActivities({ store: deps.store }),
           ...createQuotaActivities({
-            client: new Client({ connection: deps.connection, namespace: config.temporal.namespace }),
+            client: temporal,
             quotas: config.quotas,
             taskQueue: config.taskQueue,
           }),
@@ -188,7 +190,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
             registry: config.clusters,
             placement: config.placement,
             taskQueue: config.taskQueue,
-            temporal: new Client({ connection: deps.connection, namespace: config.temporal.namespace }),
+            temporal,
             ...(deps.evaluationMetrics !== undefined
               ? {
                   onApiError: (cluster: string, code: string) =>
@@ -199,7 +201,7 @@ export async function startWorkers(config: WorkerConfig, deps: StartWorkersDeps)
           // The janitor's sweep of the object store's multipart uploads (docs/kubernetes.md, "The janitor").
           ...createJanitorUploadActivities({
             store: deps.store,
-            temporal: new Client({ connection: deps.connection, namespace: config.temporal.namespace }),
+            temporal,
           }),
         },
       }),

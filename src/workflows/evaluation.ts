@@ -10,6 +10,7 @@ import { context } from '@opentelemetry/api';
 import { evaluationSpans, type EvaluationSpans, type TraceCarrier } from './tracing.js';
 import {
   ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   defineQuery,
@@ -20,16 +21,22 @@ import {
   setHandler,
   setCurrentDetails,
   sleep,
+  TimeoutFailure,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
   type LocalActivityOptions,
 } from '@temporalio/workflow';
-import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import { TimeoutType, type SearchAttributeUpdatePair } from '@temporalio/common';
 import { resourceRequestOf } from '../placement/request.js';
 import type { ResourceRequest } from '../placement/types.js';
-import type { CentralActivities, ClusterChoice, ClusterQueueActivities } from '../activities/types.js';
+import type {
+  AvoidedCluster,
+  CentralActivities,
+  ClusterChoice,
+  ClusterQueueActivities,
+} from '../activities/types.js';
 import type { CollectedOutputs, OutputActivities } from '../activities/artifacts.js';
 import { withArtifactViolations } from '../artifacts/outcome.js';
 import type { AttemptLogs } from '../spec/record.js';
@@ -78,11 +85,14 @@ const centralOptions: LocalActivityOptions = {
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes },
 };
 
-function clusterOptions(taskQueue: string): ActivityOptions {
+/** The lost-worker bound of choices made before `placement.lostClusterSeconds` existed. */
+const defaultLostClusterSeconds = 600;
+
+function clusterOptions(taskQueue: string, lostClusterSeconds = defaultLostClusterSeconds): ActivityOptions {
   return {
     taskQueue,
-    // A dead cluster worker shows up as a task nobody picks up.
-    scheduleToStartTimeout: '10 minutes',
+    // A dead cluster worker shows up as a task nobody picks up (a schedule-to-start timeout is never retried).
+    scheduleToStartTimeout: `${lostClusterSeconds} seconds`,
     startToCloseTimeout: '2 minutes',
     retry: {
       initialInterval: '1 second',
@@ -90,6 +100,69 @@ function clusterOptions(taskQueue: string): ActivityOptions {
       maximumAttempts: 20,
       nonRetryableErrorTypes,
     },
+  };
+}
+
+/**
+ * Attempt ends that say the cluster, not the evaluation, failed: the next attempt is placed elsewhere when another
+ * cluster fits, and an attempt that never started does not use up the retry budget.
+ */
+const clusterFailures: ReadonlySet<string> = new Set([
+  'Unschedulable',
+  'ClusterUnreachable',
+  'ClusterWorkerLost',
+]);
+
+/** Moves without a start before the evaluation gives up: bounds a ping-pong between clusters that all fail it. */
+const maxMoves = 10;
+
+/** How long a lost cluster's log capture is waited for before the evaluation moves on. */
+const lostClusterSettleSeconds = 30;
+
+/** True when an activity failed because no worker of its cluster queue picked it up in time. */
+function isWorkerLost(err: unknown): boolean {
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof TimeoutFailure &&
+    err.cause.timeoutType === TimeoutType.SCHEDULE_TO_START
+  );
+}
+
+/** The cluster's activities, bound to its task queue. */
+interface BoundCluster {
+  readonly choice: ClusterChoice;
+  readonly kube: ClusterQueueActivities;
+  /** The cleanup of an attempt on a lost cluster, not waited for (the janitor finishes what it leaves). */
+  readonly lostCleanup: ClusterQueueActivities;
+  readonly waiter: ClusterQueueActivities;
+  readonly capturer: ClusterQueueActivities;
+  readonly collector: OutputActivities;
+}
+
+function bindCluster(choice: ClusterChoice, plan: EvaluationPlan): BoundCluster {
+  const options = clusterOptions(choice.taskQueue, choice.lostClusterSeconds);
+  return {
+    choice,
+    kube: proxyActivities<ClusterQueueActivities>(options),
+    // Waits for the cluster's worker as long as the evaluation lives; an ended evaluation abandons it.
+    lostCleanup: proxyActivities<ClusterQueueActivities>({ ...options, scheduleToStartTimeout: '1 day' }),
+    waiter: proxyActivities<ClusterQueueActivities>({
+      ...options,
+      startToCloseTimeout: `${plan.timeoutSeconds + 600} seconds`,
+      heartbeatTimeout: `${awaitHeartbeatTimeoutSeconds} seconds`,
+    }),
+    capturer: proxyActivities<ClusterQueueActivities>({
+      ...options,
+      startToCloseTimeout: `${plan.timeoutSeconds + 1800} seconds`,
+      heartbeatTimeout: `${captureHeartbeatTimeoutSeconds} seconds`,
+      // A cancelled capture stores what it has and returns the keys: wait for that answer.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    }),
+    collector: proxyActivities<OutputActivities>({
+      ...options,
+      startToCloseTimeout: `${collectTimeoutSeconds(plan)} seconds`,
+      heartbeatTimeout: `${collectHeartbeatTimeoutSeconds} seconds`,
+    }),
   };
 }
 
@@ -296,7 +369,18 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
   setCurrentDetails(describe());
 
   const central = proxyLocalActivities<CentralActivities>(centralOptions);
-  let kube: ClusterQueueActivities | null = null;
+  /** Each cluster's activities, bound once per cluster the evaluation is placed on. */
+  const bound = new Map<string, BoundCluster>();
+  const bindOf = (choice: ClusterChoice): BoundCluster => {
+    let b = bound.get(choice.name);
+    if (b === undefined) {
+      b = bindCluster(choice, plan);
+      bound.set(choice.name, b);
+    }
+    return b;
+  };
+  /** The cluster each attempt was placed on, by attempt number. */
+  const placedOn = new Map<number, BoundCluster>();
   /** The attempt whose Job may exist and has not been cleaned up yet. */
   let pending: number | null = null;
   /** Running log captures by attempt; cancelling a scope tells its capture to store what there is and finish. */
@@ -305,8 +389,15 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
     { scope: CancellationScope; logs: Promise<AttemptLogs | null>; done: boolean }
   >();
 
-  /** The capture's result: after the grace period, or at once when the attempt did not end, it is told to finish. */
-  const settleCapture = async (attempt: AttemptRecord, ended: boolean): Promise<AttemptLogs | null> => {
+  /**
+   * The capture's result: after the grace period, or at once when the attempt did not end, it is told to finish. On a
+   * lost cluster its answer is waited for a bounded time only.
+   */
+  const settleCapture = async (
+    attempt: AttemptRecord,
+    ended: boolean,
+    lost: boolean,
+  ): Promise<AttemptLogs | null> => {
     const capture = captures.get(attempt.attempt);
     if (capture === undefined) return null;
     if (ended && attempt.startedAt !== null && !capture.done) {
@@ -321,75 +412,96 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
       timer.cancel();
     }
     capture.scope.cancel();
-    return await capture.logs;
+    if (!lost || capture.done) return await capture.logs;
+    const timer = new CancellationScope();
+    const settled = await Promise.race([
+      capture.logs.then((logs) => ({ logs })),
+      timer.run(() => sleep(lostClusterSettleSeconds * 1000)).then(() => null),
+    ]);
+    timer.cancel();
+    if (settled === null) {
+      throw new Error(`its capture did not answer within ${lostClusterSettleSeconds} s on the lost cluster`);
+    }
+    return settled.logs;
   };
 
-  const finishAttempt = async (attempt: AttemptRecord, ended = true): Promise<void> => {
-    if (kube === null || state.cluster === null) return;
+  const finishAttempt = async (attempt: AttemptRecord, ended = true, lost = false): Promise<void> => {
+    const on = placedOn.get(attempt.attempt);
+    if (on === undefined) return;
     const ref = {
-      namespace: state.cluster.namespace,
+      namespace: on.choice.namespace,
       evaluationId: input.evaluationId,
       attempt: attempt.attempt,
     };
     try {
-      attempt.logs = await settleCapture(attempt, ended);
+      attempt.logs = await settleCapture(attempt, ended, lost);
     } catch (err) {
       // Losing a log must not leak the Job: note it and clean up anyway.
       attempt.message = `${attempt.message ?? ''}${attempt.message ? '; ' : ''}log not stored: ${failureText(err).message}`;
     }
-    await kube.cleanupAttempt(ref);
+    if (lost) {
+      // Not waited for: it runs when the cluster's worker answers again while the evaluation lives, and the janitor
+      // deletes what is left once it has ended (docs/multi-cluster.md, "Spill-over and failover").
+      on.lostCleanup.cleanupAttempt(ref).catch(() => undefined);
+    } else {
+      await on.kube.cleanupAttempt(ref);
+    }
     pending = null;
   };
 
   try {
     setPhase('SelectingCluster');
-    const cluster = await spans.inPhase(() =>
-      central.selectCluster({
-        team: plan.team,
-        user: plan.user,
-        evaluationId: input.evaluationId,
-        name: plan.cluster.name,
-        selector: plan.cluster.selector,
-        gpuType: plan.cluster.gpuType,
-        isolation: {
-          image: plan.image,
-          egress: plan.egress,
-          seccomp: plan.security.seccomp,
-          runtime: plan.security.runtime,
-        },
-        // For the clusters' per-evaluation limits and the score's headroom and price.
-        ...selectionResources(plan),
-      }),
-    );
+    const select = (avoid: AvoidedCluster[]): Promise<ClusterChoice> =>
+      spans.inPhase(() =>
+        central.selectCluster({
+          team: plan.team,
+          user: plan.user,
+          evaluationId: input.evaluationId,
+          name: plan.cluster.name,
+          selector: plan.cluster.selector,
+          gpuType: plan.cluster.gpuType,
+          isolation: {
+            image: plan.image,
+            egress: plan.egress,
+            seccomp: plan.security.seccomp,
+            runtime: plan.security.runtime,
+          },
+          // For the clusters' per-evaluation limits and the score's headroom and price.
+          ...selectionResources(plan),
+          ...(avoid.length > 0 ? { avoid } : {}),
+        }),
+      );
+    let cluster = await select([]);
     state.cluster = cluster;
     // The executor in the memo, which visibility lists return, so `assay list` shows it without reading records
     // (docs/migration.md). Behind a patch: histories from before it have no such command.
     if (patched('executor-memo')) upsertMemo({ executor: cluster.executor ?? 'kubernetes' });
     notifier.route({ taskQueue: cluster.taskQueue, namespace: cluster.namespace });
     notifier.notify('queued');
-    kube = proxyActivities<ClusterQueueActivities>(clusterOptions(cluster.taskQueue));
-    const waiter = proxyActivities<ClusterQueueActivities>({
-      ...clusterOptions(cluster.taskQueue),
-      startToCloseTimeout: `${plan.timeoutSeconds + 600} seconds`,
-      heartbeatTimeout: `${awaitHeartbeatTimeoutSeconds} seconds`,
-    });
-    const capturer = proxyActivities<ClusterQueueActivities>({
-      ...clusterOptions(cluster.taskQueue),
-      startToCloseTimeout: `${plan.timeoutSeconds + 1800} seconds`,
-      heartbeatTimeout: `${captureHeartbeatTimeoutSeconds} seconds`,
-      // A cancelled capture stores what it has and returns the keys: wait for that answer.
-      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    });
-
-    const collector = proxyActivities<OutputActivities>({
-      ...clusterOptions(cluster.taskQueue),
-      startToCloseTimeout: `${collectTimeoutSeconds(plan)} seconds`,
-      heartbeatTimeout: `${collectHeartbeatTimeoutSeconds} seconds`,
-    });
+    // A choice that carries the lost-cluster bound was made by a worker that moves evaluations between clusters; one
+    // recorded before (in an older history) keeps every attempt on its cluster. Read from the recorded choice, so no
+    // patch marker (and no extra search-attribute upsert) is needed.
+    const moving = cluster.lostClusterSeconds !== undefined;
+    let here = bindOf(cluster);
+    /** The clusters attempts left, for the next selection; the cluster `AssayCluster` lists. */
+    const avoid: AvoidedCluster[] = [];
+    let listedCluster: string | null = null;
+    /** Attempts that never started because their cluster failed them: they do not use up the retry budget. */
+    let moves = 0;
+    let reselect = false;
 
     // Step 3: hold a reservation in the team's quota from here to the cleanup (phase Queued while waiting).
     await quota.reserve(cluster.quota === true, () => setPhase('Queued'));
     for (let attempt = 1; ; attempt++) {
+      if (reselect) {
+        setPhase('SelectingCluster');
+        cluster = await select(avoid);
+        state.cluster = cluster;
+        notifier.route({ taskQueue: cluster.taskQueue, namespace: cluster.namespace });
+        here = bindOf(cluster);
+        reselect = false;
+      }
+      const on = here;
       spans.attempt(attempt);
       setPhase('CreatingJob');
       const record: AttemptRecord = {
@@ -403,8 +515,10 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
         startedAt: null,
         finishedAt: null,
         logs: null,
+        ...(moving ? { cluster: cluster.name } : {}),
       };
       state.attempts.push(record);
+      placedOn.set(attempt, on);
       pending = attempt;
       const request = jobRequestFor(plan, {
         evaluationId: input.evaluationId,
@@ -416,43 +530,69 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
         ...(cluster.security !== undefined ? { security: cluster.security } : {}),
         ...traceOf(spans),
       });
-      const creator = kube;
-      await spans.inPhase(() => creator.createJob(request));
-      // Step 5: the capture runs alongside the wait; only an explicit cancel of its own scope reaches it.
-      const ref = { namespace: cluster.namespace, evaluationId: input.evaluationId, attempt };
-      let scope!: CancellationScope;
-      const captureSpan = spans.open('capture');
-      const logs = CancellationScope.nonCancellable(() => {
-        scope = new CancellationScope();
-        return scope.run(() =>
-          context.with(captureSpan.context, () =>
-            capturer.storeAttemptLogs({ ...ref, multiline: plan.multiline }),
-          ),
+      let end: AttemptEnd;
+      try {
+        await spans.inPhase(() => on.kube.createJob(request));
+        // Step 5: the capture runs alongside the wait; only an explicit cancel of its own scope reaches it.
+        const ref = { namespace: cluster.namespace, evaluationId: input.evaluationId, attempt };
+        let scope!: CancellationScope;
+        const captureSpan = spans.open('capture');
+        const logs = CancellationScope.nonCancellable(() => {
+          scope = new CancellationScope();
+          return scope.run(() =>
+            context.with(captureSpan.context, () =>
+              on.capturer.storeAttemptLogs({ ...ref, multiline: plan.multiline }),
+            ),
+          );
+        });
+        const capture = { scope, logs, done: false };
+        // Known as done, a capture that ended before the wait needs no grace timer.
+        logs.then(
+          () => {
+            capture.done = true;
+            captureSpan.end();
+          },
+          (err: unknown) => {
+            capture.done = true;
+            captureSpan.end(failureText(err).message);
+          },
         );
-      });
-      const capture = { scope, logs, done: false };
-      // Known as done, a capture that ended before the wait needs no grace timer.
-      logs.then(
-        () => {
-          capture.done = true;
-          captureSpan.end();
-        },
-        (err: unknown) => {
-          capture.done = true;
-          captureSpan.end(failureText(err).message);
-        },
-      );
-      captures.set(attempt, capture);
-      setPhase('Running', attempt === 1 ? [{ key: searchAttributeKeys.cluster, value: cluster.name }] : []);
-      if (attempt === 1) notifier.notify('started');
-      const end = await spans.inPhase(() =>
-        waiter.awaitAttempt({
-          namespace: cluster.namespace,
-          evaluationId: input.evaluationId,
-          attempt,
-          timeoutSeconds: plan.timeoutSeconds,
-        }),
-      );
+        captures.set(attempt, capture);
+        const listed = cluster.name !== listedCluster;
+        listedCluster = cluster.name;
+        setPhase('Running', listed ? [{ key: searchAttributeKeys.cluster, value: cluster.name }] : []);
+        if (attempt === 1) notifier.notify('started');
+        end = await spans.inPhase(() =>
+          on.waiter.awaitAttempt({
+            namespace: cluster.namespace,
+            evaluationId: input.evaluationId,
+            attempt,
+            timeoutSeconds: plan.timeoutSeconds,
+            // Spill-over: only offered where another cluster could take the evaluation.
+            ...(moving && cluster.unschedulableSeconds !== undefined
+              ? { unschedulableSeconds: cluster.unschedulableSeconds }
+              : {}),
+            ...(moving && cluster.lostClusterSeconds !== undefined
+              ? { lostClusterSeconds: cluster.lostClusterSeconds }
+              : {}),
+          }),
+        );
+      } catch (err) {
+        if (!moving || !isWorkerLost(err)) throw err;
+        end = {
+          kind: 'Infrastructure',
+          pod: record.pod,
+          exitCode: null,
+          reason: 'ClusterWorkerLost',
+          message: `no worker of cluster ${cluster.name} picked up the attempt's task within ${
+            cluster.lostClusterSeconds ?? defaultLostClusterSeconds
+          } s`,
+          startedAt: null,
+          finishedAt: null,
+          result: null,
+          terminationMessage: null,
+        };
+      }
       Object.assign(record, {
         pod: end.pod,
         exitCode: end.exitCode,
@@ -470,18 +610,33 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
         end.kind === 'Failed' &&
         end.exitCode !== null &&
         plan.retries.transientExitCodes.includes(end.exitCode);
-      const retrying =
-        (end.kind === 'Infrastructure' || transientFailure) && attempt < plan.retries.maxAttempts;
-      if (!retrying) {
+      // The cluster failed the attempt: the next one is placed elsewhere when another cluster fits.
+      const clusterFailed =
+        moving && end.kind === 'Infrastructure' && end.reason !== null && clusterFailures.has(end.reason);
+      const unstarted = clusterFailed && end.startedAt === null;
+      if (unstarted) moves++;
+      const retrying = unstarted
+        ? moves <= maxMoves
+        : (end.kind === 'Infrastructure' || transientFailure) && attempt - moves < plan.retries.maxAttempts;
+      if (clusterFailed && !avoid.some((a) => a.name === cluster.name))
+        avoid.push({ name: cluster.name, reason: `attempt ${attempt} ${end.reason ?? ''}` });
+      // Its cluster is out of reach: nothing more is read from it, and its cleanup is not waited for.
+      const lost = clusterFailed && end.reason !== 'Unschedulable';
+      if (!retrying && !lost) {
         // Before cleanup: the collector dies with the pod.
         const ref = { namespace: cluster.namespace, evaluationId: input.evaluationId, attempt };
         ({ collected: outputs, note: outputsNote } = await spans.within('collect', () =>
-          collectAttemptOutputs(collector, plan, ref, end),
+          collectAttemptOutputs(on.collector, plan, ref, end),
         ));
       }
-      await CancellationScope.nonCancellable(() => spans.inPhase(() => finishAttempt(record)));
+      await CancellationScope.nonCancellable(() =>
+        spans.inPhase(() => finishAttempt(record, !lost, lost)),
+      );
 
       if (retrying) {
+        reselect = clusterFailed;
+        // A move to another cluster before the attempt ran waits for nothing.
+        if (unstarted) continue;
         const delay = backoffSeconds(plan, attempt);
         state.nextAttemptAt = new Date(Date.now() + delay * 1000).toISOString();
         setPhase('BackingOff');

@@ -102,6 +102,12 @@ async function runEvaluation(
     collected?: CollectedOutputs;
     /** The executor the stub cluster choice names (none by default, as in choices from before executors). */
     executor?: ExecutorKind;
+    /**
+     * Several clusters (default: `local` alone): selection takes the first one the requirements do not avoid; an
+     * unserved one has no worker on its queue. The choice carries the placement bounds given here.
+     */
+    clusters?: { name: string; served?: boolean }[];
+    bounds?: { unschedulableSeconds?: number; lostClusterSeconds?: number };
   } = {},
 ): Promise<{ record?: EvaluationOutput; error?: unknown; calls: Calls; workflowId: string }> {
   const queue = `assay-wft-${ulid().toLowerCase()}`;
@@ -119,6 +125,27 @@ async function runEvaluation(
   const central: CentralActivities = {
     selectCluster: (req) => {
       calls.selected.push(req);
+      if (options.clusters !== undefined) {
+        const names = options.clusters.map((c) => c.name);
+        const open = names.filter((n) => !(req.avoid ?? []).some((a) => a.name === n));
+        const name = open[0] ?? names[0]!;
+        return Promise.resolve({
+          name,
+          taskQueue: clusterTaskQueue(name, queue),
+          namespace: `assay-${req.team}`,
+          runtimeClassName: null,
+          reason: 'stub',
+          candidates: (open.length > 0 ? open : names).map((n) => ({ name: n, score: 1, terms: {} })),
+          excluded: [],
+          // As the real selection: spill-over only where another cluster is left to spill to.
+          ...(options.bounds?.lostClusterSeconds !== undefined
+            ? { lostClusterSeconds: options.bounds.lostClusterSeconds }
+            : {}),
+          ...(options.bounds?.unschedulableSeconds !== undefined && open.length > 1
+            ? { unschedulableSeconds: options.bounds.unschedulableSeconds }
+            : {}),
+        });
+      }
       return Promise.resolve({
         name: 'local',
         taskQueue: clusterTaskQueue('local', queue),
@@ -185,12 +212,16 @@ async function runEvaluation(
       workflowBundle: tier.bundle,
       activities: central,
     }),
-    Worker.create({
-      connection: tier.workerConnection,
-      namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
-      taskQueue: clusterTaskQueue('local', queue),
-      activities: { ...kube, ...outputs },
-    }),
+    ...(options.clusters ?? [{ name: 'local' }])
+      .filter((c) => c.served !== false)
+      .map((c) =>
+        Worker.create({
+          connection: tier.workerConnection,
+          namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+          taskQueue: clusterTaskQueue(c.name, queue),
+          activities: { ...kube, ...outputs },
+        }),
+      ),
   ]);
   const evaluationId = ulid().toLowerCase();
   const workflowId = `eval-${evaluationId}`;
@@ -226,6 +257,69 @@ async function runEvaluation(
 }
 
 describe('evaluation workflow (stub activities)', () => {
+  it('moves an attempt its cluster could not schedule to the next cluster, without using up a retry', async () => {
+    const unschedulable = end('Infrastructure', {
+      reason: 'Unschedulable',
+      startedAt: null,
+      finishedAt: null,
+      pod: null,
+    });
+    const { record, calls } = await runEvaluation([unschedulable, end('Succeeded')], {
+      spec: { retries: { maxAttempts: 1, backoffSeconds: 1 } },
+      clusters: [{ name: 'a' }, { name: 'b' }],
+      bounds: { unschedulableSeconds: 7, lostClusterSeconds: 30 },
+    });
+    expect(record?.outcome).toBe('Succeeded');
+    expect(record?.cluster).toBe('b');
+    expect(record?.attempts.map((a) => [a.attempt, a.cluster, a.reason])).toEqual([
+      [1, 'a', 'Unschedulable'],
+      [2, 'b', null],
+    ]);
+    // Spill-over was offered on a (two candidates), not on b (the only one left); both waits know the lost bound.
+    expect(calls.awaited.map((r) => (r as { unschedulableSeconds?: number }).unschedulableSeconds)).toEqual([
+      7,
+      undefined,
+    ]);
+    expect(calls.selected[1]?.avoid).toEqual([{ name: 'a', reason: 'attempt 1 Unschedulable' }]);
+    // The unschedulable attempt was cleaned up on its cluster before the move.
+    expect(calls.cleaned.map((r) => [r.attempt, r.namespace])).toEqual([
+      [1, 'assay-ml'],
+      [2, 'assay-ml'],
+    ]);
+  });
+
+  it('moves an evaluation whose cluster worker never picks up its Job to another cluster', async () => {
+    const started = Date.now();
+    const { record, calls } = await runEvaluation([end('Succeeded'), end('Succeeded')], {
+      clusters: [{ name: 'gone', served: false }, { name: 'b' }],
+      bounds: { lostClusterSeconds: 2 },
+    });
+    expect(record?.outcome).toBe('Succeeded');
+    expect(record?.attempts.map((a) => [a.cluster, a.reason, a.kind])).toEqual([
+      ['gone', 'ClusterWorkerLost', 'Infrastructure'],
+      ['b', null, 'Succeeded'],
+    ]);
+    expect(calls.created.map((r) => r.attempt)).toEqual([2]);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it('runs the next attempt elsewhere when the API server of a running attempt is lost, and keeps its logs', async () => {
+    const lost = end('Infrastructure', { reason: 'ClusterUnreachable', exitCode: null });
+    const { record, calls } = await runEvaluation([lost, end('Succeeded')], {
+      clusters: [{ name: 'a' }, { name: 'b' }],
+      bounds: { lostClusterSeconds: 5 },
+    });
+    expect(record?.outcome).toBe('Succeeded');
+    expect(record?.attempts.map((a) => [a.cluster, a.reason])).toEqual([
+      ['a', 'ClusterUnreachable'],
+      ['b', null],
+    ]);
+    expect(record?.attempts[0]?.logs?.stdout).toBe(`evaluations/${record?.evaluationId}/attempts/1/stdout.log`);
+    // Both attempts had Jobs; the lost one was not waited on beyond its wait.
+    expect(calls.created.map((r) => r.attempt)).toEqual([1, 2]);
+    expect(calls.awaited.map((r) => (r as { lostClusterSeconds?: number }).lostClusterSeconds)).toEqual([5, 5]);
+  });
+
   it('names the executor in the record and in the memo `assay list` reads (kubernetes when the choice has none)', async () => {
     const [docker, older] = await Promise.all([
       runEvaluation([end('Succeeded', { exitCode: 0, reason: 'Completed' })], { executor: 'docker' }),

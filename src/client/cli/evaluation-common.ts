@@ -75,8 +75,10 @@ function kv(rows: [string, string][]): string {
 }
 
 function attemptsTable(attempts: EvaluationRecord['attempts']): string {
+  // The cluster column only when an attempt names its cluster (docs/multi-cluster.md, "Spill-over and failover").
+  const clusters = attempts.some((a) => a.cluster !== undefined);
   const table = new Table({
-    head: ['attempt', 'job', 'pod', 'kind', 'exit', 'reason', 'logs'],
+    head: ['attempt', ...(clusters ? ['cluster'] : []), 'job', 'pod', 'kind', 'exit', 'reason', 'logs'],
     style: { head: [], border: [] },
   });
   for (const a of attempts) {
@@ -88,6 +90,7 @@ function attemptsTable(attempts: EvaluationRecord['attempts']): string {
           : (a.logs.combined ?? '-');
     table.push([
       String(a.attempt),
+      ...(clusters ? [a.cluster ?? '-'] : []),
       a.job,
       a.pod ?? '-',
       a.kind ?? '-',

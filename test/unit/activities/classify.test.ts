@@ -1,6 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1ContainerState, V1Job, V1Pod } from '@kubernetes/client-node';
-import { classifyPod } from '../../../src/activities/classify.js';
+import {
+  classifyPod,
+  clusterUnreachable,
+  podUnschedulable,
+  unschedulableSince,
+} from '../../../src/activities/classify.js';
 
 function pod(
   state: V1ContainerState | undefined,
@@ -192,5 +197,97 @@ describe('classifyPod', () => {
         pod(terminated(128, 'StartError', 'exec: "nope": executable file not found'), { phase: 'Failed' }),
       ),
     ).toMatchObject({ kind: 'Configuration', reason: 'StartError' });
+  });
+});
+
+describe('unschedulableSince and podUnschedulable (spill-over)', () => {
+  const since = '2025-01-01T00:00:00Z';
+  const at = (seconds: number): number => new Date(since).getTime() + seconds * 1000;
+  const scheduler = '0/3 nodes are available: 3 Insufficient nvidia.com/gpu.';
+  function pending(
+    condition: Partial<NonNullable<NonNullable<V1Pod['status']>['conditions']>[number]> | null,
+    extra: { nodeName?: string; deletion?: string } = {},
+  ): V1Pod {
+    const p = pod(undefined, {
+      phase: 'Pending',
+      ...(extra.deletion !== undefined ? { deletion: extra.deletion } : {}),
+      conditions:
+        condition === null
+          ? []
+          : [
+              {
+                type: 'PodScheduled',
+                status: 'False',
+                reason: 'Unschedulable',
+                message: scheduler,
+                ...condition,
+              },
+            ],
+    });
+    p.metadata!.creationTimestamp = new Date('2024-12-31T23:59:50Z');
+    p.spec = { containers: [], ...(extra.nodeName !== undefined ? { nodeName: extra.nodeName } : {}) };
+    return p;
+  }
+
+  it("is the condition's lastTransitionTime, as a Date or as the watch's text", () => {
+    expect(unschedulableSince(pending({ lastTransitionTime: new Date(since) }))).toBe(at(0));
+    expect(unschedulableSince(pending({ lastTransitionTime: since as unknown as Date }))).toBe(at(0));
+  });
+
+  it("counts from the pod's creation when the condition has no transition time", () => {
+    expect(unschedulableSince(pending({}))).toBe(at(-10));
+  });
+
+  it('is null for a pod that is scheduled, being deleted, not yet judged, or waiting for another reason', () => {
+    const t = { lastTransitionTime: new Date(since) };
+    expect(unschedulableSince(pending(t, { nodeName: 'node-1' }))).toBeNull();
+    expect(unschedulableSince(pending(t, { deletion: '2025-01-01T00:01:00Z' }))).toBeNull();
+    expect(unschedulableSince(pending(null))).toBeNull();
+    expect(unschedulableSince(pending({ ...t, status: 'True', reason: undefined }))).toBeNull();
+    expect(unschedulableSince(pending({ ...t, reason: 'SchedulingGated' }))).toBeNull();
+  });
+
+  it("ends the attempt as Infrastructure/Unschedulable with the scheduler's message once the bound has passed", () => {
+    const p = pending({ lastTransitionTime: new Date(since) });
+    expect(podUnschedulable(p, 30, at(29.9))).toBeNull();
+    expect(podUnschedulable(p, 30, at(30))).toEqual({
+      kind: 'Infrastructure',
+      pod: 'assay-x-1-abcde',
+      exitCode: null,
+      reason: 'Unschedulable',
+      message: `${scheduler}; unschedulable for 30 s`,
+      startedAt: null,
+      finishedAt: null,
+      result: null,
+      terminationMessage: null,
+    });
+    // A retried wait that looks later reports how long it has really been.
+    expect(podUnschedulable(p, 30, at(95.5))?.message).toBe(`${scheduler}; unschedulable for 95 s`);
+    expect(
+      podUnschedulable(pending({ lastTransitionTime: new Date(since), message: '' }), 30, at(30))?.message,
+    ).toBe('no node can run the pod; unschedulable for 30 s');
+    expect(
+      podUnschedulable(pending({ lastTransitionTime: new Date(since) }, { nodeName: 'n' }), 30, at(60)),
+    ).toBeNull();
+  });
+});
+
+describe('clusterUnreachable', () => {
+  it('ends the attempt as Infrastructure/ClusterUnreachable, naming the time and the last error', () => {
+    expect(clusterUnreachable('assay-x-1-abcde', 120_400, 'no answer within 3 s')).toEqual({
+      kind: 'Infrastructure',
+      pod: 'assay-x-1-abcde',
+      exitCode: null,
+      reason: 'ClusterUnreachable',
+      message: "the cluster's API server has not answered for 120 s (last error: no answer within 3 s)",
+      startedAt: null,
+      finishedAt: null,
+      result: null,
+      terminationMessage: null,
+    });
+    expect(clusterUnreachable(null, 60_000, null)).toMatchObject({
+      pod: null,
+      message: "the cluster's API server has not answered for 60 s (last error: unknown)",
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { ApplicationFailure } from '@temporalio/common';
-import { chooseCluster } from '../../../src/activities/cluster.js';
+import { chooseCluster, createClusterActivities } from '../../../src/activities/cluster.js';
 import { splitStreamsEnabled } from '../../../src/activities/logs.js';
 import { clusterRegistrySchema } from '../../../src/spec/worker-config.js';
 
@@ -37,6 +37,49 @@ describe('chooseCluster', () => {
     expect(error).toBeInstanceOf(ApplicationFailure);
     expect(error).toMatchObject({ type: 'NoClusterAvailable', nonRetryable: true });
     expect((error as Error).message).toContain('east: cordoned');
+  });
+});
+
+describe('avoiding the clusters an earlier attempt left', () => {
+  const open = clusterRegistrySchema.parse([
+    { name: 'a', labels: { region: 'a' } },
+    { name: 'b', labels: { region: 'b' } },
+  ]);
+
+  it('places on another cluster and says why the avoided one was left out', () => {
+    const choice = chooseCluster(open, { ...any, avoid: [{ name: 'a', reason: 'attempt 1 Unschedulable' }] });
+    expect(choice.name).toBe('b');
+    expect(choice.candidates?.map((c) => c.name)).toEqual(['b']);
+    expect(choice.excluded).toContainEqual({
+      name: 'a',
+      reason: 'avoided: attempt 1 Unschedulable',
+      transient: true,
+    });
+  });
+
+  it('keeps the avoided cluster when it is the only one that fits', () => {
+    const choice = chooseCluster(open, {
+      ...any,
+      selector: { region: 'a' },
+      avoid: [{ name: 'a', reason: 'attempt 1 ClusterUnreachable' }],
+    });
+    expect(choice.name).toBe('a');
+    expect(choice.excluded?.some((e) => e.reason.startsWith('avoided'))).toBe(false);
+  });
+
+  it('hands the placement bounds to the workflow, spill-over only where another cluster fits', async () => {
+    const activities = createClusterActivities({
+      registry: open,
+      placement: { unschedulableSeconds: 30, lostClusterSeconds: 60 },
+    });
+    const both = await activities.selectCluster(any);
+    expect(both).toMatchObject({ name: 'a', unschedulableSeconds: 30, lostClusterSeconds: 60 });
+    const one = await activities.selectCluster({ ...any, selector: { region: 'b' } });
+    expect(one.lostClusterSeconds).toBe(60);
+    expect(one.unschedulableSeconds).toBeUndefined();
+    const spilled = await activities.selectCluster({ ...any, avoid: [{ name: 'a', reason: 'x' }] });
+    expect(spilled.name).toBe('b');
+    expect(spilled.unschedulableSeconds).toBeUndefined();
   });
 });
 
