@@ -21,6 +21,8 @@ export interface CostedAttempt {
   startedAt: string | null;
   finishedAt: string | null;
   measurement?: AttemptMeasurement | null | undefined;
+  /** The cluster the attempt ran on, when it moved between clusters: priced at that cluster's prices. */
+  cluster?: string | undefined;
 }
 
 /** The prices per hour that apply to spot capacity: explicit, else on-demand less the discount, else on-demand. */
@@ -125,9 +127,18 @@ export function evaluationCost(
   attempts: readonly CostedAttempt[],
   pricing: Pricing,
   cluster: string | null,
+  /** The pricing of another cluster an attempt ran on (an evaluation that moved); absent: every attempt at `pricing`. */
+  pricingOf?: (cluster: string) => Pricing,
 ): EvaluationCost {
   const prices = appliedPrices(pricing, cluster);
-  const costs = attempts.map((a) => attemptCost(a, prices));
+  const costs = attempts.map((a) =>
+    attemptCost(
+      a,
+      a.cluster === undefined || a.cluster === cluster || pricingOf === undefined
+        ? prices
+        : appliedPrices(pricingOf(a.cluster), a.cluster),
+    ),
+  );
   const byResource = zero();
   for (const c of costs)
     for (const r of Object.keys(byResource) as (keyof ByResource)[]) byResource[r] += c.byResource[r];

@@ -21,7 +21,9 @@ export function evaluationCostOf(
   deps: RecordCostDeps,
   output: Pick<EvaluationOutput, 'attempts' | 'cluster'>,
 ): EvaluationCost {
-  return evaluationCost(output.attempts, pricingFor(deps.config, output.cluster), output.cluster);
+  return evaluationCost(output.attempts, pricingFor(deps.config, output.cluster), output.cluster, (cluster) =>
+    pricingFor(deps.config, cluster),
+  );
 }
 
 /**

@@ -60,6 +60,18 @@ describe('evaluationCost', () => {
     expect(cost).toMatchObject({ currency: 'USD', partial: null, prices: { version: 'v7', cluster: 'c1' } });
   });
 
+  it('prices each attempt of an evaluation that moved at its own cluster', () => {
+    const other = pricingSchema.parse({ ...pricing, version: 'v8', cpuCoreHour: 10 });
+    const cost = evaluationCost(
+      [attempt({ attempt: 1, kind: 'Infrastructure', cluster: 'b' }), attempt({ attempt: 2, cluster: 'c1' })],
+      pricing,
+      'c1',
+      (cluster) => (cluster === 'b' ? other : pricing),
+    );
+    expect(cost.attempts.map((a) => a.byResource.cpu)).toEqual([20, 2]);
+    expect(cost.retried).toBeCloseTo(20.4, 12);
+  });
+
   it('prices usage above the request at the usage', () => {
     const m = measurement({
       usage: {
