@@ -88,7 +88,7 @@ export interface AwaitAttemptInput extends AttemptRef {
   /**
    * When set, a pod the scheduler has found no node for during this many seconds (from its `PodScheduled` condition's
    * `lastTransitionTime`) ends the attempt as `Infrastructure`/`Unschedulable` (docs/multi-cluster.md, "Spill-over
-   * and lost clusters"); absent: such a pod is waited for.
+   * and failover"); absent: such a pod is waited for.
    */
   unschedulableSeconds?: number;
   /**

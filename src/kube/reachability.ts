@@ -1,5 +1,5 @@
 /**
- * Whether one cluster's API server answers (docs/multi-cluster.md, "Spill-over and lost clusters"): a sentinel per
+ * Whether one cluster's API server answers (docs/multi-cluster.md, "Spill-over and failover"): a sentinel per
  * cluster that probes it every few seconds while at least one wait needs to know, so a wait can end its attempt once
  * the cluster has been lost for long enough without asking the API server anything itself (every probe serves every
  * waiting attempt of the cluster; a cluster with no wait in progress is not probed at all).

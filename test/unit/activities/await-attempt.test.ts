@@ -1,6 +1,6 @@
 /**
  * The wait activity's two infrastructure ends that come from timers, not watch events (docs/multi-cluster.md,
- * "Spill-over and lost clusters"): a pod unschedulable for `unschedulableSeconds`, and a cluster whose API server has
+ * "Spill-over and failover"): a pod unschedulable for `unschedulableSeconds`, and a cluster whose API server has
  * not answered for `lostClusterSeconds`. Fake kube clients, shared watches, reachability sentinel and activity context.
  */
 import { describe, expect, it } from '@jest/globals';
