@@ -91,6 +91,8 @@ export interface ClusterViewSourceOptions {
    * the monitor's rounds stopped, so the view no longer says anything about now.
    */
   readonly staleMs?: number;
+  /** How long the answer "no monitor exists" serves (default 30 s). */
+  readonly absentCacheMs?: number;
   readonly now?: () => number;
 }
 
@@ -105,20 +107,31 @@ export function createClusterViewSource(options: ClusterViewSourceOptions): () =
   const cacheMs = options.cacheMs ?? 2000;
   const timeoutMs = options.timeoutMs ?? 2000;
   const now = options.now ?? Date.now;
-  let cached: { at: number; view: Promise<ClusterView> } | null = null;
-  const read = async (): Promise<ClusterView> => {
+  const absentMs = options.absentCacheMs ?? 30_000;
+  let cached: { at: number; ttl: number; view: Promise<ClusterView> } | null = null;
+  const read = async (entry: { ttl: number }): Promise<ClusterView> => {
     try {
       const answer = await queryClusterView(options.client, options.taskQueue, { timeoutMs });
       const staleMs = options.staleMs ?? Math.max(60_000, 6 * answer.intervalSeconds * 1000);
       if (answer.updatedAt === null || now() - Date.parse(answer.updatedAt) > staleMs) return {};
       return answer.view;
-    } catch {
+    } catch (err) {
+      // No monitor at all (none started on this queue): asked again less often than one that is slow to answer.
+      if (err instanceof ClusterMonitorNotRunningError) entry.ttl = Math.max(cacheMs, absentMs);
       return {};
     }
   };
   return () => {
     const t = now();
-    if (cached === null || t - cached.at >= cacheMs) cached = { at: t, view: read() };
+    if (cached === null || t - cached.at >= cached.ttl) {
+      const entry: { at: number; ttl: number; view: Promise<ClusterView> } = {
+        at: t,
+        ttl: cacheMs,
+        view: Promise.resolve({}),
+      };
+      entry.view = read(entry);
+      cached = entry;
+    }
     return cached.view;
   };
 }

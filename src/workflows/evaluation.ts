@@ -93,7 +93,8 @@ function clusterOptions(taskQueue: string, lostClusterSeconds = defaultLostClust
     taskQueue,
     // A dead cluster worker shows up as a task nobody picks up (a schedule-to-start timeout is never retried).
     scheduleToStartTimeout: `${lostClusterSeconds} seconds`,
-    startToCloseTimeout: '2 minutes',
+    // Create and cleanup are a few requests of at most 30 s each: a task lost by the server is retried within a minute.
+    startToCloseTimeout: '1 minute',
     retry: {
       initialInterval: '1 second',
       maximumInterval: '30 seconds',

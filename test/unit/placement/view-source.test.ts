@@ -87,6 +87,29 @@ describe('createClusterViewSource', () => {
     const never = fakeClient(() => answer(null));
     expect(await createClusterViewSource({ client: never.client, taskQueue: 'q', now })()).toEqual({});
   });
+
+  it('asks again for an absent monitor only after absentCacheMs, and for a slow one after cacheMs', async () => {
+    let now = 0;
+    const absent = fakeClient(() => {
+      throw new WorkflowNotFoundError('not found', 'cluster-monitor-q', undefined);
+    });
+    const source = createClusterViewSource({ client: absent.client, taskQueue: 'q', now: () => now });
+    await source();
+    now = 10_000;
+    await source();
+    expect(absent.calls.queries).toBe(1);
+    now = 30_000;
+    await source();
+    expect(absent.calls.queries).toBe(2);
+    const slow = fakeClient(() => {
+      throw new Error('deadline exceeded');
+    });
+    const other = createClusterViewSource({ client: slow.client, taskQueue: 'q', now: () => now });
+    await other();
+    now += 2000;
+    await other();
+    expect(slow.calls.queries).toBe(2);
+  });
 });
 
 describe('cluster gauges', () => {
