@@ -366,7 +366,9 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
         if (ref.lostClusterSeconds !== undefined) {
           const boundMs = ref.lostClusterSeconds * 1000;
           sentinel = reachability();
-          sentinel.acquire();
+          // A fifth of the bound between probes (2 s to 60 s): the default 300 s costs one request a minute while
+          // waits run, and a short evaluation none.
+          sentinel.acquire(Math.min(60_000, Math.max(2_000, boundMs / 5)));
           const watched = sentinel;
           lostCheck = setInterval(() => {
             const since = watched.unreachableSince();

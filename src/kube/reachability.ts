@@ -15,8 +15,11 @@ export const DEFAULT_REACHABILITY_INTERVAL_MS = 5_000;
 export const DEFAULT_REACHABILITY_TIMEOUT_MS = 3_000;
 
 export interface Reachability {
-  /** One more wait needs to know: probing runs while the count is above zero. */
-  acquire(): void;
+  /**
+   * One more wait needs to know: probing runs while the count is above zero, every `intervalMs` (default: the
+   * sentinel's), or more often when an earlier holder asked for a shorter interval.
+   */
+  acquire(intervalMs?: number): void;
   /** That wait has ended; at zero, probing stops and what was learned is forgotten. */
   release(): void;
   /** When the first probe of the current run of failures started (epoch ms); null while the API server answers. */
@@ -40,7 +43,9 @@ export interface ReachabilityOptions {
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export function createReachability(options: ReachabilityOptions): Reachability {
-  const intervalMs = options.intervalMs ?? DEFAULT_REACHABILITY_INTERVAL_MS;
+  const defaultIntervalMs = options.intervalMs ?? DEFAULT_REACHABILITY_INTERVAL_MS;
+  /** The interval of the current run of probing: the shortest any holder asked for. */
+  let intervalMs = defaultIntervalMs;
   const timeoutMs = options.timeoutMs ?? DEFAULT_REACHABILITY_TIMEOUT_MS;
   const now = options.now ?? Date.now;
   let holders = 0;
@@ -59,6 +64,7 @@ export function createReachability(options: ReachabilityOptions): Reachability {
     inFlight = false;
     since = null;
     error = null;
+    intervalMs = defaultIntervalMs;
   };
 
   async function probeOnce(): Promise<void> {
@@ -100,9 +106,15 @@ export function createReachability(options: ReachabilityOptions): Reachability {
   }
 
   return {
-    acquire() {
+    acquire(asked) {
       holders++;
-      if (stopped || timer !== undefined) return;
+      if (stopped) return;
+      const wanted = asked !== undefined && asked > 0 ? asked : defaultIntervalMs;
+      if (timer !== undefined && wanted >= intervalMs) return;
+      // First holder, or one that needs to know sooner: (re)start at the shorter interval.
+      if (timer === undefined) intervalMs = wanted;
+      else intervalMs = Math.min(intervalMs, wanted);
+      clearInterval(timer);
       timer = setInterval(() => void probeOnce(), intervalMs);
       // A sentinel keeps no process alive.
       timer.unref();

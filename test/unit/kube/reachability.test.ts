@@ -56,6 +56,29 @@ describe('createReachability', () => {
     }
   });
 
+  it('probes at the shortest interval a holder asked for, and at its own again after release to zero', async () => {
+    const { state, probe } = scriptedProbe();
+    const sentinel = createReachability({ probe, intervalMs: 10_000 });
+    try {
+      sentinel.acquire(60_000);
+      await sleep(100);
+      expect(state.calls).toBe(0);
+      // A holder that needs to know sooner restarts probing at its interval; a slower one does not slow it down.
+      sentinel.acquire(20);
+      sentinel.acquire(60_000);
+      await waitFor(() => state.calls >= 3, { ...wait, what: 'probes every 20 ms' });
+      sentinel.release();
+      sentinel.release();
+      sentinel.release();
+      const after = state.calls;
+      sentinel.acquire();
+      await sleep(100);
+      expect(state.calls).toBe(after);
+    } finally {
+      sentinel.stop();
+    }
+  });
+
   it('sets unreachableSince on the first failure, keeps it across failures, and clears it on success', async () => {
     const { state, probe } = scriptedProbe();
     let clock = 1_000_000;
