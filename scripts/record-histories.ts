@@ -6,14 +6,15 @@
  *
  *   eval "$(npm run --silent stack -- env)" && npx tsx scripts/record-histories.ts [name …]
  *
- * The histories of before the tracing interceptors are kept in `before-tracing/`: evaluations that started then
- * must still replay.
+ * The histories of before the tracing interceptors are kept in `before-tracing/`, those of before an evaluation could
+ * move between clusters in `before-reselection/`: evaluations that started then must still replay.
  *
  * Histories are saved in binary protobuf (this install's `historyToJSON` meets two protobufjs versions and fails).
  * Prints each scenario's outcome and history length; exits non-zero if a scenario did not end as expected.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -24,6 +25,7 @@ import { labelKeys } from '../src/spec/kube-labels.js';
 import { evaluationWorkflowId } from '../src/spec/names.js';
 import type { Outcome } from '../src/spec/record.js';
 import { startWorkerProcess } from '../src/workers/child-process.js';
+import { localStackCollector } from '../src/workers/config.js';
 import { startTelemetry } from '../src/telemetry/sdk.js';
 import { tracingClientInterceptors } from '../src/telemetry/temporal.js';
 
@@ -40,6 +42,8 @@ interface Scenario {
   readonly whileRunning?: (ctx: ScenarioContext) => Promise<void>;
   /** Minimum number of attempts the record must show. */
   readonly attempts?: number;
+  /** A worker config of its own (written to a file for `ASSAY_WORKER_CONFIG`) and extra environment. */
+  readonly worker?: { readonly config: Record<string, unknown>; readonly env?: Record<string, string> };
 }
 
 interface ScenarioContext {
@@ -110,6 +114,26 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    // Placed first on `gone` (the same cluster under another name, whose queue no worker serves): its Job is never
+    // created, the attempt ends ClusterWorkerLost after lostClusterSeconds, and the evaluation moves to `local`.
+    name: 'moved',
+    expect: 'Succeeded',
+    attempts: 2,
+    spec: { command: ['sh', '-c', 'echo moved'] },
+    worker: {
+      config: {
+        clusters: [
+          { name: 'gone', kubeconfig: { path: process.env.KUBECONFIG ?? null } },
+          { name: 'local', kubeconfig: { path: process.env.KUBECONFIG ?? null }, collector: localStackCollector },
+        ],
+        serveClusters: ['local'],
+        placement: { lostClusterSeconds: 5 },
+      },
+      // Registry order, so `gone` is chosen (the monitor would see it has no worker).
+      env: { ASSAY_CLUSTER_MONITOR: 'false' },
+    },
+  },
+  {
     name: 'artifacts-collected',
     expect: 'Succeeded',
     spec: {
@@ -132,23 +156,30 @@ interface WorkerGroup {
   stop(): void;
 }
 
-function startWorker(queue: string): Promise<ChildProcess> {
+function startWorker(queue: string, env: Record<string, string>): Promise<ChildProcess> {
   // A throwaway queue: no retention or janitor schedule is left behind for it.
   return startWorkerProcess(queue, {
     ASSAY_WORKER_SHUTDOWN_GRACE_SECONDS: '1',
     ASSAY_RETENTION_SETUP: 'false',
     ASSAY_JANITOR_SETUP: 'false',
+    ...env,
   });
 }
 
-async function workerGroup(queue: string): Promise<WorkerGroup> {
-  let child = await startWorker(queue);
+async function workerGroup(queue: string, worker?: Scenario['worker']): Promise<WorkerGroup> {
+  const env: Record<string, string> = { ...worker?.env };
+  if (worker !== undefined) {
+    const dir = await mkdtemp(join(tmpdir(), 'assay-replay-'));
+    env.ASSAY_WORKER_CONFIG = join(dir, 'worker-config.json');
+    await writeFile(env.ASSAY_WORKER_CONFIG, JSON.stringify(worker.config));
+  }
+  let child = await startWorker(queue, env);
   return {
     async restart() {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGKILL');
       await exited;
-      child = await startWorker(queue);
+      child = await startWorker(queue, env);
     },
     stop() {
       child.kill('SIGTERM');
@@ -180,7 +211,7 @@ async function runningPod(kube: KubeClients, evaluationId: string): Promise<stri
 
 async function record(scenario: Scenario, connection: Connection, kube: KubeClients): Promise<string> {
   const queue = `assay-replay-${ulid().toLowerCase().slice(-10)}`;
-  const workers = await workerGroup(queue);
+  const workers = await workerGroup(queue, scenario.worker);
   try {
     const client = new AssayClient(new Client({ connection, interceptors: tracingClientInterceptors() }), {
       taskQueue: queue,

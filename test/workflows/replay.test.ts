@@ -3,7 +3,9 @@
  * one evaluation per outcome, and the janitor's): a change to a workflow that would break running ones fails here.
  * `janitor-before-uploads` is a janitor run recorded before the upload sweep (`patched('janitor-multipart-uploads')`).
  * `histories/` holds them as recorded with the tracing interceptors installed (docs/observability.md), from a traced
- * client; `histories/before-tracing/` the same runs recorded before, which evaluations started then still need.
+ * client; `histories/before-tracing/` the same runs recorded before, which evaluations started then still need, and
+ * `histories/before-reselection/` those recorded before an evaluation could move between clusters (`moved` is one
+ * that did: its first attempt's cluster had no worker).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -38,7 +40,8 @@ const evaluations = [
 ];
 
 describe.each([
-  ['with the tracing interceptors', dir, [...evaluations, 'janitor']],
+  ['with the tracing interceptors', dir, [...evaluations, 'moved', 'janitor']],
+  ['before re-selection', join(dir, 'before-reselection'), evaluations],
   ['before tracing', join(dir, 'before-tracing'), [...evaluations, 'janitor', 'janitor-before-uploads']],
 ])('replay of recorded histories (%s)', (_, dir, expected) => {
   it('replays every recorded history without nondeterminism', async () => {
