@@ -72,6 +72,15 @@ export interface AwaitHeartbeat {
   deadlineAt?: number | null;
   /** The cost measurement so far (node, spot, peak memory, CPU time). */
   usage?: MeterCheckpoint;
+  /** When the main container started, once seen (ISO): a lost cluster's end still says the attempt ran. */
+  startedAt?: string | null;
+}
+
+/** When the pod's main container started (running or already ended), as ISO; null before. */
+function mainStartedAt(pod: V1Pod): string | null {
+  const state = pod.status?.containerStatuses?.find((c) => c.name === mainContainerName)?.state;
+  const started = state?.running?.startedAt ?? state?.terminated?.startedAt;
+  return started === undefined ? null : new Date(started).toISOString();
 }
 
 function rejected(message: string, cause?: unknown): ApplicationFailure {
@@ -262,6 +271,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
       const progress: AwaitHeartbeat = {
         pod: previous?.pod ?? null,
         deadlineAt: previous?.deadlineAt ?? null,
+        startedAt: previous?.startedAt ?? null,
       };
       const meter =
         deps.cost === undefined
@@ -373,7 +383,10 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
           lostCheck = setInterval(() => {
             const since = watched.unreachableSince();
             if (since === null || Date.now() - since < boundMs) return;
-            endBy(clusterUnreachable(progress.pod, Date.now() - since, watched.lastError()));
+            endBy({
+              ...clusterUnreachable(progress.pod, Date.now() - since, watched.lastError()),
+              startedAt: progress.startedAt ?? null,
+            });
           }, deps.lostClusterCheckMs ?? 1000);
         }
         // The namespace's shared pod and event watches feed this wait; it decides on its attempt's objects only.
@@ -381,6 +394,7 @@ export function createJobActivities(deps: JobActivityDeps): JobActivities {
           attemptKey(ref.evaluationId, ref.attempt),
           (pod, type) => {
             progress.pod = pod.metadata?.name ?? progress.pod;
+            progress.startedAt ??= mainStartedAt(pod);
             meter?.observe(pod);
             const decided = classifyPod(pod, undefined, ref.timeoutSeconds);
             if (decided !== null) return decided;

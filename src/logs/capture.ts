@@ -48,6 +48,11 @@ export interface CaptureOptions {
   readonly maxRetryDelayMs?: number;
   /** How long the final read after a drain may take. */
   readonly drainTimeoutMs?: number;
+  /**
+   * How long the final read after a drain may wait for the API server's first answer (default 10 s): an API server
+   * that is gone (a lost cluster) accepts no answer at all, and what was read before is stored without it.
+   */
+  readonly drainAnswerTimeoutMs?: number;
   /** The clock that stamps a line the kubelet did not (tests pass their own). */
   readonly now?: () => Date;
   /** Told the bytes of every part (or whole file) stored, by file: for metrics. */
@@ -297,12 +302,20 @@ export class LogCapture {
       if (!final) signals.drain.addEventListener('abort', stop, { once: true });
       const timer =
         drainDeadline !== null ? setTimeout(stop, Math.max(0, drainDeadline - Date.now())) : undefined;
+      let unanswered = false;
+      const answerTimer = final
+        ? setTimeout(() => {
+            unanswered = true;
+            stop();
+          }, this.#o.drainAnswerTimeoutMs ?? 10_000)
+        : undefined;
       let ended = false;
       let splitter: LineSplitter | null = null;
       let visit: LineVisitor | null = null;
       try {
         const since = earlier(s.logPos, s.eventPos);
         const body = await this.#o.source.open(s.source, since?.ts ?? null, !final, connection.signal);
+        clearTimeout(answerTimer);
         splitter = new LineSplitter();
         visit = this.#visitor(s, new LineFeed(s.logPos, s.eventPos));
         for await (const chunk of body) {
@@ -314,7 +327,7 @@ export class LogCapture {
         if (signals.abort.aborted) throw signals.abort.reason;
         if (err instanceof LogGoneError) return;
         if (err instanceof StoreFailedError || err instanceof StorageError) throw err;
-        if (final && drainDeadline !== null && Date.now() >= drainDeadline) return;
+        if (final && ((drainDeadline !== null && Date.now() >= drainDeadline) || unanswered)) return;
         if (!(signals.drain.aborted && !final)) {
           // A broken connection or a container not started yet: try again shortly from the last line read.
           await sleep(delay, undefined, { signal: signals.abort }).catch(() => undefined);
@@ -323,6 +336,7 @@ export class LogCapture {
         continue;
       } finally {
         clearTimeout(timer);
+        clearTimeout(answerTimer);
         signals.abort.removeEventListener('abort', stop);
         signals.drain.removeEventListener('abort', stop);
       }

@@ -271,6 +271,34 @@ describe('awaitAttempt: lostClusterSeconds', () => {
     expect(sentinel.state.holders).toBe(0);
   });
 
+  it('says when the main container started when it had been seen running before the loss', async () => {
+    const { feed, sentinel, start } = setup(() => null);
+    const run = await start({ ...ref, lostClusterSeconds: 1 });
+    const running = pendingPod(null, 'node-1');
+    running.status = {
+      phase: 'Running',
+      containerStatuses: [
+        {
+          name: 'main',
+          image: 'busybox',
+          imageID: '',
+          ready: true,
+          restartCount: 0,
+          state: { running: { startedAt: '2026-12-02T10:00:00Z' as unknown as Date } },
+        },
+      ],
+    };
+    feed.send(running, 'MODIFIED');
+    await sleep(50);
+    sentinel.state.since = Date.now() - 1500;
+    sentinel.state.error = 'no answer within 3 s';
+    await expect(run.result).resolves.toMatchObject({
+      kind: 'Infrastructure',
+      reason: 'ClusterUnreachable',
+      startedAt: '2026-12-02T10:00:00.000Z',
+    });
+  });
+
   it('acquires the sentinel only for a wait that asks, and releases it when the wait is cancelled', async () => {
     const { sentinel, start } = setup(() => null);
     const plain = await start(ref);

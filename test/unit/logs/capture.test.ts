@@ -292,6 +292,47 @@ describe('LogCapture', () => {
     },
   );
 
+  it('drain on a lost API server: the final read gets no answer, and what was read before is stored', async () => {
+    /** Follows the log, then hangs (as a stopped API server does); the final read is never answered. */
+    class LostSource extends FakeLogSource {
+      override open(
+        stream: Parameters<FakeLogSource['open']>[0],
+        since: string | null,
+        follow: boolean,
+        signal: AbortSignal,
+      ): Promise<AsyncIterable<Buffer>> {
+        this.opens.push({ stream, since, follow });
+        const gone = new Promise<never>((_, reject) =>
+          signal.addEventListener('abort', () => reject(new Error('socket hang up')), { once: true }),
+        );
+        if (!follow) return gone;
+        const served = this.served(stream, since);
+        return Promise.resolve(
+          (async function* () {
+            yield served;
+            await gone;
+          })(),
+        );
+      }
+    }
+    // A last line without a newline is complete only when the log has ended, which a lost cluster never says.
+    const complete = lines.filter((l) => l.newline !== false);
+    const store = new MemoryStore();
+    const drain = new AbortController();
+    const source = new LostSource(complete);
+    const running = capture(store, source, null, { drainTimeoutMs: 60_000, drainAnswerTimeoutMs: 50 }).run({
+      abort: never(),
+      drain: drain.signal,
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    drain.abort(new Error('CANCELLED'));
+    const result = await running;
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(source.opens.some((o) => !o.follow)).toBe(true);
+    expectComplete(store, complete, result);
+  });
+
   it('drain: stops following, reads what the log holds and finishes', async () => {
     const store = new MemoryStore();
     const drain = new AbortController();
