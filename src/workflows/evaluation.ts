@@ -85,6 +85,9 @@ const centralOptions: LocalActivityOptions = {
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes },
 };
 
+/** The patch that decides the executor memo before the cluster choice (see its use in `evaluation`). */
+export const executorMemoEarlyPatch = 'executor-memo-early';
+
 /** The lost-worker bound of choices made before `placement.lostClusterSeconds` existed. */
 const defaultLostClusterSeconds = 600;
 
@@ -370,6 +373,14 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
   setCurrentDetails(describe());
 
   const central = proxyLocalActivities<CentralActivities>(centralOptions);
+  /**
+   * The memo patch, decided before the cluster choice (a local activity) is scheduled, so its marker is recorded in
+   * the first workflow task. Decided after the choice (`executor-memo`, histories from before this patch), the marker
+   * could land in a later workflow task than the choice's: the worker may complete the first task with the choice's
+   * marker alone and resume the code in a new one, while a replay resolves the choice within the first task, where the
+   * SDK does not know the marker yet — the replay then fails with a nondeterminism error.
+   */
+  const memoDecidedEarly = patched(executorMemoEarlyPatch);
   /** Each cluster's activities, bound once per cluster the evaluation is placed on. */
   const bound = new Map<string, BoundCluster>();
   const bindOf = (choice: ClusterChoice): BoundCluster => {
@@ -476,7 +487,7 @@ export async function evaluation(input: EvaluationInput): Promise<EvaluationOutp
     state.cluster = cluster;
     // The executor in the memo, which visibility lists return, so `assay list` shows it without reading records
     // (docs/migration.md). Behind a patch: histories from before it have no such command.
-    if (patched('executor-memo')) upsertMemo({ executor: cluster.executor ?? 'kubernetes' });
+    if (memoDecidedEarly || patched('executor-memo')) upsertMemo({ executor: cluster.executor ?? 'kubernetes' });
     notifier.route({ taskQueue: cluster.taskQueue, namespace: cluster.namespace });
     notifier.notify('queued');
     // A choice that carries the lost-cluster bound was made by a worker that moves evaluations between clusters; one

@@ -359,7 +359,7 @@ describe('evaluation workflow (stub activities)', () => {
 
     // History economy: the spec travels once (the input), the start's search attributes are not repeated, and the
     // phase is upserted once per listed phase (Running, Completed). A team without a quota reserves nothing. The SDK
-    // upserts TemporalChangeVersion once for the executor-memo patch (with its marker and the memo's own event).
+    // upserts TemporalChangeVersion once for the executor-memo-early patch (with its marker; the memo has its own).
     const history = await client.workflow.getHandle(workflowId).fetchHistory();
     const events = history.events ?? [];
     const upserts = events.flatMap((e) =>
@@ -383,6 +383,12 @@ describe('evaluation workflow (stub activities)', () => {
     ]);
     // Cluster choice, Job, capture, wait, cleanup, record: no step for quota (the team has none) nor webhooks.
     expect(events.length).toBeLessThanOrEqual(40);
+    // The memo's patch marker is recorded before the cluster choice's local-activity marker, in the first workflow
+    // task, so no split of that task can separate them on replay.
+    const markers = events.flatMap((e) =>
+      e.markerRecordedEventAttributes?.markerName ? [e.markerRecordedEventAttributes.markerName] : [],
+    );
+    expect(markers.slice(0, 2)).toEqual(['core_patch', 'core_local_activity']);
   }, 60_000);
 
   it('collects the declared outputs of the final attempt before cleanup; refused entries fail a success', async () => {
