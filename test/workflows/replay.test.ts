@@ -5,7 +5,10 @@
  * `histories/` holds them as recorded with the tracing interceptors installed (docs/observability.md), from a traced
  * client; `histories/before-tracing/` the same runs recorded before, which evaluations started then still need, and
  * `histories/before-reselection/` those recorded before an evaluation could move between clusters (`moved` is one
- * that did: its first attempt's cluster had no worker).
+ * that did: its first attempt's cluster had no worker). `split-first-task` is not recorded by the script: it is a
+ * real history whose first workflow task the worker completed with the cluster choice's marker alone (the code went
+ * on in a second task), with its memo patch marker moved into the first task and renamed `executor-memo-early`, as
+ * today's code records it — such a split must replay (src/workflows/evaluation.ts, `memoDecidedEarly`).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -40,7 +43,7 @@ const evaluations = [
 ];
 
 describe.each([
-  ['with the tracing interceptors', dir, [...evaluations, 'moved', 'janitor']],
+  ['with the tracing interceptors', dir, [...evaluations, 'moved', 'split-first-task', 'janitor']],
   ['before re-selection', join(dir, 'before-reselection'), evaluations],
   ['before tracing', join(dir, 'before-tracing'), [...evaluations, 'janitor', 'janitor-before-uploads']],
 ])('replay of recorded histories (%s)', (_, dir, expected) => {
