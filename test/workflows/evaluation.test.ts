@@ -314,10 +314,14 @@ describe('evaluation workflow (stub activities)', () => {
       ['a', 'ClusterUnreachable'],
       ['b', null],
     ]);
-    expect(record?.attempts[0]?.logs?.stdout).toBe(`evaluations/${record?.evaluationId}/attempts/1/stdout.log`);
+    expect(record?.attempts[0]?.logs?.stdout).toBe(
+      `evaluations/${record?.evaluationId}/attempts/1/stdout.log`,
+    );
     // Both attempts had Jobs; the lost one was not waited on beyond its wait.
     expect(calls.created.map((r) => r.attempt)).toEqual([1, 2]);
-    expect(calls.awaited.map((r) => (r as { lostClusterSeconds?: number }).lostClusterSeconds)).toEqual([5, 5]);
+    expect(calls.awaited.map((r) => (r as { lostClusterSeconds?: number }).lostClusterSeconds)).toEqual([
+      5, 5,
+    ]);
   });
 
   it('names the executor in the record and in the memo `assay list` reads (kubernetes when the choice has none)', async () => {
@@ -381,8 +385,19 @@ describe('evaluation workflow (stub activities)', () => {
     expect(withSpec.map((e) => e.eventType)).toEqual([
       temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
     ]);
-    // Cluster choice, Job, capture, wait, cleanup, record: no step for quota (the team has none) nor webhooks.
-    expect(events.length).toBeLessThanOrEqual(40);
+    // Cluster choice, Job, capture, wait, cleanup, record: no step for quota (the team has none) nor webhooks. Counted
+    // without the workflow tasks, whose number depends on timing (activity results landing in one task or two) — a
+    // loaded machine adds a task or two; the commands and their results do not vary.
+    const { EventType } = temporal.api.enums.v1;
+    const taskEvents = new Set([
+      EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+      EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+      EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    ]);
+    expect(events.filter((e) => !taskEvents.has(e.eventType ?? 0)).length).toBeLessThanOrEqual(24);
+    expect(
+      events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).length,
+    ).toBeLessThanOrEqual(8);
     // The memo's patch marker is recorded before the cluster choice's local-activity marker, in the first workflow
     // task, so no split of that task can separate them on replay.
     const markers = events.flatMap((e) =>
